@@ -1,0 +1,113 @@
+"""FAISS over the store's vectors: exact by default, any factory string (HNSW, IVF-PQ, ...) on request.
+
+The FAISS file is derived data. Each vector is added under its store ``rowid``, which is never
+reused (a re-encoded chunk gets a new one), so the index is current exactly when its id set equals
+the store's. That is checked on every :meth:`FaissIndex.sync`; a missing, unreadable or stale file is
+rebuilt from the store, never trusted blindly.
+
+Filters: the matching chunks are found by a column scan of the store. When few match, they are
+scored exactly (so a selective filter still returns every match it can); otherwise FAISS searches
+with an ID selector, which keeps the filter inside the search, before top-k.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from semsearch.filters import Filter
+from semsearch.index import ChunkMatches, VectorIndex, exact_search
+from semsearch.store import Store
+
+log = logging.getLogger(__name__)
+
+EXACT_FILTER_LIMIT = 50_000  # filtered searches over at most this many chunks are scored exactly
+TRAIN_SAMPLE = 100_000
+_BATCH = 65_536
+
+
+class FaissIndex(VectorIndex):
+    def __init__(self, store: Store, directory: Path, factory: str = "Flat") -> None:
+        self.store = store
+        self.directory = directory
+        self.factory = factory
+        self.index: faiss.Index | None = None
+        self._rowids = np.array([], dtype=np.int64)  # sorted
+        self._doc_ids = np.array([], dtype=object)  # aligned with _rowids
+
+    @property
+    def path(self) -> Path:
+        """One file per factory string, so a file never claims to be a kind of index it is not."""
+        return self.directory / f"index.{re.sub(r'[^A-Za-z0-9]+', '_', self.factory)}.faiss"
+
+    def sync(self) -> None:
+        rows = self.store.scan(["rowid", "doc_id"])
+        rowids = rows["rowid"].to_numpy()
+        order = np.argsort(rowids)
+        self._rowids = rowids[order]
+        self._doc_ids = np.array(rows["doc_id"].to_pylist(), dtype=object)[order]
+        self.index = self._load_current()
+        if self.index is None:
+            self.index = self._build()
+
+    def _load_current(self) -> faiss.Index | None:
+        if not self.path.is_file():
+            return None
+        try:
+            index = faiss.read_index(str(self.path))
+            ids = np.sort(faiss.vector_to_array(index.id_map))
+        except (RuntimeError, AttributeError) as exc:
+            log.warning("%s is unreadable (%s); rebuilding it from the store", self.path, exc)
+            return None
+        if not np.array_equal(ids, self._rowids):
+            log.info("%s is stale; rebuilding it from the store", self.path)
+            return None
+        return index
+
+    def _build(self) -> faiss.Index:
+        dim = self.store.table.schema.field("vector").type.list_size
+        index = faiss.index_factory(dim, f"IDMap2,{self.factory}", faiss.METRIC_INNER_PRODUCT)
+        rows = self.store.scan(["rowid", "vector"])
+        if not index.is_trained and rows.num_rows:
+            sample = rows.slice(0, TRAIN_SAMPLE)
+            index.train(_vectors(sample))
+        for begin in range(0, rows.num_rows, _BATCH):
+            part = rows.slice(begin, _BATCH)
+            index.add_with_ids(_vectors(part), part["rowid"].to_numpy())
+        self.directory.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_suffix(".tmp")
+        faiss.write_index(index, str(temporary))
+        os.replace(temporary, self.path)
+        log.info("built FAISS %s index over %d vectors", self.factory, rows.num_rows)
+        return index
+
+    def search(self, query: np.ndarray, limit: int, where: Filter | None = None) -> ChunkMatches:
+        if self.index is None:
+            self.sync()
+        assert self.index is not None
+        if self.index.ntotal == 0:
+            return ChunkMatches.empty()
+        query = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
+        params = None
+        if where is not None:
+            if self.store.count_chunks(where) <= EXACT_FILTER_LIMIT:
+                rows = self.store.scan(["doc_id", "vector"], where.sql)
+                return exact_search(_vectors(rows), np.array(rows["doc_id"].to_pylist(), dtype=object), query[0], limit)
+            allowed = self.store.scan(["rowid"], where.sql)["rowid"].to_numpy()
+            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
+        scores, ids = self.index.search(query, min(limit, self.index.ntotal), params=params)
+        keep = ids[0] >= 0
+        positions = np.searchsorted(self._rowids, ids[0][keep])
+        return ChunkMatches(self._doc_ids[positions], scores[0][keep])
+
+
+def _vectors(rows: object) -> np.ndarray:
+    column = rows["vector"]  # type: ignore[index]
+    dim = column.type.list_size
+    flat = column.combine_chunks().flatten().to_numpy(zero_copy_only=False)
+    return np.ascontiguousarray(flat.reshape(-1, dim), dtype=np.float32)

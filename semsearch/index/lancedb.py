@@ -1,0 +1,33 @@
+"""LanceDB's own vector search over the store table, with the filter as a LanceDB prefilter."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from semsearch.filters import Filter
+from semsearch.index import ChunkMatches, VectorIndex
+from semsearch.store import Store
+
+
+class LanceIndex(VectorIndex):
+    """Searches the store table directly: exact (flat) unless an ANN index was built on it."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def sync(self) -> None:
+        """Nothing to do: the search reads the table itself."""
+
+    def search(self, query: np.ndarray, limit: int, where: Filter | None = None) -> ChunkMatches:
+        builder = (
+            self.store.table.search(query.astype(np.float32), vector_column_name="vector")
+            .distance_type("dot")
+            .select(["doc_id"])
+            .limit(limit)
+        )
+        if where is not None:
+            builder = builder.where(where.sql, prefilter=True)
+        rows = builder.to_arrow()
+        # LanceDB's "dot" distance is 1 - inner product; turn it back into a similarity.
+        scores = 1.0 - rows["_distance"].to_numpy().astype(np.float32)
+        return ChunkMatches(np.array(rows["doc_id"].to_pylist(), dtype=object), scores)

@@ -1,0 +1,253 @@
+"""Build or update an index from a corpus source: new documents are added, changed ones re-encoded,
+unchanged ones skipped (by content hash), and missing ones deleted on request.
+
+Documents are processed in batches; each batch is one atomic commit of the store, so an
+interrupted run keeps every batch it committed and the next run picks up from there without
+re-encoding them. Derived data (the FAISS file, the BM25 index) is refreshed at the end.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from semsearch import corpus
+from semsearch.bm25 import BM25Index
+from semsearch.encoder import DEFAULT_MODEL, Encoder, Precision
+from semsearch.errors import BadRecordError, IndexLockedError
+from semsearch.filters import FieldInfo
+from semsearch.fsutil import size_on_disk
+from semsearch.index import open_backend
+from semsearch.manifest import MANIFEST, STORE_DIR, Manifest
+from semsearch.store import ChunkRows, Store, filterable_kinds, kind_of, metadata_json, sha256
+from semsearch.types import Backend, Document, Pooling
+
+log = logging.getLogger(__name__)
+
+LOCK_FILE = ".lock"
+
+
+@dataclass(frozen=True)
+class IndexOptions:
+    """How to encode and store a corpus. Defaults are what a user gets from the CLI."""
+
+    model: str = DEFAULT_MODEL
+    pooling: Pooling = Pooling.MEAN
+    precision: Precision | None = None  # None: the fastest exact-enough path this CPU has
+    overlap: int = 32  # tokens shared by consecutive windows of a long document
+    backend: Backend = Backend.FAISS
+    faiss_factory: str = "Flat"
+    fields: corpus.FieldMap = field(default_factory=corpus.FieldMap)
+    batch_docs: int = 256  # documents per commit
+    skip_bad: bool = False
+    delete_missing: bool = False
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class IndexSummary:
+    docs: int  # documents in the index after the run
+    chunks: int
+    added: int
+    updated: int
+    unchanged: int
+    deleted: int
+    skipped_bad: int
+    encoded_docs: int
+    seconds: float
+    bytes_on_disk: int
+    skipped_examples: tuple[str, ...] = ()
+
+    @property
+    def docs_per_second(self) -> float:
+        return self.encoded_docs / self.seconds if self.seconds > 0 else 0.0
+
+
+@contextmanager
+def writer_lock(directory: Path) -> Iterator[None]:
+    """Hold the index's writer lock; a second writer fails at once with a clear message."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with (directory / LOCK_FILE).open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise IndexLockedError(
+                f"{directory} is being written by another process (pid {holder}); try again when it ends"
+            ) from exc
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def open_for_writing(directory: Path, encoder: Encoder, options: IndexOptions) -> tuple[Manifest, Store]:
+    """The manifest and store of ``directory``, created if new, refused if built differently."""
+    wanted = Manifest(
+        model=encoder.identity,
+        pooling=encoder.pooling,
+        dim=encoder.dim,
+        max_length=encoder.max_length,
+        overlap=options.overlap,
+        backend=options.backend,
+        faiss_factory=options.faiss_factory,
+    )
+    if (directory / MANIFEST).exists():
+        existing = Manifest.load(directory)
+        existing.check_same_vectors(wanted)
+        manifest = existing.with_search_settings(options.backend, options.faiss_factory)
+    else:
+        manifest = wanted
+    manifest.save(directory)
+    return manifest, Store.create(directory / STORE_DIR, encoder.dim)
+
+
+def check_metadata(doc: Document, fields: dict[str, FieldInfo]) -> None:
+    """A metadata value whose type differs from its column's cannot be stored or filtered."""
+    for name, value in doc.metadata.items():
+        info = fields.get(name)
+        if info is None or value is None or info.column == "doc_id":
+            continue
+        found = kind_of(value)
+        if found is not info.kind:
+            got = type(value).__name__
+            raise BadRecordError(
+                doc.source, doc.line, name, f"expected a {info.kind} (as in earlier records), got {got}"
+            )
+
+
+class _Run:
+    """One indexing run: counts what happened while the batches stream through."""
+
+    def __init__(self, encoder: Encoder, store: Store, options: IndexOptions, report: corpus.LoadReport) -> None:
+        self.encoder = encoder
+        self.store = store
+        self.options = options
+        self.report = report
+        self.existing = store.doc_hashes()
+        self.next_rowid = store.max_rowid() + 1
+        self.seen: set[str] = set()
+        self.added = self.updated = self.unchanged = self.encoded = 0
+
+    def process(self, batch: list[Document]) -> None:
+        self.store.ensure_fields(filterable_kinds(batch))
+        fields = self.store.fields()
+        to_encode: list[Document] = []
+        metadata_only: list[Document] = []
+        for doc in batch:
+            try:
+                check_metadata(doc, fields)
+            except BadRecordError as error:
+                if not self.options.skip_bad:
+                    raise
+                self.report.skip(error)
+                continue
+            self.seen.add(doc.id)
+            old = self.existing.get(doc.id)
+            text_hash = sha256(doc.text)
+            if old is None:
+                self.added += 1
+                to_encode.append(doc)
+            elif old == (text_hash, sha256(doc.text + metadata_json(doc.metadata))):
+                self.unchanged += 1
+            elif old[0] == text_hash:
+                self.updated += 1
+                metadata_only.append(doc)
+            else:
+                self.updated += 1
+                to_encode.append(doc)
+        if to_encode:
+            self.store.write(self._encoded_rows(to_encode))
+        if metadata_only:
+            self.store.write(self._reused_rows(metadata_only))
+
+    def _encoded_rows(self, docs: list[Document]) -> ChunkRows:
+        chunks = self.encoder.chunks([d.text for d in docs], self.options.overlap)
+        vectors = self.encoder.encode_ids([c.input_ids for c in chunks])
+        self.encoded += len(docs)
+        return ChunkRows(
+            docs=docs,
+            doc_index=[c.doc for c in chunks],
+            numbers=[c.number for c in chunks],
+            spans=[(c.start, c.end) for c in chunks],
+            rowids=self._new_rowids(len(chunks)),
+            vectors=vectors,
+        )
+
+    def _reused_rows(self, docs: list[Document]) -> ChunkRows:
+        """Same text, new metadata: keep the stored vectors (and their rowids) as they are."""
+        stored = self.store.chunks_of([d.id for d in docs])
+        position = {d.id: i for i, d in enumerate(docs)}
+        dim = stored.schema.field("vector").type.list_size
+        vectors = stored["vector"].combine_chunks().flatten().to_numpy(zero_copy_only=False).reshape(-1, dim)
+        return ChunkRows(
+            docs=docs,
+            doc_index=[position[d] for d in stored["doc_id"].to_pylist()],
+            numbers=stored["chunk"].to_pylist(),
+            spans=list(zip(stored["start"].to_pylist(), stored["end"].to_pylist(), strict=True)),
+            rowids=stored["rowid"].to_pylist(),
+            vectors=vectors,
+        )
+
+    def _new_rowids(self, count: int) -> list[int]:
+        first = self.next_rowid
+        self.next_rowid += count
+        return list(range(first, first + count))
+
+
+def build_index(source: str | Path, directory: str | Path, options: IndexOptions | None = None) -> IndexSummary:
+    """Index ``source`` into ``directory`` (created, or updated incrementally)."""
+    options = options or IndexOptions()
+    directory = Path(directory)
+    started = time.perf_counter()
+    total = corpus.estimate_count(source)  # also fails early on a missing or unknown source
+    encoder = Encoder(options.model, options.pooling, options.precision)
+    with writer_lock(directory):
+        manifest, store = open_for_writing(directory, encoder, options)
+        report = corpus.LoadReport()
+        run = _Run(encoder, store, options, report)
+        documents = corpus.load(source, options.fields, skip_bad=options.skip_bad, report=report)
+        with tqdm(total=total, unit="doc", desc="indexing", disable=not options.progress) as bar:
+            while batch := list(islice(documents, options.batch_docs)):
+                run.process(batch)
+                bar.update(len(batch))
+                bar.set_postfix(added=run.added, updated=run.updated, unchanged=run.unchanged, refresh=False)
+        deleted = 0
+        if options.delete_missing:
+            deleted = store.delete(sorted(set(run.existing) - run.seen))
+        if run.encoded or deleted or run.updated:
+            store.compact()
+        refresh_derived(directory, store, manifest)
+        return IndexSummary(
+            docs=store.count_docs(),
+            chunks=store.count_chunks(),
+            added=run.added,
+            updated=run.updated,
+            unchanged=run.unchanged,
+            deleted=deleted,
+            skipped_bad=report.skipped,
+            encoded_docs=run.encoded,
+            seconds=time.perf_counter() - started,
+            bytes_on_disk=size_on_disk(directory),
+            skipped_examples=tuple(report.skipped_examples),
+        )
+
+
+def refresh_derived(directory: Path, store: Store, manifest: Manifest) -> None:
+    """Bring the vector backend's files and the BM25 index in line with the store."""
+    open_backend(manifest.backend, store, directory, manifest.faiss_factory).sync()
+    BM25Index.for_store(store, directory / "bm25")

@@ -1,0 +1,57 @@
+"""The encoder: offline loading, pooling, normalisation, identity."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from semsearch.encoder import Encoder, Precision, weights_sha256
+from semsearch.errors import SemsearchError
+from semsearch.types import Pooling
+
+TEXTS = ["The cat sat on the mat.", "Quantum chromodynamics describes the strong force.", "short"]
+
+
+@pytest.fixture(scope="module")
+def default_encoder() -> Encoder:
+    return Encoder(precision=Precision.FP32)
+
+
+def test_mean_pooling_matches_sentence_transformers(default_encoder: Encoder) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    reference = SentenceTransformer(str(default_encoder.identity.path), device="cpu")
+    want = reference.encode(TEXTS, normalize_embeddings=True)
+    got = default_encoder.encode(TEXTS)
+    assert got.dtype == np.float32 and got.shape == (3, 384)
+    np.testing.assert_allclose((got * want).sum(1), 1.0, atol=1e-5)
+
+
+def test_vectors_are_unit_length_and_cls_differs(default_encoder: Encoder) -> None:
+    cls = Encoder(pooling=Pooling.CLS, precision=Precision.FP32)
+    mean_vectors, cls_vectors = default_encoder.encode(TEXTS), cls.encode(TEXTS)
+    np.testing.assert_allclose(np.linalg.norm(cls_vectors, axis=1), 1.0, atol=1e-5)
+    assert np.all((mean_vectors * cls_vectors).sum(1) < 0.99)
+    assert cls.identity == default_encoder.identity  # same weights: pooling is recorded separately
+
+
+def test_batching_by_length_does_not_change_vectors(default_encoder: Encoder) -> None:
+    one_by_one = np.vstack([default_encoder.encode([t]) for t in TEXTS])
+    np.testing.assert_allclose(default_encoder.encode(TEXTS), one_by_one, atol=1e-5)
+
+
+def test_any_bert_directory_loads_and_is_identified_by_its_weights(tiny_model: Path, default_encoder: Encoder) -> None:
+    tiny = Encoder(str(tiny_model))
+    assert tiny.dim == 32 and tiny.max_length == 128
+    assert tiny.identity.sha256 == weights_sha256(tiny_model) != default_encoder.identity.sha256
+    assert tiny.encode(["hello"]).shape == (1, 32)
+
+
+def test_missing_model_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(SemsearchError, match="model directory not found"):
+        Encoder(str(tmp_path / "nope"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SemsearchError, match="cannot load a model"):
+        Encoder(str(tmp_path / "empty"))

@@ -1,0 +1,69 @@
+"""Searching an index from Python: the interface in INTERFACE.md."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import semsearch
+from semsearch.errors import FilterError, IndexDamagedError, IndexNotFoundError
+
+
+def test_open_missing_or_damaged_index_is_a_clear_error(tmp_path: Path, sample_index: Path) -> None:
+    with pytest.raises(IndexNotFoundError, match="no index at"):
+        semsearch.open(tmp_path / "nothing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(IndexNotFoundError, match="manifest.json is missing"):
+        semsearch.open(tmp_path / "empty")
+    (tmp_path / "empty" / "manifest.json").write_text("{trunc")
+    with pytest.raises(IndexDamagedError, match="manifest.json is damaged"):
+        semsearch.open(tmp_path / "empty")
+
+
+@pytest.mark.parametrize("mode", ["dense", "bm25", "hybrid"])
+def test_search_returns_k_distinct_documents_best_first(sample_index: Path, mode: str) -> None:
+    result = semsearch.open(sample_index).search("vitamin D and bone health", k=7, mode=mode)
+    assert len(result.hits) == 7
+    assert len({h.id for h in result.hits}) == 7
+    scores = [h.score for h in result.hits]
+    assert scores == sorted(scores, reverse=True)
+    assert all(h.text and isinstance(h.metadata, dict) for h in result.hits)
+    assert result.ambiguous is None and result.senses == []
+
+
+def test_dense_search_finds_the_relevant_abstract(sample_index: Path, sample_dir: Path) -> None:
+    """Claim 1319 of the sample cites abstract 4791384 (qrels); it should rank first."""
+    queries = {json.loads(l)["_id"]: json.loads(l)["text"] for l in (sample_dir / "queries.jsonl").open()}
+    qrels = [l.split("\t") for l in (sample_dir / "qrels" / "test.tsv").read_text().splitlines()[1:]]
+    query_id, doc_id, _ = qrels[0]
+    hits = semsearch.open(sample_index).search(queries[query_id], k=10, mode="dense").hits
+    assert doc_id in [h.id for h in hits]
+
+
+def test_where_filter_applies_before_top_k(sample_index: Path) -> None:
+    index = semsearch.open(sample_index)
+    assert "id" in index.fields() and "title" in index.fields()
+    hits = index.search("cancer", k=5, mode="dense", where="id IN ('4983', '5836')").hits
+    assert sorted(h.id for h in hits) == ["4983", "5836"]
+    with pytest.raises(FilterError, match="unknown field"):
+        index.search("cancer", where="year > 3")
+    with pytest.raises(FilterError, match="no predicted labels"):
+        index.search("cancer", label="x")
+
+
+def test_result_json_shape(sample_index: Path) -> None:
+    data = semsearch.open(sample_index).search("protein folding", k=3).to_json()
+    assert set(data) == {"query", "hits", "ambiguous", "senses"}
+    assert set(data["hits"][0]) == {"id", "score", "text", "metadata"}
+    json.dumps(data)
+
+
+def test_backends_agree_on_the_sample(sample_index: Path) -> None:
+    faiss = semsearch.open(sample_index, backend="faiss")
+    lance = semsearch.open(sample_index, backend="lancedb")
+    for query in ["vitamin D", "stem cell reprogramming", "malaria in children"]:
+        assert [h.id for h in faiss.search(query, k=10, mode="dense").hits] == [
+            h.id for h in lance.search(query, k=10, mode="dense").hits
+        ]

@@ -1,0 +1,97 @@
+"""Incremental indexing: add, re-encode changed, skip unchanged, delete missing; BM25 and FAISS follow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from helpers import write_jsonl
+
+import semsearch
+from semsearch.errors import BadRecordError, IncompatibleEncoderError, IndexLockedError
+from semsearch.indexing import IndexOptions, build_index, writer_lock
+from semsearch.types import Pooling
+
+
+def corpus_rows(n: int = 30) -> list[dict]:
+    return [{"_id": f"doc{i}", "text": f"document number {i} about topic {i % 3}", "group": i % 3} for i in range(n)]
+
+
+@pytest.fixture
+def options(tiny_model: Path) -> IndexOptions:
+    return IndexOptions(model=str(tiny_model), progress=False, batch_docs=8)
+
+
+def test_rerun_on_unchanged_corpus_encodes_nothing(tmp_path: Path, options: IndexOptions) -> None:
+    source = write_jsonl(tmp_path / "c.jsonl", corpus_rows())
+    first = build_index(source, tmp_path / "idx", options)
+    assert (first.added, first.encoded_docs, first.docs) == (30, 30, 30)
+    second = build_index(source, tmp_path / "idx", options)
+    assert (second.added, second.updated, second.unchanged, second.encoded_docs) == (0, 0, 30, 0)
+    assert second.docs == 30 and second.chunks == first.chunks
+
+
+def test_changed_text_is_reencoded_metadata_change_is_not(tmp_path: Path, options: IndexOptions) -> None:
+    rows = corpus_rows()
+    source = write_jsonl(tmp_path / "c.jsonl", rows)
+    build_index(source, tmp_path / "idx", options)
+    rows[0]["text"] = "a brand new zebra text"
+    rows[1]["group"] = 99
+    rows.append({"_id": "new", "text": "an added document", "group": 1})
+    summary = build_index(write_jsonl(source, rows), tmp_path / "idx", options)
+    assert (summary.added, summary.updated, summary.unchanged, summary.encoded_docs) == (1, 2, 28, 2)
+    index = semsearch.open(tmp_path / "idx")
+    assert index.search("zebra", k=1, mode="bm25").hits[0].id == "doc0"
+    assert index.search("document", k=40, mode="dense", where="group = 99").hits[0].metadata["group"] == 99
+    assert len(index) == 31
+
+
+def test_delete_missing_removes_documents_everywhere(tmp_path: Path, options: IndexOptions) -> None:
+    rows = corpus_rows()
+    source = write_jsonl(tmp_path / "c.jsonl", rows)
+    build_index(source, tmp_path / "idx", options)
+    kept = rows[:20]
+    without_flag = build_index(write_jsonl(source, kept), tmp_path / "idx", options)
+    assert without_flag.deleted == 0 and without_flag.docs == 30
+    summary = build_index(source, tmp_path / "idx", IndexOptions(**{**options.__dict__, "delete_missing": True}))
+    assert summary.deleted == 10 and summary.docs == 20
+    index = semsearch.open(tmp_path / "idx")
+    for mode in ("dense", "bm25", "hybrid"):
+        ids = {h.id for h in index.search("document number", k=50, mode=mode).hits}
+        assert ids <= {r["_id"] for r in kept}, mode
+        assert len(ids) == 20, mode
+
+
+def test_long_documents_are_chunked_and_returned_once(tmp_path: Path, options: IndexOptions) -> None:
+    long_text = " ".join(f"word{i}" for i in range(400)) + " needle"
+    source = write_jsonl(tmp_path / "c.jsonl", [{"_id": "long", "text": long_text}, {"_id": "short", "text": "hay"}])
+    summary = build_index(source, tmp_path / "idx", options)
+    assert summary.docs == 2 and summary.chunks > 3
+    hits = semsearch.open(tmp_path / "idx").search("needle", k=5, mode="dense").hits
+    assert sorted(h.id for h in hits) == ["long", "short"]
+    assert next(h for h in hits if h.id == "long").text == long_text
+
+
+def test_a_different_encoder_is_refused(tmp_path: Path, options: IndexOptions) -> None:
+    source = write_jsonl(tmp_path / "c.jsonl", corpus_rows(5))
+    build_index(source, tmp_path / "idx", options)
+    with pytest.raises(IncompatibleEncoderError, match="pooling"):
+        build_index(source, tmp_path / "idx", IndexOptions(**{**options.__dict__, "pooling": Pooling.CLS}))
+    with pytest.raises(IncompatibleEncoderError, match="model"):
+        build_index(source, tmp_path / "idx", IndexOptions(progress=False))
+
+
+def test_metadata_type_conflict_is_a_bad_record(tmp_path: Path, options: IndexOptions) -> None:
+    rows = corpus_rows(10)
+    rows[9]["group"] = "not a number"
+    source = write_jsonl(tmp_path / "c.jsonl", rows)
+    with pytest.raises(BadRecordError, match=r"c.jsonl:10: field 'group'"):
+        build_index(source, tmp_path / "idx", options)
+    summary = build_index(source, tmp_path / "idx2", IndexOptions(**{**options.__dict__, "skip_bad": True}))
+    assert (summary.docs, summary.skipped_bad) == (9, 1)
+
+
+def test_a_second_writer_fails_clearly(tmp_path: Path, options: IndexOptions) -> None:
+    source = write_jsonl(tmp_path / "c.jsonl", corpus_rows(5))
+    with writer_lock(tmp_path / "idx"), pytest.raises(IndexLockedError, match="another process"):
+        build_index(source, tmp_path / "idx", options)

@@ -56,4 +56,3 @@ def sample_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     target = tmp_path_factory.mktemp("indexes") / "sample"
     build_index(SAMPLE, target, IndexOptions(progress=False))
     return target
-

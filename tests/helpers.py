@@ -16,7 +16,9 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
     return path
 
 
-def random_store(path: Path, docs: int, chunks_per_doc: int = 1, dim: int = 16, seed: int = 0) -> tuple[Store, np.ndarray]:
+def random_store(
+    path: Path, docs: int, chunks_per_doc: int = 1, dim: int = 16, seed: int = 0
+) -> tuple[Store, np.ndarray]:
     """A store of random unit vectors with metadata ``group`` (doc index mod 33) and ``even``."""
     rng = np.random.default_rng(seed)
     store = Store.create(path, dim)

@@ -71,7 +71,7 @@ def test_documents_come_back_once_with_their_best_chunk(backend) -> None:
 
 
 def test_faiss_file_is_rebuilt_when_missing_stale_or_damaged(tmp_path: Path) -> None:
-    store, vectors = random_store(tmp_path / "store", 50)
+    store, _vectors = random_store(tmp_path / "store", 50)
     index = FaissIndex(store, tmp_path / "faiss")
     index.sync()
     assert index.path.is_file()
@@ -97,6 +97,9 @@ def test_faiss_factory_strings_hnsw(tmp_path: Path) -> None:
     assert "HNSW16" in index.path.name
     doc_ids = np.array([f"d{i}" for i in range(300)], dtype=object)
     recall = np.mean(
-        [len(set(index.search(q, 10).doc_ids) & set(exact_search(vectors, doc_ids, q, 10).doc_ids)) / 10 for q in queries()]
+        [
+            len(set(index.search(q, 10).doc_ids) & set(exact_search(vectors, doc_ids, q, 10).doc_ids)) / 10
+            for q in queries()
+        ]
     )
     assert recall >= 0.9

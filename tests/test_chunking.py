@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from transformers import AutoTokenizer
 
@@ -31,10 +33,10 @@ def test_long_text_is_split_into_overlapping_windows_covering_everything(tokeniz
     assert len(long) > 5
     assert all(len(c.input_ids) <= 32 for c in long)
     body = [c.input_ids[1:-1] for c in long]
-    for previous, current in zip(body, body[1:]):
+    for previous, current in itertools.pairwise(body):
         assert previous[-8:] == current[:8]  # consecutive windows share exactly `overlap` tokens
     assert long[0].start == 0 and long[-1].end == len(text)
-    for previous, current in zip(long, long[1:]):
+    for previous, current in itertools.pairwise(long):
         assert current.start < previous.end  # spans overlap too
     all_tokens = tokenizer(text, add_special_tokens=False)["input_ids"]
     rebuilt = body[0] + [t for b in body[1:] for t in b[8:]]

@@ -43,7 +43,9 @@ def test_jsonl_gz_csv_parquet_textdir_and_beir_read_the_same(tmp_path: Path) -> 
         writer = csv.DictWriter(handle, fieldnames=["_id", "title", "text", "year"])
         writer.writeheader()
         writer.writerows({k: v for k, v in row.items() if k != "metadata"} for row in ROWS)
-    pq.write_table(pa.Table.from_pylist([{k: v for k, v in r.items() if k != "metadata"} for r in ROWS]), tmp_path / "c.parquet")
+    pq.write_table(
+        pa.Table.from_pylist([{k: v for k, v in r.items() if k != "metadata"} for r in ROWS]), tmp_path / "c.parquet"
+    )
     beir = tmp_path / "beir"
     beir.mkdir()
     write_jsonl(beir / "corpus.jsonl", ROWS)
@@ -90,7 +92,9 @@ def test_bad_record_names_file_line_and_field(tmp_path: Path, line: str, field: 
 
 def test_skip_bad_counts_instead_of_stopping(tmp_path: Path) -> None:
     path = tmp_path / "c.jsonl"
-    path.write_bytes(b'{"_id": "1", "text": "a"}\n{bad\n{"_id": "1", "text": "dup"}\n\xff\xfe\n{"_id": "2", "text": "b"}\n')
+    path.write_bytes(
+        b'{"_id": "1", "text": "a"}\n{bad\n{"_id": "1", "text": "dup"}\n\xff\xfe\n{"_id": "2", "text": "b"}\n'
+    )
     report = corpus.LoadReport()
     docs = list(corpus.load(path, skip_bad=True, report=report))
     assert [d.id for d in docs] == ["1", "2"]

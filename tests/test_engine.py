@@ -34,19 +34,20 @@ def test_search_returns_k_distinct_documents_best_first(sample_index: Path, mode
 
 
 def test_dense_search_finds_the_relevant_abstract(sample_index: Path, sample_dir: Path) -> None:
-    """Claim 1319 of the sample cites abstract 4791384 (qrels); it should rank first."""
-    queries = {json.loads(l)["_id"]: json.loads(l)["text"] for l in (sample_dir / "queries.jsonl").open()}
-    qrels = [l.split("\t") for l in (sample_dir / "qrels" / "test.tsv").read_text().splitlines()[1:]]
+    """The abstract that the first judged claim of the sample cites is in its dense top 10."""
+    queries = {row["_id"]: row["text"] for row in map(json.loads, (sample_dir / "queries.jsonl").open())}
+    qrels = [line.split("\t") for line in (sample_dir / "qrels" / "test.tsv").read_text().splitlines()[1:]]
     query_id, doc_id, _ = qrels[0]
     hits = semsearch.open(sample_index).search(queries[query_id], k=10, mode="dense").hits
     assert doc_id in [h.id for h in hits]
 
 
-def test_where_filter_applies_before_top_k(sample_index: Path) -> None:
+def test_where_filter_applies_before_top_k(sample_index: Path, sample_docs: list[dict]) -> None:
     index = semsearch.open(sample_index)
     assert "id" in index.fields() and "title" in index.fields()
-    hits = index.search("cancer", k=5, mode="dense", where="id IN ('4983', '5836')").hits
-    assert sorted(h.id for h in hits) == ["4983", "5836"]
+    wanted = sorted(d["_id"] for d in sample_docs[:2])
+    hits = index.search("cancer", k=5, mode="dense", where=f"id IN ('{wanted[0]}', '{wanted[1]}')").hits
+    assert sorted(h.id for h in hits) == wanted
     with pytest.raises(FilterError, match="unknown field"):
         index.search("cancer", where="year > 3")
     with pytest.raises(FilterError, match="no predicted labels"):

@@ -9,7 +9,9 @@ from semsearch.search import best_per_document, reciprocal_rank_fusion, top_docu
 
 
 def matches(pairs: list[tuple[str, float]]) -> ChunkMatches:
-    return ChunkMatches(np.array([p[0] for p in pairs], dtype=object), np.array([p[1] for p in pairs], dtype=np.float32))
+    return ChunkMatches(
+        np.array([p[0] for p in pairs], dtype=object), np.array([p[1] for p in pairs], dtype=np.float32)
+    )
 
 
 def test_best_chunk_scores_the_document() -> None:

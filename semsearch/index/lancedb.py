@@ -22,7 +22,7 @@ class LanceIndex(VectorIndex):
         builder = (
             self.store.table.search(query.astype(np.float32), vector_column_name="vector")
             .distance_type("dot")
-            .select(["doc_id"])
+            .select(["doc_id", "_distance"])
             .limit(limit)
         )
         if where is not None:

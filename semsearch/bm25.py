@@ -6,6 +6,14 @@ documents differ, so adds, updates and deletes are always reflected.
 
 Tokens are lower-cased, English stop words removed and Snowball-stemmed: on SciFact that lifts
 nDCG@10 from 0.662 (bm25s' default tokenizer) to 0.686.
+
+On disk (``DIR/bm25/``): ``state.json`` names the data folder currently in use, the fingerprint, the
+document ids and the SHA-256 of every file in that folder. A save writes a new folder whose name is
+unique to the process, then replaces ``state.json`` atomically, then removes folders nobody uses;
+so a reader sees the old index or the new one, two processes saving at once never mix their
+files, and a kill at any moment leaves a loadable index (or one that is rebuilt). A file that does
+not match its recorded hash (truncated, emptied or overwritten) is rebuilt, never scored with.
+bm25s stores plain ``.npy`` arrays (loaded with ``allow_pickle=False``) and JSON: no pickle.
 """
 
 from __future__ import annotations
@@ -14,21 +22,26 @@ import hashlib
 import json
 import logging
 import os
+import re
+import secrets
 import shutil
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import bm25s
 import numpy as np
 import Stemmer
 
+from semsearch.fsutil import atomic_write_text, file_sha256, pid_alive, sweep_temporaries
 from semsearch.store import Store
 
 log = logging.getLogger(__name__)
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG
 
 STATE_FILE = "state.json"
-_FORMAT = 1
+_FORMAT = 2
+_DATA = re.compile(r"^data-(\d+)-[0-9a-f]{8}$")
 
 
 @cache
@@ -65,40 +78,56 @@ class BM25Index:
             return loaded
         rows = store.scan(["doc_id", "text"], "chunk = 0")
         index = cls.build(rows["doc_id"].to_pylist(), rows["text"].to_pylist())
-        index._save(directory, fingerprint)
+        index._save(directory, fingerprint, store)
         log.info("built BM25 index over %d documents", len(index.doc_ids))
         return index
 
     @classmethod
     def _load(cls, directory: Path, fingerprint: str) -> BM25Index | None:
         state_file = directory / STATE_FILE
+        if not state_file.is_file():
+            return None
         try:
-            state = json.loads(state_file.read_text())
+            state = json.loads(state_file.read_text(encoding="utf-8"))
             if state.get("format") != _FORMAT or state.get("fingerprint") != fingerprint:
+                log.info("BM25 index at %s is stale; rebuilding it", directory)
                 return None
             doc_ids = state["doc_ids"]
-            retriever = bm25s.BM25.load(str(directory / "bm25s")) if doc_ids else bm25s.BM25()
+            if not doc_ids:
+                return cls(bm25s.BM25(), [])
+            folder = directory / state["data"]
+            files: dict[str, str] = state["files"]
+            on_disk = sorted(p.name for p in folder.iterdir())
+            if on_disk != sorted(files) or any(file_sha256(folder / n) != h for n, h in files.items()):
+                log.warning("BM25 index at %s does not match its checksums (damaged); rebuilding it", folder)
+                return None
+            retriever = bm25s.BM25.load(str(folder), mmap=False, allow_pickle=False, show_progress=False)
+            if int(retriever.scores["num_docs"]) != len(doc_ids):
+                raise ValueError(f"it scores {retriever.scores['num_docs']} documents, state lists {len(doc_ids)}")
             return cls(retriever, doc_ids)
-        except (OSError, ValueError, KeyError) as exc:
-            if state_file.exists():
-                log.warning("BM25 index at %s is unreadable (%s); rebuilding it", directory, exc)
+        except Exception as exc:  # derived data: whatever is wrong with it, it is rebuilt from the store
+            log.warning("BM25 index at %s is unreadable (%s); rebuilding it", directory, exc)
             return None
 
-    def _save(self, directory: Path, fingerprint: str) -> None:
-        """Write to a fresh folder, then swap it in, so a crash never leaves a half-written index."""
-        temporary = directory.with_name(directory.name + ".tmp")
-        shutil.rmtree(temporary, ignore_errors=True)
-        temporary.mkdir(parents=True)
-        if self.doc_ids:
-            self.retriever.save(str(temporary / "bm25s"))
-        state = {"format": _FORMAT, "fingerprint": fingerprint, "doc_ids": self.doc_ids}
-        (temporary / STATE_FILE).write_text(json.dumps(state))
-        previous = directory.with_name(directory.name + ".old")
-        shutil.rmtree(previous, ignore_errors=True)
-        if directory.exists():
-            os.replace(directory, previous)
-        os.replace(temporary, directory)
-        shutil.rmtree(previous, ignore_errors=True)
+    def _save(self, directory: Path, fingerprint: str, store: Store) -> None:
+        """Write a new data folder, then switch ``state.json`` to it in one rename (best effort:
+        the index in memory is right either way; a read-only directory or an old reader skips it)."""
+        if not store.is_latest():
+            log.info("not saving the BM25 index: the store has moved on since this reader opened it")
+            return
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            folder = directory / f"data-{os.getpid()}-{secrets.token_hex(4)}"
+            state: dict[str, Any] = {"format": _FORMAT, "fingerprint": fingerprint, "doc_ids": self.doc_ids}
+            if self.doc_ids:
+                log.info("writing BM25 index to %s", folder)
+                self.retriever.save(str(folder), show_progress=False)
+                state["data"] = folder.name
+                state["files"] = {p.name: file_sha256(p) for p in sorted(folder.iterdir())}
+            atomic_write_text(directory / STATE_FILE, json.dumps(state))
+            _remove_unused(directory, state.get("data"))
+        except OSError as exc:
+            log.warning("cannot save the BM25 index in %s (%s); it will be rebuilt on next open", directory, exc)
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every document (in ``doc_ids`` order) for ``query``."""
@@ -121,6 +150,21 @@ class BM25Index:
             candidates = candidates[part]
         order = candidates[np.argsort(-scores[candidates], kind="stable")]
         return [(self.doc_ids[i], float(scores[i])) for i in order]
+
+
+def _remove_unused(directory: Path, current: str | None) -> None:
+    """Remove data folders other than ``current`` unless a live process may still be writing one."""
+    sweep_temporaries(directory)  # temporaries (".name.<pid>.<token>.tmp") of dead processes only
+    for entry in directory.iterdir():
+        if entry.name in (STATE_FILE, current) or entry.name.startswith("."):
+            continue
+        match = _DATA.match(entry.name)
+        if match and int(match.group(1)) != os.getpid() and pid_alive(int(match.group(1))):
+            continue
+        if entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
 
 
 def _fingerprint(doc_ids: list[str], text_hashes: list[str]) -> str:

@@ -6,6 +6,10 @@ committed version intact. It also gives a filtered vector search of its own (the
 backend) and column scans for the filters of the ``faiss`` backend. Everything else in an index
 directory (the FAISS file, the BM25 index) is derived from this table and can be rebuilt from it.
 
+Damage: a file of the table that is truncated, emptied or overwritten makes every method raise
+:class:`IndexDamagedError` naming that file (found by :mod:`semsearch.lance_files`) and saying
+what to do; :func:`repair` sets damaged versions aside and goes back to the newest intact one.
+
 Layout: one row per chunk. Document-level fields (``text``, ``metadata``, hashes) are filled on
 chunk 0 only; metadata fields that can be filtered on are copied to every chunk as ``m_<name>``
 columns so that a filter can run inside the vector search, before top-k.
@@ -15,8 +19,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
+import shutil
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,9 +32,12 @@ import lancedb
 import numpy as np
 import pyarrow as pa
 
-from semsearch.errors import IndexDamagedError, IndexNotFoundError
+from semsearch import lance_files
+from semsearch.errors import IndexDamagedError, IndexNotFoundError, SemsearchError
 from semsearch.filters import FieldInfo, Filter, Kind
 from semsearch.types import Document
+
+log = logging.getLogger(__name__)
 
 TABLE = "chunks"
 META_PREFIX = "m_"
@@ -106,22 +116,69 @@ class Store:
         self.path = path
         self.table = table
 
+    @property
+    def table_dir(self) -> Path:
+        return self.path / f"{TABLE}.lance"
+
     @classmethod
     def create(cls, path: Path, dim: int) -> Store:
+        """The table at ``path``, created if new (a table directory without any version is a creation
+        that was interrupted before its first commit: it holds nothing and is started again)."""
+        table_dir = path / f"{TABLE}.lance"
+        if table_dir.is_dir() and not lance_files.version_files(table_dir):
+            log.warning("%s was left empty by an interrupted run; creating it again", table_dir)
+            shutil.rmtree(table_dir)
+        if table_dir.is_dir():
+            return cls.open(path)
         db = lancedb.connect(path)
-        if TABLE in db.table_names():
-            return cls(path, db.open_table(TABLE))
         return cls(path, db.create_table(TABLE, schema=base_schema(dim)))
 
     @classmethod
-    def open(cls, path: Path) -> Store:
-        if not path.is_dir():
-            raise IndexNotFoundError(f"no store at {path}")
+    def open(cls, path: Path, version: int | None = None) -> Store:
+        """The table at ``path`` as of its newest version (or ``version``), held at that version."""
+        table_dir = path / f"{TABLE}.lance"
+        if not table_dir.is_dir():
+            raise IndexNotFoundError(
+                f"no store at {path} ({table_dir.name} is missing); build the index with 'semsearch index'"
+            )
+        if not lance_files.version_files(table_dir):
+            raise IndexDamagedError(
+                f"{table_dir} holds no committed version (its creation was interrupted, or files were removed); "
+                "run 'semsearch index' again to build it"
+            )
+        damage = lance_files.latest_manifest_damage(table_dir)
+        if damage is not None:  # checked before lance reads it: a garbled manifest can make lance panic
+            raise IndexDamagedError(_damage_message(path, damage))
         try:
             db = lancedb.connect(path)
-            return cls(path, db.open_table(TABLE))
-        except Exception as exc:  # lance raises ValueError/OSError/RuntimeError for damaged data
-            raise IndexDamagedError(f"the store at {path} cannot be opened ({exc})") from exc
+            return cls(path, db.open_table(TABLE, version=version))
+        except Exception as exc:  # lance raises ValueError/OSError/RuntimeError/RustPanic for damaged data
+            damage = lance_files.find_damage(table_dir, exc)
+            if damage is None:  # its framing was sound, so its content is what lance cannot decode
+                latest = lance_files.version_files(table_dir)[-1]
+                damage = lance_files.Damage(latest.path, f"cannot be decoded ({_first_line(exc)})", latest.version)
+            raise IndexDamagedError(_damage_message(path, damage)) from exc
+
+    @contextmanager
+    def guarded(self) -> Iterator[None]:
+        """Turn a failure caused by a damaged file into :class:`IndexDamagedError` naming the file."""
+        try:
+            yield
+        except SemsearchError:
+            raise
+        except Exception as exc:
+            damage = lance_files.find_damage(self.table_dir, exc)
+            if damage is None:
+                raise
+            raise IndexDamagedError(_damage_message(self.path, damage)) from exc
+
+    def is_latest(self) -> bool:
+        """Whether no commit has happened since this handle was opened (derived files are only
+        saved for the newest version, so an old reader never replaces a newer writer's file)."""
+        try:
+            return int(lancedb.connect(self.path).open_table(TABLE).version) == self.version
+        except Exception:  # unreadable newest version: certainly not ours to describe
+            return False
 
     @property
     def version(self) -> int:
@@ -146,19 +203,23 @@ class Store:
             if META_PREFIX + name not in known
         ]
         if new:
-            self.table.add_columns(new)
+            with self.guarded():
+                self.table.add_columns(new)
 
     def count_chunks(self, where: Filter | None = None) -> int:
-        return int(self.table.count_rows(where.sql if where else None))
+        with self.guarded():
+            return int(self.table.count_rows(where.sql if where else None))
 
     def count_docs(self) -> int:
-        return int(self.table.count_rows("chunk = 0"))
+        with self.guarded():
+            return int(self.table.count_rows("chunk = 0"))
 
     def scan(self, columns: Sequence[str], where: str | None = None) -> pa.Table:
         query = self.table.search().select(list(columns)).limit(None)
         if where:
             query = query.where(where)
-        return query.to_arrow()
+        with self.guarded():
+            return query.to_arrow()
 
     def doc_hashes(self) -> dict[str, tuple[str, str]]:
         rows = self.scan(["doc_id", "text_hash", "doc_hash"], "chunk = 0")
@@ -180,14 +241,33 @@ class Store:
         return pa.concat_tables(tables) if tables else pa.table({})
 
     def documents(self, doc_ids: Sequence[str]) -> dict[str, tuple[str, dict[str, Any]]]:
-        """Text and metadata of ``doc_ids`` (those that exist)."""
+        """Text and metadata of ``doc_ids`` (those that exist).
+
+        Each text is checked against the hash stored with it, so a damaged data file can never
+        put wrong text into a result (a mismatch raises :class:`IndexDamagedError`).
+        """
         found: dict[str, tuple[str, dict[str, Any]]] = {}
         for condition in id_conditions(list(dict.fromkeys(doc_ids))):
-            rows = self.scan(["doc_id", "text", "metadata"], f"chunk = 0 AND {condition}")
-            for doc_id, text, meta in zip(
-                rows["doc_id"].to_pylist(), rows["text"].to_pylist(), rows["metadata"].to_pylist(), strict=True
+            rows = self.scan(["doc_id", "text", "metadata", "text_hash"], f"chunk = 0 AND {condition}")
+            for doc_id, text, meta, text_hash in zip(
+                rows["doc_id"].to_pylist(),
+                rows["text"].to_pylist(),
+                rows["metadata"].to_pylist(),
+                rows["text_hash"].to_pylist(),
+                strict=True,
             ):
-                found[doc_id] = (text, json.loads(meta) if meta else {})
+                if text is None or sha256(text) != text_hash:
+                    raise IndexDamagedError(
+                        f"the text of document {doc_id!r} in {self.table_dir} does not match its hash "
+                        f"(a data file is damaged); {_repair_hint(self.path)}"
+                    )
+                try:
+                    found[doc_id] = (text, json.loads(meta) if meta else {})
+                except ValueError as exc:
+                    raise IndexDamagedError(
+                        f"the metadata of document {doc_id!r} in {self.table_dir} is not JSON (a data file is "
+                        f"damaged); {_repair_hint(self.path)}"
+                    ) from exc
         return found
 
     def write(self, rows: ChunkRows) -> None:
@@ -201,23 +281,31 @@ class Store:
         data = self._arrow(rows)
         ids = [d.id for d in rows.docs]
         stale = " OR ".join(f"({c})" for c in id_conditions(ids))
-        (
-            self.table.merge_insert("key")
-            .when_matched_update_all()
-            .when_not_matched_insert_all()
-            .when_not_matched_by_source_delete(stale)
-            .execute(data)
-        )
+        with self.guarded():
+            (
+                self.table.merge_insert("key")
+                .when_matched_update_all()
+                .when_not_matched_insert_all()
+                .when_not_matched_by_source_delete(stale)
+                .execute(data)
+            )
 
     def delete(self, doc_ids: Iterable[str]) -> int:
+        """Delete ``doc_ids`` in one commit: a reader, or a run killed half-way, sees all or none gone."""
         ids = list(doc_ids)
-        for condition in id_conditions(ids):
-            self.table.delete(condition)
+        if ids:
+            with self.guarded():
+                self.table.delete(f"doc_id IN ({', '.join(quote(i) for i in ids)})")
         return len(ids)
 
     def compact(self) -> None:
-        """Merge the small files that many batch commits leave behind (keeps old versions)."""
-        self.table.optimize()
+        """Merge the small files that many batch commits leave behind.
+
+        Compaction is itself one commit (a killed compaction leaves the previous version, plus
+        unreferenced files that a later optimize removes); versions from the last 7 days are kept.
+        """
+        with self.guarded():
+            self.table.optimize()
 
     def _arrow(self, rows: ChunkRows) -> pa.Table:
         schema = self.table.schema
@@ -247,6 +335,101 @@ class Store:
         flat = pa.array(np.ascontiguousarray(rows.vectors, dtype=np.float32).reshape(-1))
         arrays["vector"] = pa.FixedSizeListArray.from_arrays(flat, dim)
         return pa.table([arrays[name] for name in schema.names], schema=schema)
+
+
+@dataclass(frozen=True)
+class RepairReport:
+    """What :func:`repair` did: the files it set aside and the version the store is back at."""
+
+    set_aside: tuple[Path, ...]
+    damaged_versions: tuple[int, ...]  # versions that could not be read in full
+    intact_version: int  # the newest version read in full
+    version: int  # the store's version after the repair (a restore is a new commit)
+    docs: int
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.set_aside or self.damaged_versions)
+
+
+def _read_in_full(path: Path, version: int) -> int:
+    """Read every column of every row of ``version``; returns its document count or raises."""
+    table = lancedb.connect(path).open_table(TABLE, version=version)
+    docs = 0
+    for batch in table.search().limit(None).to_batches():
+        docs += int(pa.compute.sum(pa.compute.equal(batch.column("chunk"), 0)).as_py() or 0)
+    return docs
+
+
+def repair(path: Path) -> RepairReport:
+    """Bring the store at ``path`` back to its newest version that reads in full.
+
+    Newest version manifests that cannot be opened are moved to ``path/damaged-<time>/`` (never
+    deleted); then versions are read in full from the newest down, and if the newest intact one
+    is not the current version it is restored (a new commit equal to it). Documents committed
+    after it are gone from the index but not from the source: the next ``semsearch index`` run
+    adds them again. The caller holds the writer lock.
+    """
+    table_dir = path / f"{TABLE}.lance"
+    if not table_dir.is_dir():
+        raise IndexNotFoundError(f"no store at {path}; nothing to repair")
+    moved: list[Path] = []
+    while True:
+        damage = lance_files.latest_manifest_damage(table_dir)
+        try:
+            if damage is None:
+                table = lancedb.connect(path).open_table(TABLE)
+                break
+        except Exception as exc:
+            log.warning("the newest version of %s cannot be opened (%s)", table_dir, _first_line(exc))
+        latest = lance_files.version_files(table_dir)
+        if not latest:
+            raise IndexDamagedError(
+                f"no version of the store at {path} is intact (damaged files were moved to "
+                f"{moved[0].parent if moved else path}); delete {path.parent} and index the corpus again"
+            )
+        moved.append(lance_files.set_aside(latest[-1].path, path))
+        (table_dir / lance_files.VERSIONS / lance_files.HINT).unlink(missing_ok=True)
+        log.warning("set aside %s (damaged)", latest[-1].path)
+    damaged: list[int] = []
+    for version in reversed([v.version for v in lance_files.version_files(table_dir)]):
+        try:
+            docs = _read_in_full(path, version)
+        except Exception as exc:
+            log.warning("version %d of %s cannot be read in full (%s)", version, table_dir, _first_line(exc))
+            damaged.append(version)
+            continue
+        if version != table.version:
+            table.restore(version)
+        return RepairReport(
+            set_aside=tuple(moved),
+            damaged_versions=tuple(damaged),
+            intact_version=version,
+            version=int(table.version),
+            docs=docs,
+        )
+    raise IndexDamagedError(
+        f"no version of the store at {path} reads in full; delete {path.parent} and index the corpus again"
+    )
+
+
+def _first_line(error: BaseException) -> str:
+    """The gist of a library error: its first line, without the Rust source location lance appends."""
+    lines = str(error).strip().splitlines()
+    line = lines[0] if lines else type(error).__name__
+    return re.sub(r",\s*/\S+\.rs:\d+:\d+", "", line)
+
+
+def _repair_hint(store_dir: Path) -> str:
+    return (
+        f"run 'semsearch repair --index {store_dir.parent}' to go back to the newest intact version, "
+        "then run 'semsearch index' again to re-add what that drops"
+    )
+
+
+def _damage_message(store_dir: Path, damage: lance_files.Damage) -> str:
+    what = f"version {damage.version} of the store" if damage.version is not None else "a file of the store"
+    return f"{damage.path} ({what}) {damage.problem}; {_repair_hint(store_dir)}"
 
 
 def filterable_kinds(docs: Iterable[Document]) -> dict[str, Kind]:

@@ -3,7 +3,11 @@
 The FAISS file is derived data. Each vector is added under its store ``rowid``, which is never
 reused (a re-encoded chunk gets a new one), so the index is current exactly when its id set equals
 the store's. That is checked on every :meth:`FaissIndex.sync`; a missing, unreadable or stale file is
-rebuilt from the store, never trusted blindly.
+rebuilt from the store, never trusted blindly. A damaged file that FAISS would still read (a flipped
+byte among the vectors) is caught by the SHA-256 recorded beside it (``<file>.json``), so it is
+rebuilt too instead of silently returning wrong neighbours. The file is written under a temporary
+name unique to the process and renamed into place, so readers and writers that rebuild it at the
+same time never see, or leave, half a file.
 
 Filters: the matching chunks are found by a column scan of the store. When few match, they are
 scored exactly (so a selective filter still returns every match it can); otherwise FAISS searches
@@ -12,8 +16,8 @@ with an ID selector, which keeps the filter inside the search, before top-k.
 
 from __future__ import annotations
 
+import json
 import logging
-import os
 import re
 from pathlib import Path
 
@@ -21,6 +25,7 @@ import faiss
 import numpy as np
 
 from semsearch.filters import Filter
+from semsearch.fsutil import atomic_write, atomic_write_text, file_sha256, sweep_temporaries
 from semsearch.index import ChunkMatches, VectorIndex, exact_search
 from semsearch.store import Store
 
@@ -29,6 +34,7 @@ log = logging.getLogger(__name__)
 EXACT_FILTER_LIMIT = 50_000  # filtered searches over at most this many chunks are scored exactly
 TRAIN_SAMPLE = 100_000
 _BATCH = 65_536
+_CHECKSUM_FORMAT = 1
 
 
 class FaissIndex(VectorIndex):
@@ -45,6 +51,11 @@ class FaissIndex(VectorIndex):
         """One file per factory string, so a file never claims to be a kind of index it is not."""
         return self.directory / f"index.{re.sub(r'[^A-Za-z0-9]+', '_', self.factory)}.faiss"
 
+    @property
+    def checksum_path(self) -> Path:
+        """The SHA-256 and vector count of :attr:`path`, written after it."""
+        return self.path.with_name(self.path.name + ".json")
+
     def sync(self) -> None:
         rows = self.store.scan(["rowid", "doc_id"])
         rowids = rows["rowid"].to_numpy()
@@ -59,9 +70,13 @@ class FaissIndex(VectorIndex):
         if not self.path.is_file():
             return None
         try:
+            recorded = json.loads(self.checksum_path.read_text(encoding="utf-8"))
+            if recorded.get("format") != _CHECKSUM_FORMAT or file_sha256(self.path) != recorded["sha256"]:
+                log.warning("%s does not match its checksum (damaged); rebuilding it from the store", self.path)
+                return None
             index = faiss.read_index(str(self.path))
             ids = np.sort(faiss.vector_to_array(index.id_map))
-        except (RuntimeError, AttributeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, RuntimeError, AttributeError) as exc:
             log.warning("%s is unreadable (%s); rebuilding it from the store", self.path, exc)
             return None
         if not np.array_equal(ids, self._rowids):
@@ -79,12 +94,34 @@ class FaissIndex(VectorIndex):
         for begin in range(0, rows.num_rows, _BATCH):
             part = rows.slice(begin, _BATCH)
             index.add_with_ids(_vectors(part), part["rowid"].to_numpy())
-        self.directory.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_suffix(".tmp")
-        faiss.write_index(index, str(temporary))
-        os.replace(temporary, self.path)
         log.info("built FAISS %s index over %d vectors", self.factory, rows.num_rows)
+        self._save(index)
         return index
+
+    def _save(self, index: faiss.Index) -> None:
+        """Best effort: the index in memory is right either way, the file only saves a rebuild later.
+
+        A reader holding an older version of the store does not save (it would replace a newer
+        writer's file with a stale one); a read-only directory is logged and left alone.
+        """
+        if not self.store.is_latest():
+            log.info("not saving %s: the store has moved on since this reader opened it", self.path)
+            return
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            sweep_temporaries(self.directory)
+            log.info("writing %s", self.path)
+            digest: list[str] = []
+
+            def write(temporary: Path) -> None:
+                faiss.write_index(index, str(temporary))
+                digest.append(file_sha256(temporary))
+
+            atomic_write(self.path, write)
+            record = {"format": _CHECKSUM_FORMAT, "sha256": digest[0], "vectors": int(index.ntotal)}
+            atomic_write_text(self.checksum_path, json.dumps(record) + "\n")
+        except (OSError, RuntimeError) as exc:  # faiss reports a failed write as RuntimeError
+            log.warning("cannot save %s (%s); it will be rebuilt on next open", self.path, exc)
 
     def search(self, query: np.ndarray, limit: int, where: Filter | None = None) -> ChunkMatches:
         if self.index is None:

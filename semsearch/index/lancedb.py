@@ -27,7 +27,8 @@ class LanceIndex(VectorIndex):
         )
         if where is not None:
             builder = builder.where(where.sql, prefilter=True)
-        rows = builder.to_arrow()
+        with self.store.guarded():  # a damaged store file is named, not a raw lance error
+            rows = builder.to_arrow()
         # LanceDB's "dot" distance is 1 - inner product; turn it back into a similarity.
         scores = 1.0 - rows["_distance"].to_numpy().astype(np.float32)
         return ChunkMatches(np.array(rows["doc_id"].to_pylist(), dtype=object), scores)

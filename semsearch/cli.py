@@ -81,6 +81,7 @@ def main(verbose: bool) -> None:
 @click.option("--title-field", default=None, help="Field prepended to the text [default: title].")
 @click.option("--skip-bad", is_flag=True, help="Skip unusable records (counted) instead of stopping at the first.")
 @click.option("--delete-missing", is_flag=True, help="Remove documents no longer in SOURCE.")
+@click.option("--wait", default=0.0, show_default=True, help="Seconds to wait for another process writing --index.")
 @user_errors
 def index(source: Path, index_dir: Path, **options: Any) -> None:
     """Index SOURCE (jsonl, csv, parquet, a folder of .txt/.md, or a BEIR folder) into --index."""
@@ -104,6 +105,7 @@ def index(source: Path, index_dir: Path, **options: Any) -> None:
             fields=fields,
             skip_bad=options["skip_bad"],
             delete_missing=options["delete_missing"],
+            lock_timeout=options["wait"],
         ),
     )
     click.echo(
@@ -178,3 +180,28 @@ def eval_command(index_dir: Path, queries: Path, qrels: Path, mode: str, backend
     click.echo(f"Recall@100 {report.recall_at_100:.4f}")
     click.echo(f"MRR@10     {report.mrr_at_10:.4f}")
     click.echo(f"latency    p50 {report.latency_ms_p50:.1f} ms, p95 {report.latency_ms_p95:.1f} ms per query")
+
+
+@main.command()
+@click.option("--index", "index_dir", required=True, type=click.Path(path_type=Path))
+@click.option("--wait", default=0.0, show_default=True, help="Seconds to wait for another process writing --index.")
+@user_errors
+def repair(index_dir: Path, wait: float) -> None:
+    """Bring a damaged index back to its newest intact state (damaged files are set aside, not deleted)."""
+    from semsearch.repair import repair_index
+
+    summary = repair_index(index_dir, wait)
+    report = summary.store
+    if summary.manifest_restored:
+        click.echo("manifest.json restored from manifest.backup.json")
+    for path in report.set_aside:
+        click.echo(f"set aside damaged {path}")
+    if report.damaged_versions:
+        click.echo(f"store versions that could not be read in full: {', '.join(map(str, report.damaged_versions))}")
+    if report.intact_version != report.version:
+        click.echo(f"store restored to version {report.intact_version} (now version {report.version})")
+    if not summary.manifest_restored and not report.changed:
+        click.echo("no damage found in the manifest or the store")
+    click.echo(f"{summary.docs} documents in {index_dir}; derived files (FAISS, BM25) checked and rebuilt if needed")
+    if report.changed:
+        click.echo("run the same 'semsearch index' command again to re-add documents committed after that version")

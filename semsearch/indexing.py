@@ -4,6 +4,12 @@ unchanged ones skipped (by content hash), and missing ones deleted on request.
 Documents are processed in batches; each batch is one atomic commit of the store, so an
 interrupted run keeps every batch it committed and the next run picks up from there without
 re-encoding them. Derived data (the FAISS file, the BM25 index) is refreshed at the end.
+
+Crash safety, step by step (a SIGKILL can land anywhere): the store is created before the
+manifest, so a manifest always has a store; every batch, the ``--delete-missing`` deletion and
+the compaction are single commits; derived files are written under unique temporary names and
+renamed into place. One writer at a time: :func:`writer_lock` (an ``flock`` the kernel releases
+when its holder dies, so a killed run never leaves a stale lock).
 """
 
 from __future__ import annotations
@@ -23,17 +29,18 @@ from tqdm.auto import tqdm
 from semsearch import corpus
 from semsearch.bm25 import BM25Index
 from semsearch.encoder import DEFAULT_MODEL, Encoder, Precision
-from semsearch.errors import BadRecordError, IndexLockedError
+from semsearch.errors import BadRecordError, CorpusError, IndexDamagedError, IndexLockedError
 from semsearch.filters import FieldInfo
-from semsearch.fsutil import size_on_disk
+from semsearch.fsutil import size_on_disk, sweep_temporaries
 from semsearch.index import open_backend
-from semsearch.manifest import MANIFEST, STORE_DIR, Manifest
+from semsearch.manifest import BACKUP, MANIFEST, STORE_DIR, Manifest
 from semsearch.store import ChunkRows, Store, filterable_kinds, kind_of, metadata_json, sha256
 from semsearch.types import Backend, Document, Pooling
 
 log = logging.getLogger(__name__)
 
 LOCK_FILE = ".lock"
+_LOCK_POLL = 0.2  # seconds between attempts while waiting for another writer
 
 
 @dataclass(frozen=True)
@@ -51,6 +58,7 @@ class IndexOptions:
     skip_bad: bool = False
     delete_missing: bool = False
     progress: bool = True
+    lock_timeout: float = 0.0  # seconds to wait for another writer of the same index; 0: fail at once
 
 
 @dataclass(frozen=True)
@@ -73,18 +81,33 @@ class IndexSummary:
 
 
 @contextmanager
-def writer_lock(directory: Path) -> Iterator[None]:
-    """Hold the index's writer lock; a second writer fails at once with a clear message."""
+def writer_lock(directory: Path, timeout: float = 0.0) -> Iterator[None]:
+    """Hold the index's writer lock, waiting up to ``timeout`` seconds for another writer to finish.
+
+    A second writer then fails with :class:`IndexLockedError` naming the holder; it never touches
+    the index. The lock is an ``flock``, so the kernel drops it when its holder exits or is killed.
+    """
     directory.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + max(timeout, 0.0)
     with (directory / LOCK_FILE).open("a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            handle.seek(0)
-            holder = handle.read().strip() or "unknown"
-            raise IndexLockedError(
-                f"{directory} is being written by another process (pid {holder}); try again when it ends"
-            ) from exc
+        waiting = False
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError as exc:
+                handle.seek(0)
+                holder = handle.read().strip()[:20] or "unknown"
+                if not waiting and timeout > 0:
+                    log.info("waiting up to %g s for the writer lock of %s (pid %s)", timeout, directory, holder)
+                    waiting = True
+                if time.monotonic() >= deadline:
+                    waited = f" (waited {timeout:g} s)" if timeout > 0 else ""
+                    raise IndexLockedError(
+                        f"{directory} is being written by another process (pid {holder}){waited}; "
+                        "try again when it ends, or pass --wait SECONDS to wait for it"
+                    ) from exc
+                time.sleep(_LOCK_POLL)
         handle.seek(0)
         handle.truncate()
         handle.write(str(os.getpid()))
@@ -96,7 +119,11 @@ def writer_lock(directory: Path) -> Iterator[None]:
 
 
 def open_for_writing(directory: Path, encoder: Encoder, options: IndexOptions) -> tuple[Manifest, Store]:
-    """The manifest and store of ``directory``, created if new, refused if built differently."""
+    """The manifest and store of ``directory``, created if new, refused if built differently.
+
+    The store is created before the manifest is written, so an index whose manifest exists always
+    has a store; a store without a manifest is a first run that was killed before its first commit.
+    """
     wanted = Manifest(
         model=encoder.identity,
         pooling=encoder.pooling,
@@ -106,14 +133,21 @@ def open_for_writing(directory: Path, encoder: Encoder, options: IndexOptions) -
         backend=options.backend,
         faiss_factory=options.faiss_factory,
     )
-    if (directory / MANIFEST).exists():
-        existing = Manifest.load(directory)
+    existing = None
+    if (directory / MANIFEST).exists() or (directory / BACKUP).exists():
+        existing = Manifest.load(directory)  # a damaged one is refused with the way back, never replaced
         existing.check_same_vectors(wanted)
-        manifest = existing.with_search_settings(options.backend, options.faiss_factory)
-    else:
-        manifest = wanted
+    for folder in (directory, directory / "faiss"):
+        sweep_temporaries(folder)
+    store = Store.create(directory / STORE_DIR, encoder.dim)
+    if existing is None and store.count_chunks() > 0:
+        raise IndexDamagedError(
+            f"{directory / MANIFEST} is missing but the store holds vectors from an unknown model; "
+            f"delete {directory} and index the corpus again"
+        )
+    manifest = existing.with_search_settings(options.backend, options.faiss_factory) if existing else wanted
     manifest.save(directory)
-    return manifest, Store.create(directory / STORE_DIR, encoder.dim)
+    return manifest, store
 
 
 def check_metadata(doc: Document, fields: dict[str, FieldInfo]) -> None:
@@ -172,8 +206,10 @@ class _Run:
                 to_encode.append(doc)
         if to_encode:
             self.store.write(self._encoded_rows(to_encode))
+            log.info("committed %d encoded documents (store version %d)", len(to_encode), self.store.version)
         if metadata_only:
             self.store.write(self._reused_rows(metadata_only))
+            log.info("committed %d metadata updates (store version %d)", len(metadata_only), self.store.version)
 
     def _encoded_rows(self, docs: list[Document]) -> ChunkRows:
         chunks = self.encoder.chunks([d.text for d in docs], self.options.overlap)
@@ -216,7 +252,7 @@ def build_index(source: str | Path, directory: str | Path, options: IndexOptions
     started = time.perf_counter()
     total = corpus.estimate_count(source)  # also fails early on a missing or unknown source
     encoder = Encoder(options.model, options.pooling, options.precision)
-    with writer_lock(directory):
+    with writer_lock(directory, options.lock_timeout):
         manifest, store = open_for_writing(directory, encoder, options)
         report = corpus.LoadReport()
         run = _Run(encoder, store, options, report)
@@ -228,10 +264,19 @@ def build_index(source: str | Path, directory: str | Path, options: IndexOptions
                 bar.set_postfix(added=run.added, updated=run.updated, unchanged=run.unchanged, refresh=False)
         deleted = 0
         if options.delete_missing:
-            deleted = store.delete(sorted(set(run.existing) - run.seen))
+            missing = sorted(set(run.existing) - run.seen)
+            if missing and not run.seen:
+                raise CorpusError(
+                    f"{source} gave no usable documents; refusing to delete all {len(missing)} documents "
+                    "of the index with --delete-missing"
+                )
+            log.info("deleting %d documents no longer in the source (one commit)", len(missing))
+            deleted = store.delete(missing)
         if run.encoded or deleted or run.updated:
+            log.info("compacting the store")
             store.compact()
         refresh_derived(directory, store, manifest)
+        log.info("index complete: store version %d", store.version)
         return IndexSummary(
             docs=store.count_docs(),
             chunks=store.count_chunks(),
@@ -249,5 +294,6 @@ def build_index(source: str | Path, directory: str | Path, options: IndexOptions
 
 def refresh_derived(directory: Path, store: Store, manifest: Manifest) -> None:
     """Bring the vector backend's files and the BM25 index in line with the store."""
+    log.info("refreshing derived files")
     open_backend(manifest.backend, store, directory, manifest.faiss_factory).sync()
     BM25Index.for_store(store, directory / "bm25")

@@ -2,6 +2,11 @@
 
 The manifest is written once when an index is created and checked on every later use: vectors
 from another model, pooling or chunking would be silently incomparable, so any mismatch is refused.
+
+It cannot be rebuilt from the other files (they do not say which model made the vectors), so it
+is written twice, atomically each time: ``manifest.json`` and ``manifest.backup.json``. A damaged
+or missing ``manifest.json`` is reported with the way back (``semsearch repair`` copies the backup
+over it); it is never guessed.
 """
 
 from __future__ import annotations
@@ -11,12 +16,13 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from semsearch.encoder import DEFAULT_MODEL, ModelIdentity
-from semsearch.errors import IncompatibleEncoderError, IndexDamagedError, IndexNotFoundError
+from semsearch.errors import IncompatibleEncoderError, IndexDamagedError, IndexNotFoundError, SemsearchError
 from semsearch.fsutil import atomic_write_text
 from semsearch.types import Backend, Pooling
 
 FORMAT = 1
 MANIFEST = "manifest.json"
+BACKUP = "manifest.backup.json"
 STORE_DIR = "store"
 
 
@@ -32,8 +38,9 @@ class Manifest:
     format: int = FORMAT
 
     def save(self, directory: Path) -> None:
-        data = asdict(self)
-        atomic_write_text(directory / MANIFEST, json.dumps(data, indent=2, sort_keys=True) + "\n")
+        text = json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
+        atomic_write_text(directory / BACKUP, text)
+        atomic_write_text(directory / MANIFEST, text)
 
     @classmethod
     def load(cls, directory: Path) -> Manifest:
@@ -43,11 +50,30 @@ class Manifest:
                 f"no index at {directory} (create one with 'semsearch index SOURCE --index {directory}')"
             )
         if not path.is_file():
+            if (directory / BACKUP).is_file():
+                raise IndexDamagedError(f"{path} is missing; {cls._way_back(directory)}")
+            if (directory / STORE_DIR).is_dir():
+                raise IndexDamagedError(
+                    f"{path} is missing: the first 'semsearch index' run into {directory} was interrupted "
+                    "before it finished, or the file was removed; run 'semsearch index' again"
+                )
             raise IndexNotFoundError(f"{directory} is not a semsearch index: {MANIFEST} is missing")
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            return cls.read(path)
+        except IndexDamagedError as error:
+            raise IndexDamagedError(f"{error}; {cls._way_back(directory)}") from error
+
+    @classmethod
+    def read(cls, path: Path) -> Manifest:
+        """Parse one manifest file; :class:`IndexDamagedError` names it and what is wrong."""
+        try:
+            data = json.loads(path.read_bytes())
+            if not isinstance(data, dict):
+                raise ValueError(f"expected a JSON object, got {type(data).__name__}")
             if data.get("format") != FORMAT:
-                raise IndexDamagedError(f"{path}: index format {data.get('format')!r}, this semsearch reads {FORMAT}")
+                raise SemsearchError(
+                    f"{path}: index format {data.get('format')!r}, this version of semsearch reads format {FORMAT}"
+                )
             return cls(
                 model=ModelIdentity(**data["model"]),
                 pooling=Pooling(data["pooling"]),
@@ -57,10 +83,38 @@ class Manifest:
                 backend=Backend(data["backend"]),
                 faiss_factory=str(data["faiss_factory"]),
             )
-        except (ValueError, KeyError, TypeError) as exc:
-            raise IndexDamagedError(
-                f"{path} is damaged ({exc}); it cannot be rebuilt from other files, re-run 'semsearch index'"
-            ) from exc
+        except OSError as exc:
+            raise IndexDamagedError(f"{path} cannot be read ({exc.strerror})") from exc
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+            raise IndexDamagedError(f"{path} is damaged ({type(exc).__name__}: {exc})") from exc
+
+    @staticmethod
+    def _way_back(directory: Path) -> str:
+        backup = directory / BACKUP
+        try:
+            Manifest.read(backup)
+        except IndexDamagedError:
+            return (
+                f"it cannot be rebuilt from the other files and {BACKUP} is not usable either: "
+                f"delete {directory} and index the corpus again"
+            )
+        return f"run 'semsearch repair --index {directory}' to restore it from {BACKUP}"
+
+    @classmethod
+    def restore_from_backup(cls, directory: Path) -> bool:
+        """Copy a readable backup over a missing or damaged ``manifest.json``; True if it did."""
+        try:
+            cls.read(directory / MANIFEST)
+            return False
+        except IndexDamagedError as error:
+            try:
+                backup = cls.read(directory / BACKUP)
+            except IndexDamagedError as also:
+                raise IndexDamagedError(
+                    f"{error}, and its backup cannot replace it: {also}; delete {directory} and index the corpus again"
+                ) from also
+            backup.save(directory)
+            return True
 
     def check_same_vectors(self, other: Manifest) -> None:
         """Refuse to mix vectors made differently (another model, pooling or chunking)."""

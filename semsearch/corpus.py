@@ -6,6 +6,14 @@ and field; with ``skip_bad`` it is counted in :class:`LoadReport` instead, never
 
 Accepted sources (see ``INTERFACE.md``): ``.jsonl`` / ``.jsonl.gz``, ``.csv``, ``.parquet``, a
 directory of ``.txt`` / ``.md`` files, and a BEIR folder (one holding ``corpus.jsonl``).
+
+What counts as a bad record (each one a :class:`BadRecordError` with file, line and field; README
+"Reliability" lists them): a line that is not valid UTF-8 or not a JSON object (including NaN,
+Infinity, numbers out of range and nesting deeper than Python can parse); a missing, non-scalar,
+over-long or control-character id; a missing, non-string or empty text; a duplicate id (the first
+occurrence is kept); a string that is not valid Unicode (a lone surrogate such as ``"\ud800"``).
+NUL characters are removed from the text. A file that cannot be read on at all (a truncated
+``.gz``, a damaged Parquet file) is a :class:`CorpusError` naming the file and how far it got.
 """
 
 from __future__ import annotations
@@ -13,7 +21,10 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import math
+import re
 import sys
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -24,6 +35,11 @@ from semsearch.errors import BadRecordError, CorpusError
 from semsearch.types import Document
 
 TEXT_SUFFIXES = (".txt", ".md")
+MAX_ID_LENGTH = 1024  # characters; an id is a key, repeated in every chunk row and filter
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+# What a truncated or damaged compressed/Parquet file raises while being read.
+_STREAM_ERRORS = (EOFError, OSError, zlib.error)
 
 
 class Format(StrEnum):
@@ -98,47 +114,88 @@ def _open_binary(path: Path) -> BinaryIO:
     return path.open("rb")
 
 
+class _NotJsonError(ValueError):
+    """A value Python's json accepts but JSON does not (NaN, Infinity, 1e999)."""
+
+
+def _utf8_reason(error: UnicodeDecodeError) -> str:
+    return f"not valid UTF-8 (byte 0x{error.object[error.start]:02x} at byte column {error.start + 1})"
+
+
+def _reject_constant(name: str) -> Any:
+    raise _NotJsonError(f"{name} is not a JSON value")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NotJsonError(f"number {text[:20]} is out of range")
+    return value
+
+
+def parse_json_line(line: str) -> Any:
+    """``json.loads`` restricted to standard JSON; raises ValueError or RecursionError otherwise."""
+    return json.loads(line, parse_constant=_reject_constant, parse_float=_finite_float)
+
+
+def _json_record(path: Path, number: int, raw: bytes) -> dict[str, Any] | BadRecordError:
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return BadRecordError(str(path), number, None, _utf8_reason(exc))
+    if number == 1:
+        line = line.removeprefix("\ufeff")  # a byte-order mark some editors write
+    try:
+        obj = parse_json_line(line)
+    except json.JSONDecodeError as exc:
+        return BadRecordError(str(path), number, None, f"invalid JSON: {exc.msg} at column {exc.colno}")
+    except RecursionError:
+        return BadRecordError(str(path), number, None, "invalid JSON: nested too deeply")
+    except ValueError as exc:  # NaN/Infinity, out-of-range numbers, integers with too many digits
+        return BadRecordError(str(path), number, None, f"invalid JSON: {str(exc).split(';')[0]}")
+    if not isinstance(obj, dict):
+        return BadRecordError(str(path), number, None, "expected a JSON object")
+    return obj
+
+
 def _read_jsonl(path: Path) -> Iterator[RawRecord]:
-    with _open_binary(path) as handle:
-        for number, raw in enumerate(handle, start=1):
-            if not raw.strip():
-                continue
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                yield number, BadRecordError(str(path), number, None, f"not valid UTF-8 (byte {exc.start})")
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield number, BadRecordError(str(path), number, None, f"invalid JSON: {exc.msg} at column {exc.colno}")
-                continue
-            if not isinstance(obj, dict):
-                yield number, BadRecordError(str(path), number, None, "expected a JSON object")
-                continue
-            yield number, obj
+    number = 0
+    try:
+        with _open_binary(path) as handle:
+            for number, raw in enumerate(handle, start=1):
+                if raw.strip():
+                    yield number, _json_record(path, number, raw)
+    except _STREAM_ERRORS as exc:
+        raise CorpusError(f"{path}: cannot be read past line {number} ({type(exc).__name__}: {exc})") from exc
 
 
 def _read_csv(path: Path) -> Iterator[RawRecord]:
     csv.field_size_limit(sys.maxsize)
     opener = gzip.open if path.name.lower().endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8-sig", newline="", errors="strict") as handle:  # type: ignore[operator]
-        reader = csv.DictReader(handle)
-        try:
+    number = 0
+    try:
+        # surrogateescape keeps undecodable bytes as lone surrogates, so one bad row is one bad record
+        with opener(path, "rt", encoding="utf-8-sig", newline="", errors="surrogateescape") as handle:  # type: ignore[operator]
+            reader = csv.DictReader(handle)
+            if any(_SURROGATE.search(name) for name in reader.fieldnames or []):
+                raise CorpusError(f"{path}:1: the header is not valid UTF-8")
             for row in reader:
+                number = reader.line_num
                 if None in row:  # more cells than header columns
-                    yield reader.line_num, BadRecordError(str(path), reader.line_num, None, "more cells than columns")
+                    yield number, BadRecordError(str(path), number, None, "more cells than columns")
                     continue
-                yield reader.line_num, {k: v for k, v in row.items() if v is not None}
-        except UnicodeDecodeError as exc:
-            raise CorpusError(
-                f"{path}: not valid UTF-8 after line {reader.line_num} (byte {exc.start} of a block)"
-            ) from exc
-        except csv.Error as exc:
-            raise CorpusError(f"{path}:{reader.line_num}: malformed CSV: {exc}") from exc
+                if any(isinstance(v, str) and _SURROGATE.search(v) for v in row.values()):
+                    yield number, BadRecordError(str(path), number, None, "not valid UTF-8")
+                    continue
+                yield number, {k: v for k, v in row.items() if v is not None}
+    except csv.Error as exc:
+        raise CorpusError(f"{path}:{number + 1}: malformed CSV: {exc}") from exc
+    except _STREAM_ERRORS as exc:
+        raise CorpusError(f"{path}: cannot be read past line {number} ({type(exc).__name__}: {exc})") from exc
 
 
 def _read_parquet(path: Path) -> Iterator[RawRecord]:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
@@ -146,7 +203,14 @@ def _read_parquet(path: Path) -> Iterator[RawRecord]:
     except Exception as exc:  # pyarrow raises several types for a damaged file
         raise CorpusError(f"{path}: not a readable Parquet file ({exc})") from exc
     number = 0
-    for batch in parquet.iter_batches(batch_size=1024):
+    batches = parquet.iter_batches(batch_size=1024)
+    while True:
+        try:
+            batch = next(batches, None)
+        except (pa.ArrowException, *_STREAM_ERRORS) as exc:
+            raise CorpusError(f"{path}: cannot be read past row {number} ({exc})") from exc
+        if batch is None:
+            return
         for row in batch.to_pylist():
             number += 1
             yield number, row
@@ -161,7 +225,10 @@ def _read_text_dir(path: Path) -> Iterator[RawRecord]:
         try:
             text = file.read_bytes().decode("utf-8")
         except UnicodeDecodeError as exc:
-            yield 1, BadRecordError(str(file), 1, None, f"not valid UTF-8 (byte {exc.start})")
+            yield 1, BadRecordError(str(file), 1, None, _utf8_reason(exc))
+            continue
+        except OSError as exc:
+            yield 1, BadRecordError(str(file), 1, None, f"cannot be read ({exc.strerror})")
             continue
         yield 1, {"id": rel, "text": text, "path": rel}
 
@@ -200,6 +267,11 @@ def to_document(raw: dict[str, Any], fields: FieldMap, source: str, line: int) -
     if isinstance(doc_id, bool) or not isinstance(doc_id, str | int):
         raise BadRecordError(source, line, id_field, f"id must be a string or integer, got {type(doc_id).__name__}")
     doc_id = str(doc_id)
+    if len(doc_id) > MAX_ID_LENGTH:
+        raise BadRecordError(source, line, id_field, f"id is longer than {MAX_ID_LENGTH} characters")
+    if _CONTROL.search(doc_id):
+        raise BadRecordError(source, line, id_field, "id contains a control character (such as NUL or a newline)")
+    _check_unicode(doc_id, source, line, id_field)
 
     text = raw.get(fields.text_field)
     if text is None:
@@ -213,6 +285,7 @@ def to_document(raw: dict[str, Any], fields: FieldMap, source: str, line: int) -
     full = full.replace("\x00", "")  # NUL carries no meaning in text and breaks some tokenizers
     if not full.strip():
         raise BadRecordError(source, line, fields.text_field, "empty text")
+    _check_unicode(full, source, line, fields.text_field)
 
     metadata: dict[str, Any] = {}
     for key, value in raw.items():
@@ -222,7 +295,20 @@ def to_document(raw: dict[str, Any], fields: FieldMap, source: str, line: int) -
             metadata.update(value)
         else:
             metadata[key] = value
+    try:
+        serialised = json.dumps(metadata, ensure_ascii=False, default=str)
+    except (ValueError, RecursionError) as exc:
+        raise BadRecordError(source, line, "metadata", f"cannot be stored as JSON ({type(exc).__name__})") from exc
+    _check_unicode(serialised, source, line, "metadata")
     return Document(id=doc_id, text=full, metadata=metadata, source=source, line=line)
+
+
+def _check_unicode(text: str, source: str, line: int, field: str) -> None:
+    """A lone surrogate (JSON ``"\\ud800"``) is not Unicode text: it cannot be stored or tokenized."""
+    match = _SURROGATE.search(text)
+    if match is not None:
+        code = f"\\u{ord(match.group()):04x}"
+        raise BadRecordError(source, line, field, f"contains an unpaired surrogate ({code}): not valid Unicode")
 
 
 def load(

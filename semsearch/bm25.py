@@ -152,6 +152,17 @@ class BM25Index:
         return [(self.doc_ids[i], float(scores[i])) for i in order]
 
 
+def tidy(directory: Path) -> None:
+    """Remove what interrupted saves left in ``directory`` (data folders and temporaries of dead processes)."""
+    if not directory.is_dir():
+        return
+    try:
+        current = json.loads((directory / STATE_FILE).read_text(encoding="utf-8")).get("data")
+    except (OSError, ValueError, AttributeError):
+        current = None
+    _remove_unused(directory, current)
+
+
 def _remove_unused(directory: Path, current: str | None) -> None:
     """Remove data folders other than ``current`` unless a live process may still be writing one."""
     sweep_temporaries(directory)  # temporaries (".name.<pid>.<token>.tmp") of dead processes only

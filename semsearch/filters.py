@@ -11,6 +11,7 @@ The rendered condition is applied by the store before top-k (see :mod:`semsearch
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -161,7 +162,12 @@ class _Renderer:
             return f"-{self.literal(node.this, Kind.NUMBER)}"
         if node.is_string:
             return "'" + str(node.this).replace("'", "''") + "'"
-        value = float(node.this)  # validated: the tokenizer accepted it as a number
+        try:
+            value = float(node.this)
+        except ValueError as exc:  # a literal the SQL tokenizer calls a number but Python does not (0x10)
+            raise self.fail(f"'{node.sql()}' is not a decimal number") from exc
+        if not math.isfinite(value):  # 1e400 would render as 'inf', which SQL reads as a column name
+            raise self.fail(f"number {node.sql()} is out of range")
         return repr(int(value)) if value.is_integer() and abs(value) < 2**53 else repr(value)
 
     def same_kind(self, left: Kind | None, right: Kind | None, node: exp.Expression) -> None:

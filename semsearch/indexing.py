@@ -26,7 +26,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from semsearch import corpus
+from semsearch import bm25, corpus
 from semsearch.bm25 import BM25Index
 from semsearch.encoder import DEFAULT_MODEL, Encoder, Precision
 from semsearch.errors import BadRecordError, CorpusError, IndexDamagedError, IndexLockedError
@@ -138,7 +138,8 @@ def open_for_writing(directory: Path, encoder: Encoder, options: IndexOptions) -
         existing = Manifest.load(directory)  # a damaged one is refused with the way back, never replaced
         existing.check_same_vectors(wanted)
     for folder in (directory, directory / "faiss"):
-        sweep_temporaries(folder)
+        sweep_temporaries(folder)  # what runs killed earlier left behind
+    bm25.tidy(directory / "bm25")
     store = Store.create(directory / STORE_DIR, encoder.dim)
     if existing is None and store.count_chunks() > 0:
         raise IndexDamagedError(

@@ -38,9 +38,10 @@ class Manifest:
     format: int = FORMAT
 
     def save(self, directory: Path) -> None:
+        """The manifest first, then its backup: a kill between the two leaves a readable manifest."""
         text = json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
-        atomic_write_text(directory / BACKUP, text)
         atomic_write_text(directory / MANIFEST, text)
+        atomic_write_text(directory / BACKUP, text)
 
     @classmethod
     def load(cls, directory: Path) -> Manifest:

@@ -47,6 +47,9 @@ _KIND_OF_ARROW = {str(v): k for k, v in _ARROW_KIND.items()}
 # Fields every index can be filtered on, whatever its metadata.
 SYSTEM_FIELDS = {"id": FieldInfo(column="doc_id", kind=Kind.STRING)}
 _IN_LIST_CHUNK = 500  # ids per IN (...) list, to keep generated conditions small
+# What lance says when a version manifest's content (not its framing) is broken; repair sets such a
+# version aside, but never one that failed to open for another reason (permissions, a full disk).
+_UNDECODABLE = re.compile(r"decode|protobuf|manifest|panic", re.IGNORECASE)
 
 
 def base_schema(dim: int) -> pa.Schema:
@@ -134,8 +137,9 @@ class Store:
         return cls(path, db.create_table(TABLE, schema=base_schema(dim)))
 
     @classmethod
-    def open(cls, path: Path, version: int | None = None) -> Store:
-        """The table at ``path`` as of its newest version (or ``version``), held at that version."""
+    def open(cls, path: Path) -> Store:
+        """The table at ``path`` as of its newest version, held at that version (later commits by a
+        writer are not seen by this handle, so everything it reads belongs to one version)."""
         table_dir = path / f"{TABLE}.lance"
         if not table_dir.is_dir():
             raise IndexNotFoundError(
@@ -151,7 +155,7 @@ class Store:
             raise IndexDamagedError(_damage_message(path, damage))
         try:
             db = lancedb.connect(path)
-            return cls(path, db.open_table(TABLE, version=version))
+            return cls(path, db.open_table(TABLE))
         except Exception as exc:  # lance raises ValueError/OSError/RuntimeError/RustPanic for damaged data
             damage = lance_files.find_damage(table_dir, exc)
             if damage is None:  # its framing was sound, so its content is what lance cannot decode
@@ -376,12 +380,14 @@ def repair(path: Path) -> RepairReport:
     moved: list[Path] = []
     while True:
         damage = lance_files.latest_manifest_damage(table_dir)
-        try:
-            if damage is None:
+        if damage is None:
+            try:
                 table = lancedb.connect(path).open_table(TABLE)
                 break
-        except Exception as exc:
-            log.warning("the newest version of %s cannot be opened (%s)", table_dir, _first_line(exc))
+            except Exception as exc:
+                if not _UNDECODABLE.search(f"{type(exc).__name__} {exc}"):
+                    raise IndexDamagedError(f"the store at {path} cannot be opened ({_first_line(exc)})") from exc
+                log.warning("the newest version of %s cannot be decoded (%s)", table_dir, _first_line(exc))
         latest = lance_files.version_files(table_dir)
         if not latest:
             raise IndexDamagedError(

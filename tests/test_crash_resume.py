@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from helpers import random_store
 from reliability_kit import (
     KILL_PHASES,
     Snapshot,
@@ -162,3 +163,11 @@ def test_twenty_random_kills_on_scifact_sized_input(tmp_path: Path, tiny_model: 
     log = kill_and_resume(tmp_path, tiny_model, rows, kills_wanted=20, seed=4, search_sample=None)
     print(log.line())
     assert log.kills >= 20 and log.resumed == log.kills
+
+
+def test_deleting_missing_documents_is_one_commit(tmp_path: Path) -> None:
+    """So a kill during --delete-missing leaves all of them or none (more ids than one IN list holds)."""
+    store, _ = random_store(tmp_path / "store", docs=1500)
+    before = store.version
+    assert store.delete([f"d{i}" for i in range(0, 1500, 2)]) == 750
+    assert store.version == before + 1 and store.count_docs() == 750

@@ -30,7 +30,7 @@ def user_errors(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except SemsearchError as error:
-            click.echo(f"error: {error}", err=True)
+            click.echo("error: " + " ".join(str(error).splitlines()), err=True)  # always one line
             sys.exit(1)
         except KeyboardInterrupt:
             click.echo("interrupted: committed batches are kept; run the same command again to resume", err=True)

@@ -302,11 +302,15 @@ def run_indexer(command: list[str], trigger: Trigger | None, timeout: float = 60
             seen_at_kill = len(lines)
             killed = True
     try:
-        stdout, _ = process.communicate(timeout=timeout)
+        process.wait(timeout=timeout)  # stdout holds two summary lines: it cannot fill its pipe
     except subprocess.TimeoutExpired:
         process.kill()
         raise
-    reader.join(timeout=10)
+    reader.join(timeout=30)
+    assert process.stdout is not None
+    stdout = process.stdout.read()
+    process.stdout.close()
+    process.stderr.close()  # type: ignore[union-attr]
     phase = "start-up and first batch"
     for line in lines[:seen_at_kill]:
         for marker, name in PHASES.items():

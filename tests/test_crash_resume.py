@@ -149,7 +149,7 @@ def test_three_kills_then_resume(tmp_path: Path, tiny_model: Path) -> None:
         Trigger("writing BM25", 0.0),
     ]
     log = kill_and_resume(
-        tmp_path, tiny_model, synthetic_rows(700, words=(20, 200)), kills_wanted=3, seed=1, scripted=scripted,
+        tmp_path, tiny_model, synthetic_rows(500, words=(20, 200)), kills_wanted=3, seed=1, scripted=scripted,
         search_sample=None,
     )  # fmt: skip
     print(log.line())

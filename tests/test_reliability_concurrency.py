@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from reliability_kit import CHILD_ENV, ROOT, expected_docs, inspect, write_rows
 
 import semsearch
@@ -84,6 +85,7 @@ def test_second_writer_fails_clearly_or_waits_and_never_corrupts(tmp_path: Path,
     assert inspect(directory).docs == expected_docs(source)
 
 
+@pytest.mark.slow
 def test_two_writers_started_together_both_finish_one_after_the_other(tmp_path: Path, tiny_model: Path) -> None:
     source = write_rows(tmp_path / "c.jsonl", generation("long"))
     directory = tmp_path / "idx"
@@ -153,10 +155,10 @@ def test_readers_rebuilding_derived_files_at_once_never_mix_them(tmp_path: Path,
     readers = [
         subprocess.Popen(cli(*SEARCH, directory), cwd=ROOT, env=CHILD_ENV, text=True, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE)
-        for _ in range(3)
+        for _ in range(2)
     ]  # fmt: skip
     outputs = [r.communicate(timeout=300) for r in readers]
-    assert [r.returncode for r in readers] == [0, 0, 0], [o[1][-500:] for o in outputs]
+    assert [r.returncode for r in readers] == [0, 0], [o[1][-500:] for o in outputs]
     assert all(json.loads(out) == expected for out, _ in outputs)
     faiss_file = directory / "faiss" / "index.Flat.faiss"
     assert json.loads(faiss_file.with_name(faiss_file.name + ".json").read_text())["sha256"] == file_sha256(faiss_file)

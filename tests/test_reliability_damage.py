@@ -153,9 +153,11 @@ def test_damaged_store_version_is_named_and_repair_goes_back_one_version(
     assert f"semsearch repair --index {index_copy}" in message
     assert str(newest.path) in one_line_cli_error("search", "topic", "--index", index_copy)
 
-    summary = repair_index(index_copy)
-    assert summary.store.intact_version == newest.version - 1 and summary.docs == 60
-    assert summary.store.set_aside and summary.store.set_aside[0].is_file()  # kept, not deleted
+    repaired = CliRunner().invoke(main, ["repair", "--index", str(index_copy)])
+    assert repaired.exit_code == 0 and "set aside damaged" in repaired.stdout and "60 documents" in repaired.stdout
+    kept = list((index_copy / "store").glob(f"damaged-*/chunks.lance/_versions/{newest.path.name}"))
+    assert len(kept) == 1 and kept[0].is_file()  # set aside, not deleted
+    assert semsearch.open(index_copy).store.version == newest.version - 1
     assert results(index_copy) == reference
     rerun = build_index(built[1], index_copy, IndexOptions(model=str(tiny_model), progress=False))
     assert (rerun.added, rerun.unchanged, rerun.docs) == (0, 60, 60)

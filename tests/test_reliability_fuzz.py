@@ -198,3 +198,10 @@ def test_random_filters_are_refused_or_run_on_lancedb(store: Store, condition: s
     assert 0 <= count <= 40
     scanned = store.scan(["doc_id"], checked.sql).num_rows
     assert scanned == count
+
+
+@pytest.mark.parametrize("condition", ["group = 1e400", "group < -1e999", "group IN (1, 1e400)"])
+def test_numbers_out_of_range_are_refused_not_rendered_as_inf(store: Store, condition: str) -> None:
+    """Found by the fuzz test above: 1e400 used to render as ``inf``, which LanceDB read as a column name."""
+    with pytest.raises(FilterError, match="out of range"):
+        parse(condition, store.fields())

@@ -35,7 +35,7 @@ tested without an index; :mod:`semsearch.engine` supplies those from the store a
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from math import log
 from typing import Protocol
@@ -75,20 +75,22 @@ class TermStatistics(Protocol):
 
 @dataclass(frozen=True)
 class DisambiguationConfig:
-    """The few settings of the method. Defaults were chosen on half of the RAMDocs dev questions and
-    checked on the other half (see benchmarks/disambiguation.py)."""
+    """The few settings of the method; benchmarks/disambiguation.py checks them on held-out halves."""
 
     candidates: int = 20  # top documents examined
-    member_relevance: float = 0.8  # relevance (0..2) a document needs to belong to a sense
-    sense_relevance: float = 1.5  # relevance one of its documents needs for a group to be a sense
-    link: float = 0.3  # average overlap of specific terms at which two groups merge
+    relevant: float = 1.3  # relevance (at most 2) a document needs to belong to a sense
+    strong: float = 1.5  # relevance needed by one document of each of two senses to call a query ambiguous
+    link: float = 0.4  # average overlap of specific terms at which documents share a sense
     specific_share: float = 0.015  # a term is specific when at most this share of documents has it
+    min_terms: int = 5  # specific terms a document needs before its lack of overlap means anything
 
     def __post_init__(self) -> None:
         if self.candidates < 2:
             raise SemsearchError(f"disambiguation needs at least 2 candidates, got {self.candidates}")
         if not 0 < self.link <= 1 or not 0 < self.specific_share <= 1:
             raise SemsearchError("link and specific_share must lie in (0, 1]")
+        if self.strong < self.relevant:
+            raise SemsearchError("strong relevance must be at least the relevance of a sense's documents")
 
 
 @dataclass(frozen=True)
@@ -158,6 +160,10 @@ class _Vocabulary:
         limit = max(1.0, config.specific_share * self.num_docs)
         self.frequency = frequencies
         self.specific = {t for t, df in frequencies.items() if df is not None and 0 < df <= limit}
+        # A word these texts also write in lower case is a common word (sentence-initial, title case).
+        self.common = {
+            self.term[m.group().lower()] for text in texts for m in TOKEN.finditer(text) if m.group()[0].islower()
+        }
 
     def tokens(self, text: str) -> list[_Token]:
         return [_Token(m.group(), self.term[m.group().lower()], m.start(), m.end()) for m in TOKEN.finditer(text)]
@@ -167,16 +173,18 @@ class _Vocabulary:
         df = self.frequency.get(term)
         return log(self.num_docs / df) if df else 0.0
 
-
-def _is_name_like(word: str) -> bool:
-    return word[0].isupper() or word[0].isdigit()
+    def is_name(self, token: _Token) -> bool:
+        """Capitalised and never written in lower case in these texts: a proper name."""
+        return token.word[0].isupper() and token.term not in self.common
 
 
 def specific_terms(tokens: Sequence[_Token], vocabulary: _Vocabulary, exclude: set[str]) -> frozenset[str]:
     """The terms that identify what a document is about: capitalised words and numbers that few
     documents contain, the query's own terms excluded (every sense shares those)."""
     return frozenset(
-        t.term for t in tokens if _is_name_like(t.word) and t.term in vocabulary.specific and t.term not in exclude
+        t.term
+        for t in tokens
+        if (vocabulary.is_name(t) or t.word[0].isdigit()) and t.term in vocabulary.specific and t.term not in exclude
     )
 
 
@@ -215,7 +223,7 @@ class Phrase:
     near: bool  # within NEAR_TOKENS of one of the query's terms: what is said next to the name
 
 
-def phrases(tokens: Sequence[_Token], text: str, exclude: set[str]) -> list[Phrase]:
+def phrases(tokens: Sequence[_Token], text: str, exclude: set[str], vocabulary: _Vocabulary) -> list[Phrase]:
     """Runs of up to MAX_LABEL_WORDS capitalised words (no digits) separated only by spaces, split at
     query terms: the candidate labels of a document, in text order."""
     anchors = [i for i, t in enumerate(tokens) if t.term in exclude]
@@ -230,7 +238,7 @@ def phrases(tokens: Sequence[_Token], text: str, exclude: set[str]) -> list[Phra
         run.clear()
 
     for i, token in enumerate(tokens):
-        usable = token.word[0].isupper() and not any(c.isdigit() for c in token.word) and token.term not in exclude
+        usable = vocabulary.is_name(token) and not any(c.isdigit() for c in token.word) and token.term not in exclude
         joined = bool(run) and text[tokens[run[-1]].end : token.start].strip() == ""
         if not usable or not joined:
             close()
@@ -241,7 +249,7 @@ def phrases(tokens: Sequence[_Token], text: str, exclude: set[str]) -> list[Phra
 
 
 def label_senses(
-    groups: Sequence[Sequence[int]], doc_phrases: Sequence[list[Phrase]], vocabulary: _Vocabulary
+    groups: Sequence[Sequence[int]], doc_phrases: Mapping[int, list[Phrase]], vocabulary: _Vocabulary
 ) -> list[str | None]:
     """A distinguishing phrase per group (None when it has none), c-TF-IDF style: among phrases with a
     specific word that no other group's documents contain, the one met most often in the group's
@@ -269,11 +277,25 @@ def label_senses(
     return labels
 
 
+def distinct_first(senses: Sequence[SenseGroup], terms: dict[int, frozenset[str]]) -> list[SenseGroup]:
+    """The sense of the best document first, then repeatedly the one whose specific terms overlap least
+    with those already placed (ties by rank): a spurious split of one sense shares some terms with its
+    sibling, a true second sense usually none, so the true one wins the early places."""
+    pooled = {s.members: frozenset().union(*(terms[m] for m in s.members)) for s in senses}
+    ordered = [min(senses, key=lambda s: s.members[0])]
+    rest = [s for s in senses if s is not ordered[0]]
+    while rest:
+        closest = {s.members: max(overlap(pooled[s.members], pooled[o.members]) for o in ordered) for s in rest}
+        chosen = min(rest, key=lambda s: (closest[s.members], s.members[0]))
+        ordered.append(chosen)
+        rest.remove(chosen)
+    return ordered
+
+
 def diversify(n: int, leaders: Sequence[int]) -> tuple[int, ...]:
-    """Leaders first (in rank order), then every other position in rank order."""
-    first = sorted(set(leaders))
-    rest = [i for i in range(n) if i not in set(first)]
-    return tuple(first + rest)
+    """``leaders`` first, in the given order, then every other position in rank order."""
+    placed = set(leaders)
+    return tuple(list(leaders) + [i for i in range(n) if i not in placed])
 
 
 def find_senses(
@@ -285,30 +307,27 @@ def find_senses(
     """The senses of ``query`` among ``candidates`` (best first) and the diversified order."""
     config = config or DisambiguationConfig()
     n = len(candidates)
-    unchanged = Disambiguation(senses=(), order=tuple(range(n)))
     if n < 3:  # too few documents to tell a sense from the background
-        return unchanged
+        return Disambiguation(senses=(), order=tuple(range(n)))
     scores = relevance([c.dense for c in candidates], [c.lexical for c in candidates])
-    members = [i for i in range(n) if scores[i] >= config.member_relevance]
-    if sum(scores[i] >= config.sense_relevance for i in members) < 2:
-        return Disambiguation(senses=(), order=tuple(range(n)), relevance=tuple(map(float, scores)))
-    texts = [candidates[i].text for i in members]
-    vocabulary = _Vocabulary(stats, texts, config)
+    unchanged = Disambiguation(senses=(), order=tuple(range(n)), relevance=tuple(map(float, scores)))
+    if int(np.sum(scores >= config.strong)) < 2:
+        return unchanged
+    relevant = [i for i in range(n) if scores[i] >= config.relevant]
+    vocabulary = _Vocabulary(stats, [candidates[i].text for i in relevant], config)
     exclude = set(stats.normalize([m.group().lower() for m in TOKEN.finditer(query)]))
-    tokens = [vocabulary.tokens(text) for text in texts]
-    groups = group([specific_terms(t, vocabulary, exclude) for t in tokens], config.link)
-    strong = [g for g in groups if max(scores[members[i]] for i in g) >= config.sense_relevance]
-    doc_phrases = [phrases(t, text, exclude) for t, text in zip(tokens, texts, strict=True)]
-    labels = label_senses(strong, doc_phrases, vocabulary)
-    senses = tuple(
-        SenseGroup(label=label, members=tuple(members[i] for i in g))
-        for g, label in zip(strong, labels, strict=True)
-        if label is not None
-    )
-    if len(senses) < 2:
-        return Disambiguation(senses=(), order=tuple(range(n)), relevance=tuple(map(float, scores)))
+    tokens = {i: vocabulary.tokens(candidates[i].text) for i in relevant}
+    terms = {i: specific_terms(tokens[i], vocabulary, exclude) for i in relevant}
+    members = [i for i in relevant if len(terms[i]) >= config.min_terms]
+    groups = [[members[j] for j in g] for g in group([terms[i] for i in members], config.link)]
+    doc_phrases = {i: phrases(tokens[i], candidates[i].text, exclude, vocabulary) for i in members}
+    labels = label_senses(groups, doc_phrases, vocabulary)
+    senses = [SenseGroup(label, tuple(g)) for g, label in zip(groups, labels, strict=True) if label is not None]
+    if sum(max(scores[i] for i in s.members) >= config.strong for s in senses) < 2:
+        return unchanged
+    senses = distinct_first(senses, terms)
     order = diversify(n, [s.members[0] for s in senses])
-    return Disambiguation(senses=senses, order=order, relevance=tuple(map(float, scores)))
+    return Disambiguation(senses=tuple(senses), order=order, relevance=tuple(map(float, scores)))
 
 
 def narrow(n: int, senses: Sequence[SenseGroup], choice: str | int) -> tuple[int, ...]:

@@ -224,9 +224,10 @@ def cached_outcome(query: str, hits: list[Hit], candidates: list[Candidate], ind
 
 
 GRID = {
-    "sense_relevance": [1.3, 1.4, 1.5, 1.6],
-    "member_relevance": [0.6, 0.8, 1.0],
-    "link": [0.2, 0.3, 0.4],
+    "strong": [1.4, 1.5, 1.6],
+    "relevant": [1.1, 1.2, 1.3, 1.4],
+    "link": [0.3, 0.4, 0.5],
+    "min_terms": [3, 5, 7],
 }
 
 
@@ -235,14 +236,15 @@ def objective(m: dict[str, float]) -> float:
     return sum(min(m[name], 1.0) for name in ("S-recall@n", "P@3", "ambiguity bal. acc.", "sense purity"))
 
 
+def settings(config: DisambiguationConfig) -> str:
+    return ", ".join(f"{name} {getattr(config, name)}" for name in GRID)
+
+
 def split_half(scorer: Scorer, cache: dict[int, tuple], index: Index, default: DisambiguationConfig) -> list[str]:
     questions = list(range(len(scorer.questions)))
     random.Random(SEED).shuffle(questions)
     halves = [sorted(questions[: len(questions) // 2]), sorted(questions[len(questions) // 2 :])]
-    configs = [
-        replace(default, sense_relevance=s, member_relevance=m, link=link)
-        for s, m, link in product(GRID["sense_relevance"], GRID["member_relevance"], GRID["link"])
-    ]
+    configs = [replace(default, **dict(zip(GRID, values, strict=True))) for values in product(*GRID.values())]
     outcomes = []
     for config in configs:
         outcomes.append({qi: cached_outcome(*cache[qi], index, config) for qi in questions})
@@ -253,16 +255,14 @@ def split_half(scorer: Scorer, cache: dict[int, tuple], index: Index, default: D
         default_index = configs.index(default) if default in configs else None
         held = scorer.metrics(outcomes[best], test)
         rows.append(
-            f"| tuned on {name[0]}, scored on {name[-1]} ({len(test)} q) | sense {chosen.sense_relevance}, "
-            f"member {chosen.member_relevance}, link {chosen.link} | "
+            f"| tuned on {name[0]}, scored on {name[-1]} ({len(test)} q) | {settings(chosen)} | "
             + " | ".join(f"{held[m]:.3f}" for m in TARGETS)
             + " |"
         )
         if default_index is not None:
             fixed = scorer.metrics(outcomes[default_index], test)
             rows.append(
-                f"| defaults, scored on {name[-1]} ({len(test)} q) | sense {default.sense_relevance}, "
-                f"member {default.member_relevance}, link {default.link} | "
+                f"| defaults, scored on {name[-1]} ({len(test)} q) | {settings(default)} | "
                 + " | ".join(f"{fixed[m]:.3f}" for m in TARGETS)
                 + " |"
             )
@@ -286,7 +286,7 @@ def added_time(index: Index, queries: Sequence[str], mode: Mode) -> str:
         calls = [(False, plain, plain_wall), (True, disamb, disamb_wall)]
         for flag, cpu_list, wall_list in calls if number % 2 == 0 else calls[::-1]:
             index._query_vectors.cache_clear()
-            cpu, wall = cpu_ms(lambda f=flag: index.search(query, k=K, mode=mode, disambiguate=f))
+            cpu, wall = cpu_ms(lambda f=flag, q=query: index.search(q, k=K, mode=mode, disambiguate=f))
             cpu_list.append(cpu)
             wall_list.append(wall)
     added = np.array(disamb) - np.array(plain)

@@ -43,11 +43,13 @@ from typing import Protocol
 import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import squareform
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from semsearch.errors import SemsearchError
 
 TOKEN = re.compile(r"\b\w\w+\b")  # bm25s' token pattern, so terms match the lexical index's vocabulary
 MAX_LABEL_WORDS = 4
+MIN_SPECIFIC_DF = 3  # in a small corpus, a term in this many documents still counts as specific
 NEAR_TOKENS = 8  # a phrase this close to a query term qualifies the name ("Broken Bow, Nebraska")
 
 
@@ -157,7 +159,7 @@ class _Vocabulary:
         unique = sorted(set(terms))
         frequencies = dict(zip(unique, stats.document_frequencies(unique), strict=True))
         self.num_docs = max(stats.num_docs, 1)
-        limit = max(1.0, config.specific_share * self.num_docs)
+        limit = max(MIN_SPECIFIC_DF, config.specific_share * self.num_docs)
         self.frequency = frequencies
         self.specific = {t for t, df in frequencies.items() if df is not None and 0 < df <= limit}
         # A word these texts also write in lower case is a common word (sentence-initial, title case).
@@ -224,21 +226,28 @@ class Phrase:
 
 
 def phrases(tokens: Sequence[_Token], text: str, exclude: set[str], vocabulary: _Vocabulary) -> list[Phrase]:
-    """Runs of up to MAX_LABEL_WORDS capitalised words (no digits) separated only by spaces, split at
-    query terms: the candidate labels of a document, in text order."""
+    """The candidate labels of a document, in text order: runs of capitalised words without digits,
+    separated only by spaces and split at the query's terms, stop words trimmed from both ends, of at
+    most MAX_LABEL_WORDS words (longer runs are headings and menus) and holding a specific proper name
+    ("West Virginia", "Barbra Streisand")."""
     anchors = [i for i, t in enumerate(tokens) if t.term in exclude]
     found: list[Phrase] = []
     run: list[int] = []
 
     def close() -> None:
-        if 0 < len(run) <= MAX_LABEL_WORDS:  # longer runs are headings and menus, not names
+        while run and tokens[run[0]].word.lower() in ENGLISH_STOP_WORDS:
+            run.pop(0)
+        while run and tokens[run[-1]].word.lower() in ENGLISH_STOP_WORDS:
+            run.pop()
+        named = any(vocabulary.is_name(tokens[i]) and tokens[i].term in vocabulary.specific for i in run)
+        if named and len(run) <= MAX_LABEL_WORDS:
             near = any(run[0] - NEAR_TOKENS <= a <= run[-1] + NEAR_TOKENS for a in anchors)
             first, last = tokens[run[0]], tokens[run[-1]]
             found.append(Phrase(text[first.start : last.end], tuple(tokens[i].term for i in run), near))
         run.clear()
 
     for i, token in enumerate(tokens):
-        usable = vocabulary.is_name(token) and not any(c.isdigit() for c in token.word) and token.term not in exclude
+        usable = token.word[0].isupper() and not any(c.isdigit() for c in token.word) and token.term not in exclude
         joined = bool(run) and text[tokens[run[-1]].end : token.start].strip() == ""
         if not usable or not joined:
             close()
@@ -265,7 +274,7 @@ def label_senses(
         first: dict[tuple[str, ...], tuple[int, str]] = {}
         for position in members:
             for phrase in doc_phrases[position]:
-                if phrase.terms in elsewhere[index] or not any(t in vocabulary.specific for t in phrase.terms):
+                if phrase.terms in elsewhere[index]:
                     continue
                 weight[phrase.terms] = weight.get(phrase.terms, 0.0) + (2.0 if phrase.near else 1.0)
                 first.setdefault(phrase.terms, (len(first), phrase.text))

@@ -200,6 +200,9 @@ def test_search_finds_both_towns(towns_index: Path, mode: str) -> None:
         assert index.search(QUERY, k=3, mode=mode, sense=sense.label.upper()).hits[0].id == sense.hits[0].id
     oklahoma = index.search(f"{QUERY} Oklahoma", k=3, mode=mode).hits  # context narrows as well
     assert oklahoma[0].id.startswith("ok")
+    filtered = index.search(QUERY, k=4, mode=mode, where="id LIKE 'ok%'", disambiguate=True)
+    assert len(filtered.hits) == 3 and all(h.id.startswith("ok") for h in filtered.hits)
+    assert filtered.ambiguous is False  # the filter applies before disambiguation: one town is left
 
 
 def test_an_unambiguous_query_keeps_its_ranking(towns_index: Path) -> None:

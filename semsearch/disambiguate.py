@@ -8,25 +8,28 @@ documents, and reorders the list so that every sense's best document comes first
 How, and why this way (measured on RAMDocs by ``benchmarks/disambiguation.py``):
 
 - **Relevance.** Only documents about the query's subject can carry one of its senses; the rest of
-  the top candidates are background. A candidate's relevance adds two scores that are comparable
-  across queries: its dense score scaled between the candidates' median (0) and best (1), and its
-  BM25 score divided by the best one. Both are high only for documents that are close in meaning
-  *and* share the query's rare words (the ambiguous name).
+  the top candidates are background. A candidate's relevance adds two scores made comparable across
+  queries: its dense score scaled between the candidates' median (0) and best (1), and its BM25 score
+  over the best one. Both are high only for documents close in meaning *and* sharing the query's rare
+  words (the ambiguous name). Documents at ``relevant`` or above may belong to a sense.
 - **Sense similarity is lexical.** Documents about two senses of one name are often close in
   embedding space (two "X is a 1931 film directed by Y" leads), while two documents about the same
-  entity often are not (a lead paragraph and a statistics page). What two documents about one
-  entity do share are its *specific* terms: capitalised words and numbers that few documents of the
-  corpus contain (Custer, Nebraska, 1882), the query's own words left out. So two documents are
-  compared by the overlap coefficient of those term sets, and grouped by average linkage.
-- **A sense needs a strong document and a name.** A group counts as a sense only if one of its
-  documents is strongly relevant and a label can be found for it; two or more senses make the query
-  ambiguous. One sense leaves the ranking exactly as it was.
-- **Labels** are c-TF-IDF-style: the phrase (a run of capitalised words or numbers, query words
-  removed) that occurs in most of a sense's documents and fewest of the other senses', weighted by how
-  rare its rarest word is in the corpus, ties going to the phrase that appears first.
-- **Diversification** moves each sense's best document to the front (in their original order) and
-  keeps every other document where the ranking put it, so no relevant document is pushed out for an
-  irrelevant one: only sense leaders move, and only ahead of documents they already followed.
+  entity often are not (a lead paragraph and a statistics page). What two documents about one entity
+  do share are its *specific* terms: proper names (capitalised words these documents never write in
+  lower case) and numbers that few documents of the corpus contain (Custer, Nebraska, 1882), the
+  query's own words left out. Documents are compared by the overlap coefficient of those term sets and
+  grouped by average linkage; one with fewer than ``min_terms`` of them is not placed at all, since a
+  lack of overlap between two tiny sets proves nothing (scientific abstracts, say).
+- **Ambiguous** means: at least two groups that can be named, each with a ``strong`` document. One
+  sense (or none) leaves the ranking exactly as it was.
+- **Labels**, c-TF-IDF style: of the phrases of capitalised words holding a specific name and found in
+  no other group's documents, the one met most often in the group's documents, an occurrence next to
+  the query's own words counting double (that is where a text says *which* Broken Bow); ties go to the
+  phrase met first.
+- **Diversification** puts the sense of the best document first, then repeatedly the sense sharing
+  fewest specific terms with those already placed (a spurious split of one sense shares some, a real
+  second sense usually none), moves each sense's best document to the front in that order and keeps
+  every other document where the ranking put it: only sense leaders move, nothing is swapped in.
 
 Everything here is a pure function of candidate texts and scores plus corpus term statistics, so it is
 tested without an index; :mod:`semsearch.engine` supplies those from the store and the BM25 index.
@@ -37,7 +40,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from math import log
 from typing import Protocol
 
 import numpy as np
@@ -158,9 +160,7 @@ class _Vocabulary:
         self.term = dict(zip(words, terms, strict=True))
         unique = sorted(set(terms))
         frequencies = dict(zip(unique, stats.document_frequencies(unique), strict=True))
-        self.num_docs = max(stats.num_docs, 1)
-        limit = max(MIN_SPECIFIC_DF, config.specific_share * self.num_docs)
-        self.frequency = frequencies
+        limit = max(MIN_SPECIFIC_DF, config.specific_share * stats.num_docs)
         self.specific = {t for t, df in frequencies.items() if df is not None and 0 < df <= limit}
         # A word these texts also write in lower case is a common word (sentence-initial, title case).
         self.common = {
@@ -169,11 +169,6 @@ class _Vocabulary:
 
     def tokens(self, text: str) -> list[_Token]:
         return [_Token(m.group(), self.term[m.group().lower()], m.start(), m.end()) for m in TOKEN.finditer(text)]
-
-    def rarity(self, term: str) -> float:
-        """Inverse document frequency of a term (0 for one the index does not keep)."""
-        df = self.frequency.get(term)
-        return log(self.num_docs / df) if df else 0.0
 
     def is_name(self, token: _Token) -> bool:
         """Capitalised and never written in lower case in these texts: a proper name."""

@@ -25,6 +25,7 @@ import os
 import re
 import secrets
 import shutil
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -134,6 +135,28 @@ class BM25Index:
         if not self.doc_ids:
             return np.zeros(0, dtype=np.float32)
         return self.retriever.get_scores(tokenize([query])[0]).astype(np.float32)
+
+    @property
+    def num_docs(self) -> int:
+        return len(self.doc_ids)
+
+    def normalize(self, words: Sequence[str]) -> list[str]:
+        """Lower-cased, stemmed ``words``: the form in which the index keeps its terms."""
+        return _stemmer().stemWords([w.lower() for w in words])
+
+    def document_frequencies(self, terms: Sequence[str]) -> list[int | None]:
+        """How many documents contain each normalised term (None for one the index does not keep,
+        such as a stop word). Read from the score matrix: one stored score per (term, document)."""
+        if not self.doc_ids:
+            return [None] * len(terms)
+        vocabulary = self.retriever.vocab_dict
+        indptr = self.retriever.scores["indptr"]
+        found: list[int | None] = []
+        for term in terms:
+            column = vocabulary.get(term)
+            known = column is not None and term and column + 1 < len(indptr)
+            found.append(int(indptr[column + 1] - indptr[column]) if known else None)
+        return found
 
     def mask(self, allowed: list[str]) -> np.ndarray:
         """A boolean mask over ``doc_ids`` that is True for ``allowed``."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import click
 
 from semsearch.errors import SemsearchError
-from semsearch.types import Backend, Mode, Pooling, SearchResult
+from semsearch.types import Backend, Hit, Mode, Pooling, SearchResult
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -129,29 +129,50 @@ def index(source: Path, index_dir: Path, **options: Any) -> None:
 @click.option("--label", default=None, help="Only documents the index's classifier gave this label.")
 @click.option("--backend", type=click.Choice([b.value for b in Backend]), default=None, help="[default: the index's]")
 @click.option("--disambiguate", is_flag=True, help="Group results by the senses of an ambiguous query.")
+@click.option("--sense", default=None, help="Put this sense first (a label or number from --disambiguate).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @user_errors
 def search(query: str, index_dir: Path, k: int, mode: str, where: str | None, label: str | None,
-           backend: str | None, disambiguate: bool, as_json: bool) -> None:  # fmt: skip
+           backend: str | None, disambiguate: bool, sense: str | None, as_json: bool) -> None:  # fmt: skip
     """Search the index for QUERY."""
     _quiet_libraries()
     from semsearch.engine import Index
 
     result = Index.open(index_dir, backend).search(
-        query, k=k, mode=mode, where=where, label=label, disambiguate=disambiguate
+        query, k=k, mode=mode, where=where, label=label, disambiguate=disambiguate, sense=sense
     )
     if as_json:
         click.echo(json.dumps(result.to_json(), ensure_ascii=False))
+    elif result.ambiguous:
+        _print_senses(result)
     else:
-        _print_result(result)
+        if result.ambiguous is False:
+            click.echo("one sense: ranking unchanged")
+        _print_hits(result.hits, range(1, len(result.hits) + 1))
 
 
-def _print_result(result: SearchResult) -> None:
-    if not result.hits:
-        click.echo("no results")
-    for rank, hit in enumerate(result.hits, start=1):
+def _print_hits(hits: Sequence[Hit], ranks: Iterable[int], indent: str = "") -> None:
+    if not hits:
+        click.echo(f"{indent}no results")
+    for rank, hit in zip(ranks, hits, strict=False):
         text = " ".join(hit.text.split())
-        click.echo(f"{rank:>3}. {hit.score:.4f}  {hit.id}  {text[:150]}{'...' if len(text) > 150 else ''}")
+        click.echo(f"{indent}{rank:>3}. {hit.score:.4f}  {hit.id}  {text[:150]}{'...' if len(text) > 150 else ''}")
+
+
+def _print_senses(result: SearchResult) -> None:
+    """Each sense under its label (with the number --sense takes), then the hits of no sense; the
+    numbers before hits are their places in the diversified list."""
+    rank = {hit.id: number for number, hit in enumerate(result.hits, start=1)}
+    click.echo(f"ambiguous: {len(result.senses)} senses")
+    placed: set[str] = set()
+    for number, sense in enumerate(result.senses):
+        click.echo(f"[{number}] {sense.label}")
+        _print_hits(sense.hits, [rank[h.id] for h in sense.hits], indent="  ")
+        placed.update(h.id for h in sense.hits)
+    rest = [h for h in result.hits if h.id not in placed]
+    if rest:
+        click.echo("other results")
+        _print_hits(rest, [rank[h.id] for h in rest], indent="  ")
 
 
 @main.command("eval")

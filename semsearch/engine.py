@@ -7,10 +7,14 @@ index load on first use and then stay, so a process pays for them once, not per 
 from __future__ import annotations
 
 import logging
-from functools import cached_property
+from collections.abc import Callable
+from functools import cached_property, lru_cache
 from pathlib import Path
 
+import numpy as np
+
 from semsearch.bm25 import BM25Index
+from semsearch.disambiguate import Candidate, DisambiguationConfig, find_senses, narrow
 from semsearch.encoder import Encoder
 from semsearch.errors import FilterError, IncompatibleEncoderError, SemsearchError
 from semsearch.filters import Filter, parse
@@ -18,11 +22,12 @@ from semsearch.index import VectorIndex, open_backend
 from semsearch.manifest import STORE_DIR, Manifest
 from semsearch.search import Ranking, reciprocal_rank_fusion, top_documents
 from semsearch.store import Store, quote
-from semsearch.types import Backend, Hit, Mode, SearchResult
+from semsearch.types import Backend, Hit, Mode, SearchResult, Sense
 
 log = logging.getLogger(__name__)
 
 FUSION_DEPTH = 100  # documents taken from each retriever before fusing
+QUERY_VECTOR_CACHE = 64  # recent query vectors kept, so disambiguation reuses the search's own encoding
 
 
 class Index:
@@ -33,6 +38,7 @@ class Index:
         self.manifest = manifest
         self.store = store
         self.backend_name = backend
+        self.disambiguation = DisambiguationConfig()
 
     @classmethod
     def open(cls, directory: str | Path, backend: Backend | str | None = None) -> Index:
@@ -52,6 +58,14 @@ class Index:
                 f"(weights {encoder.identity.sha256[:12]}, index expects {self.manifest.model.sha256[:12]})"
             )
         return encoder
+
+    @cached_property
+    def _query_vectors(self) -> Callable[[str], np.ndarray]:
+        return lru_cache(maxsize=QUERY_VECTOR_CACHE)(lambda query: self.encoder.encode([query])[0])
+
+    def query_vector(self, query: str) -> np.ndarray:
+        """The encoder's vector for ``query`` (recent ones are cached; do not modify it)."""
+        return self._query_vectors(query)
 
     @cached_property
     def vectors(self) -> VectorIndex:
@@ -105,12 +119,63 @@ class Index:
         where: str | None = None,
         label: str | None = None,
         disambiguate: bool = False,
+        sense: str | int | None = None,
     ) -> SearchResult:
-        """The ``k`` best documents for ``query`` among those matching ``where`` and ``label``."""
-        if disambiguate:
-            raise SemsearchError("query disambiguation is not available in this version")
-        ranked = self.rank(query, k, mode, self.condition(where, label))
+        """The ``k`` best documents for ``query`` among those matching ``where`` and ``label``.
+
+        ``disambiguate=True`` also says whether the top documents carry several senses of the query,
+        labels them and lists each sense's best document first (:mod:`semsearch.disambiguate`);
+        ``sense`` (a label or 0-based index, implies ``disambiguate``) puts that sense's documents first.
+        """
+        condition = self.condition(where, label)
+        if disambiguate or sense is not None:
+            return self._disambiguated(query, k, Mode(mode), condition, sense)
+        ranked = self.rank(query, k, mode, condition)
         return SearchResult(query=query, hits=self.hits(ranked))
+
+    def _disambiguated(
+        self, query: str, k: int, mode: Mode, where: Filter | None, sense: str | int | None
+    ) -> SearchResult:
+        """Search, then find senses among the top ``candidates`` and reorder them (the rest keep their rank).
+
+        A sense lists its documents among the returned hits; with ``k`` smaller than the number of
+        senses, those whose best document fell past ``k`` are left out.
+        """
+        config = self.disambiguation
+        hits = self.hits(self.rank(query, max(k, config.candidates), mode, where))
+        pool = hits[: config.candidates]
+        found = find_senses(query, self.candidates(query, pool), self.bm25, config)
+        order = narrow(len(pool), found.senses, sense) if sense is not None else found.order
+        returned = ([pool[i] for i in order] + hits[len(pool) :])[:k]
+        shown = {hit.id for hit in returned}
+        senses = [
+            Sense(label=s.label, hits=[pool[i] for i in s.members if pool[i].id in shown])
+            for s in found.senses
+            if pool[s.members[0]].id in shown
+        ]
+        return SearchResult(query=query, hits=returned, ambiguous=found.ambiguous, senses=senses)
+
+    def candidates(self, query: str, hits: list[Hit]) -> list[Candidate]:
+        """What disambiguation needs of each hit: its text, dense score (best chunk) and BM25 score,
+        whatever mode ranked it."""
+        dense, lexical = self._dense_scores(query, hits), self._lexical_scores(query, hits)
+        return [Candidate(hit.text, d, b) for hit, d, b in zip(hits, dense, lexical, strict=True)]
+
+    def _dense_scores(self, query: str, hits: list[Hit]) -> list[float]:
+        """Inner product of the query vector and each document's best chunk, from the stored vectors."""
+        if not hits:
+            return []
+        rows = self.store.chunks_of([hit.id for hit in hits])
+        dim = rows["vector"].type.list_size
+        vectors = rows["vector"].combine_chunks().flatten().to_numpy(zero_copy_only=False).reshape(-1, dim)
+        best: dict[str, float] = {}
+        for doc_id, score in zip(rows["doc_id"].to_pylist(), vectors @ self.query_vector(query), strict=True):
+            best[doc_id] = max(best.get(doc_id, -np.inf), float(score))
+        return [best.get(hit.id, 0.0) for hit in hits]
+
+    def _lexical_scores(self, query: str, hits: list[Hit]) -> list[float]:
+        scores = self.bm25.scores(query)
+        return [float(scores[self.bm25.position[hit.id]]) if hit.id in self.bm25.position else 0.0 for hit in hits]
 
     def hits(self, ranked: Ranking) -> list[Hit]:
         documents = self.store.documents([doc_id for doc_id, _ in ranked])
@@ -121,7 +186,7 @@ class Index:
         ]
 
     def _dense(self, query: str, k: int, where: Filter | None) -> Ranking:
-        vector = self.encoder.encode([query])[0]
+        vector = self.query_vector(query)
         return top_documents(lambda limit: self.vectors.search(vector, limit, where), k)
 
     def _bm25(self, query: str, k: int, where: Filter | None) -> Ranking:

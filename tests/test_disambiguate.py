@@ -1,0 +1,234 @@
+"""Query disambiguation: the pure functions on hand-made candidates, then the engine and the CLI on a
+small real index (default model) holding two towns called Broken Bow."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import semsearch
+from semsearch.bm25 import BM25Index
+from semsearch.cli import main
+from semsearch.disambiguate import (
+    Candidate,
+    DisambiguationConfig,
+    SenseGroup,
+    SenseNotFoundError,
+    diversify,
+    find_senses,
+    group,
+    narrow,
+    overlap,
+    relevance,
+)
+from semsearch.errors import SemsearchError
+from tests.helpers import write_jsonl
+
+NEBRASKA = [
+    "Broken Bow is a city in Custer County, Nebraska, United States. The population was 3,559 at the 2010 "
+    "census. It is the county seat of Custer County and lies in the Sandhills near the Middle Loup River.",
+    "Broken Bow, Nebraska hosts the Custer County Fair every August. Visitors from Lincoln and Omaha come for "
+    "the Sandhills, the Middle Loup River and the Nebraska National Forest at Halsey.",
+    "The Broken Bow Municipal Airport serves Custer County in Nebraska. Flights link Broken Bow with Lincoln "
+    "and Omaha across the Sandhills; Halsey and Anselmo are the nearest villages.",
+]
+OKLAHOMA = [
+    "Broken Bow is a city in McCurtain County, Oklahoma, United States. The population was 4,120 at the 2010 "
+    "census. It lies near Broken Bow Lake, Beavers Bend State Park and the Kiamichi Mountains.",
+    "Broken Bow Lake in McCurtain County, Oklahoma was built by the Army Corps of Engineers on the Mountain "
+    "Fork River. Beavers Bend State Park and the Ouachita National Forest surround Hochatown.",
+    "Hochatown and Broken Bow, Oklahoma draw visitors to Beavers Bend, the Mountain Fork River and the "
+    "Kiamichi Mountains of McCurtain County, close to Idabel and the Texas line.",
+]
+OTHER = [
+    "Vitamin D deficiency was linked to respiratory infection in a Finnish cohort studied at Helsinki.",
+    "Miles Davis recorded Kind of Blue in New York with John Coltrane and Bill Evans for Columbia Records.",
+    "The Danube flows through Vienna, Bratislava, Budapest and Belgrade before reaching the Black Sea.",
+    "Photosynthesis converts light into chemical energy in the chloroplasts of green plants and algae.",
+    "The Treaty of Westphalia ended the Thirty Years War and reshaped the Holy Roman Empire in 1648.",
+    "Marie Curie won Nobel Prizes in physics and chemistry for her work on radioactivity in Paris.",
+    "Glaciers in Greenland and Antarctica hold most of the fresh water on Earth as ice sheets.",
+    "The Apollo program landed astronauts from Houston mission control on the Moon between 1969 and 1972.",
+]
+QUERY = "What is the population of Broken Bow?"
+
+
+class Counts:
+    """Term statistics of a small corpus, lower-cased words as terms (a TermStatistics)."""
+
+    def __init__(self, texts: Sequence[str]) -> None:
+        self.df = Counter(w for text in texts for w in {m.lower() for m in re.findall(r"\b\w\w+\b", text)})
+        self.num_docs = len(texts)
+
+    def normalize(self, words: Sequence[str]) -> list[str]:
+        return [w.lower() for w in words]
+
+    def document_frequencies(self, terms: Sequence[str]) -> list[int | None]:
+        return [self.df.get(t) for t in terms]
+
+
+CORPUS = Counts(NEBRASKA + OKLAHOMA + OTHER)
+
+
+def candidates(texts: Sequence[str], dense: Sequence[float], lexical: Sequence[float]) -> list[Candidate]:
+    return [Candidate(t, d, b) for t, d, b in zip(texts, dense, lexical, strict=True)]
+
+
+def test_relevance_scales_each_score_within_the_query() -> None:
+    scores = relevance([0.9, 0.5, 0.3, 0.2, 0.1], [10.0, 5.0, 0.0, 0.0, 0.0])
+    assert scores[0] == pytest.approx(2.0)  # best in both
+    assert scores[2] == pytest.approx(0.0)  # the median dense score, no lexical match
+    assert scores[1] == pytest.approx((0.5 - 0.3) / (0.9 - 0.3) + 0.5)
+    assert np.all(relevance([0.4, 0.4, 0.4], [0.0, 0.0, 0.0]) == 0)  # nothing stands out
+
+
+def test_overlap_and_grouping_of_specific_terms() -> None:
+    a, b, c = frozenset({"custer", "nebraska", "sandhills"}), frozenset({"custer", "nebraska"}), frozenset({"idabel"})
+    assert overlap(a, b) == 1.0 and overlap(a, c) == 0.0 and overlap(a, frozenset()) == 0.0
+    assert group([a, c, b], link=0.4) == [[0, 2], [1]]
+    assert group([a], link=0.4) == [[0]] and group([], link=0.4) == []
+
+
+def test_two_senses_are_found_labelled_and_their_best_documents_lead() -> None:
+    # Rank: two Nebraska documents, then one about Oklahoma, then the rest; a plain list shows Nebraska twice.
+    texts = [NEBRASKA[0], NEBRASKA[1], OKLAHOMA[0], NEBRASKA[2], OKLAHOMA[1], OKLAHOMA[2], *OTHER]
+    dense = [0.80, 0.78, 0.76, 0.74, 0.72, 0.70, 0.20, 0.18, 0.15, 0.12, 0.10, 0.08, 0.06, 0.05]
+    lexical = [9.0, 8.0, 9.0, 7.0, 7.0, 7.0, 0, 0, 0, 0, 0, 0, 0, 0]
+    found = find_senses(QUERY, candidates(texts, dense, lexical), CORPUS)
+    assert found.ambiguous
+    assert [set(s.members) for s in found.senses] == [{0, 1, 3}, {2, 4, 5}]
+    assert found.order[:2] == (0, 2) and sorted(found.order) == list(range(len(texts)))
+    assert found.order[2:] == (1, *range(3, len(texts)))  # everything else keeps its rank
+    nebraska, oklahoma = (s.label for s in found.senses)
+    assert nebraska != oklahoma
+    assert all(nebraska in texts[i] for i in (0, 1, 3)) and not any(nebraska in t for t in OKLAHOMA)
+    assert all(oklahoma in texts[i] for i in (2, 4, 5)) and not any(oklahoma in t for t in NEBRASKA)
+
+
+def test_one_sense_leaves_the_ranking_unchanged() -> None:
+    texts = [*NEBRASKA, *OTHER[:5]]
+    dense = [0.8, 0.75, 0.7, 0.2, 0.18, 0.15, 0.12, 0.1]
+    lexical = [9.0, 8.0, 8.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+    found = find_senses(QUERY, candidates(texts, dense, lexical), CORPUS)
+    assert not found.ambiguous and found.senses == () and found.order == tuple(range(len(texts)))
+
+
+def test_background_documents_never_make_a_sense() -> None:
+    """Documents that share no specific terms but are not about the query stay out of every sense."""
+    texts = [NEBRASKA[0], *OTHER]
+    dense = [0.8, 0.4, 0.38, 0.36, 0.3, 0.25, 0.2, 0.18, 0.15]
+    lexical = [9.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+    found = find_senses(QUERY, candidates(texts, dense, lexical), CORPUS)
+    assert not found.ambiguous and found.order == tuple(range(len(texts)))
+
+
+def test_documents_with_too_little_evidence_are_not_split_off() -> None:
+    """Two strongly relevant documents with few specific terms: disjoint terms prove nothing."""
+    texts = ["Broken Bow has a population.", "The population of Broken Bow grew.", *OTHER[:4]]
+    dense, lexical = [0.8, 0.79, 0.2, 0.15, 0.1, 0.05], [9.0, 9.0, 0.0, 0.0, 0.0, 0.0]
+    assert not find_senses(QUERY, candidates(texts, dense, lexical), CORPUS).ambiguous
+
+
+def test_too_few_candidates_are_never_ambiguous() -> None:
+    found = find_senses(QUERY, candidates(NEBRASKA[:1] + OKLAHOMA[:1], [0.8, 0.8], [9.0, 9.0]), CORPUS)
+    assert not found.ambiguous and found.order == (0, 1)
+
+
+def test_narrowing_by_label_or_index() -> None:
+    senses = (SenseGroup("Nebraska", (0, 3)), SenseGroup("Oklahoma", (1, 4)))
+    assert narrow(6, senses, "oklahoma") == (1, 4, 0, 2, 3, 5)
+    assert narrow(6, senses, 0) == (0, 3, 1, 2, 4, 5)
+    assert narrow(6, senses, "1") == (1, 4, 0, 2, 3, 5)
+    with pytest.raises(SenseNotFoundError, match="0: 'Nebraska', 1: 'Oklahoma'"):
+        narrow(6, senses, "Kansas")
+    with pytest.raises(SenseNotFoundError, match="no sense 2"):
+        narrow(6, senses, 2)
+    with pytest.raises(SenseNotFoundError, match="single sense"):
+        narrow(6, (), "Nebraska")
+    assert diversify(4, [2, 0]) == (2, 0, 1, 3)
+
+
+def test_config_is_checked() -> None:
+    with pytest.raises(SemsearchError):
+        DisambiguationConfig(candidates=1)
+    with pytest.raises(SemsearchError):
+        DisambiguationConfig(relevant=1.6, strong=1.5)
+
+
+def test_bm25_document_frequencies() -> None:
+    index = BM25Index.build(["a", "b", "c"], ["Nebraska towns", "towns of Oklahoma", "the towns"])
+    assert index.num_docs == 3
+    terms = index.normalize(["Towns", "Nebraska", "the", "Kansas"])
+    assert index.document_frequencies(terms) == [3, 1, None, None]  # "the" is a stop word, Kansas is absent
+
+
+@pytest.fixture(scope="module")
+def towns_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from semsearch.indexing import IndexOptions, build_index
+
+    root = tmp_path_factory.mktemp("towns")
+    rows = [{"id": f"ne{i}", "text": t} for i, t in enumerate(NEBRASKA)]
+    rows += [{"id": f"ok{i}", "text": t} for i, t in enumerate(OKLAHOMA)]
+    rows += [{"id": f"x{i}", "text": t} for i, t in enumerate(OTHER)]
+    build_index(write_jsonl(root / "towns.jsonl", rows), root / "index", IndexOptions(progress=False))
+    return root / "index"
+
+
+@pytest.mark.parametrize("mode", ["dense", "hybrid"])
+def test_search_finds_both_towns(towns_index: Path, mode: str) -> None:
+    index = semsearch.open(towns_index)
+    plain = index.search(QUERY, k=6, mode=mode)
+    result = index.search(QUERY, k=6, mode=mode, disambiguate=True)
+    assert result.ambiguous is True and len(result.senses) == 2
+    assert {h.id for h in result.hits} == {h.id for h in plain.hits}  # reordered, nothing swapped in
+    by_state = {s.hits[0].id[:2] for s in result.senses}
+    assert by_state == {"ne", "ok"}
+    assert {h.id[:2] for h in result.hits[:2]} == {"ne", "ok"}
+    for sense in result.senses:
+        assert all(h.id[:2] == sense.hits[0].id[:2] for h in sense.hits)
+        assert {h.id for h in sense.hits} <= {h.id for h in result.hits}
+    for number, sense in enumerate(result.senses):
+        narrowed = index.search(QUERY, k=3, mode=mode, sense=number).hits
+        assert narrowed[0].id == sense.hits[0].id
+        assert index.search(QUERY, k=3, mode=mode, sense=sense.label.upper()).hits[0].id == sense.hits[0].id
+    oklahoma = index.search(f"{QUERY} Oklahoma", k=3, mode=mode).hits  # context narrows as well
+    assert oklahoma[0].id.startswith("ok")
+    filtered = index.search(QUERY, k=4, mode=mode, where="id LIKE 'ok%'", disambiguate=True)
+    assert len(filtered.hits) == 3 and all(h.id.startswith("ok") for h in filtered.hits)
+    assert filtered.ambiguous is False  # the filter applies before disambiguation: one town is left
+
+
+def test_an_unambiguous_query_keeps_its_ranking(towns_index: Path) -> None:
+    index = semsearch.open(towns_index)
+    query = "Who recorded Kind of Blue with John Coltrane?"
+    result = index.search(query, k=5, disambiguate=True)
+    assert result.ambiguous is False and result.senses == []
+    assert [h.id for h in result.hits] == [h.id for h in index.search(query, k=5).hits]
+    with pytest.raises(SenseNotFoundError, match="single sense"):
+        index.search(query, k=5, sense=0)
+
+
+def test_cli_groups_results_under_sense_labels(towns_index: Path) -> None:
+    runner = CliRunner()
+    out = runner.invoke(main, ["search", QUERY, "--index", str(towns_index), "-k", "6", "--disambiguate"])
+    assert out.exit_code == 0, out.output
+    lines = out.stdout.splitlines()
+    assert lines[0] == "ambiguous: 2 senses" and lines[1].startswith("[0] ")
+    assert sum(line.startswith("[") for line in lines) == 2 and "other results" in lines
+    data = json.loads(
+        runner.invoke(main, ["search", QUERY, "--index", str(towns_index), "-k", "6", "--sense", "1", "--json"]).stdout
+    )
+    assert data["ambiguous"] is True and len(data["senses"]) == 2
+    assert data["hits"][0]["id"] == data["senses"][1]["hits"][0]
+    assert all(isinstance(i, str) for s in data["senses"] for i in s["hits"])
+    bad = runner.invoke(main, ["search", QUERY, "--index", str(towns_index), "--sense", "Kansas"])
+    assert bad.exit_code == 1 and bad.stderr.startswith("error: no sense labelled 'Kansas'")
+    plain = runner.invoke(main, ["search", "Kind of Blue", "--index", str(towns_index), "-k", "2", "--disambiguate"])
+    assert plain.stdout.startswith("one sense: ranking unchanged\n  1. ")

@@ -368,6 +368,7 @@ class Classifier:
         self.weight: np.ndarray | None = None  # (classes, dim)
         self.bias: np.ndarray | None = None  # (classes,)
         self.top: _TopLayers | None = None  # fine-tuned only
+        self._saved_layers: dict[str, np.ndarray] | None = None  # loaded, not yet rebuilt into ``top``
         self.directory: Path | None = None
 
     # -- scikit-learn surface ---------------------------------------------------------------------
@@ -401,7 +402,7 @@ class Classifier:
         if len(labels) != (texts.count if isinstance(texts, Encoded) else len(texts)):
             raise ClassifierError("texts and labels differ in length")
         y = np.array([names.index(label) for label in labels])
-        self.config, self.top = None, None
+        self.config, self.top, self._saved_layers = None, None, None
         started, cpu_started = time.perf_counter(), time.process_time()
         options = self.options
         encoded = self._encoded(texts)
@@ -426,6 +427,8 @@ class Classifier:
 
     def predict_proba(self, texts: Sequence[str] | Encoded) -> np.ndarray:
         """Class probabilities, one row per text, columns in the order of ``classes_``."""
+        if self._config.finetune_layers and self.top is None:
+            self._restore_top()
         encoded = self._encoded(texts)
         if self.top is not None:
             return self._top_proba(encoded)
@@ -445,7 +448,7 @@ class Classifier:
     @property
     def uses_vectors(self) -> bool:
         """True when labels come from the encoder's own vectors (frozen), so an index's vectors suffice."""
-        return self.top is None
+        return self._config.finetune_layers == 0
 
     def proba_from_vectors(self, features: np.ndarray) -> np.ndarray:
         """Probabilities from already pooled, normalised vectors (frozen head only)."""
@@ -457,19 +460,7 @@ class Classifier:
     @property
     def fingerprint(self) -> str:
         """A short hash of what the classifier computes: labels stamped by another one are stale."""
-        digest = hashlib.sha256()
-        assert self.weight is not None and self.bias is not None
-        for array in (self.weight, self.bias):
-            digest.update(np.ascontiguousarray(array).tobytes())
-        if self.top is not None:
-            for name, tensor in sorted(self.top.state_dict().items()):
-                digest.update(name.encode())
-                digest.update(tensor.detach().float().numpy().tobytes())
-        config = self._config
-        digest.update(
-            json.dumps([config.labels, config.window, config.finetune_layers, config.encoder.model.sha256]).encode()
-        )
-        return digest.hexdigest()[:16]
+        return fingerprint(self._tensors(), self._config)
 
     # -- persistence ------------------------------------------------------------------------------
 
@@ -477,17 +468,8 @@ class Classifier:
         """Write ``head.safetensors`` and ``classifier.json`` into ``directory`` (no pickle)."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        assert self.weight is not None and self.bias is not None
-        # safetensors writes an array's memory as it lies: anything but C order would be scrambled
-        tensors = {
-            "weight": np.ascontiguousarray(self.weight, dtype=np.float32),
-            "bias": np.ascontiguousarray(self.bias, dtype=np.float32),
-        }
-        if self.top is not None:
-            for name, tensor in self.top.layers.state_dict().items():
-                tensors[LAYER_PREFIX + name] = tensor.detach().float().contiguous().numpy()
         temporary = directory / f".{WEIGHTS_FILE}.tmp"
-        save_numpy(tensors, str(temporary))
+        save_numpy(self._tensors(), str(temporary))
         temporary.replace(directory / WEIGHTS_FILE)
         atomic_write_text(directory / CONFIG_FILE, self._config.to_json())
         self.directory = directory
@@ -516,11 +498,26 @@ class Classifier:
         classifier.directory = directory
         if classifier.weight.shape[0] != len(config.labels):
             raise ClassifierError(f"{directory}: {len(config.labels)} labels but {classifier.weight.shape[0]} rows")
-        if config.finetune_layers:
-            classifier._restore_top(tensors)
+        if config.finetune_layers:  # rebuilt on first use, on the encoder then in use (perhaps an index's)
+            classifier._saved_layers = {k: v for k, v in tensors.items() if k.startswith(LAYER_PREFIX)}
         return classifier
 
     # -- internals --------------------------------------------------------------------------------
+
+    def _tensors(self) -> dict[str, np.ndarray]:
+        """What ``head.safetensors`` holds: the head, and the tuned layers of a fine-tuned classifier."""
+        assert self.weight is not None and self.bias is not None
+        # safetensors writes an array's memory as it lies: anything but C order would be scrambled
+        tensors = {
+            "weight": np.ascontiguousarray(self.weight, dtype=np.float32),
+            "bias": np.ascontiguousarray(self.bias, dtype=np.float32),
+        }
+        if self.top is not None:
+            for name, tensor in self.top.layers.state_dict().items():
+                tensors[LAYER_PREFIX + name] = np.ascontiguousarray(tensor.detach().float().numpy())
+        elif self._saved_layers is not None:
+            tensors.update(self._saved_layers)
+        return tensors
 
     @property
     def _config(self) -> ClassifierConfig:
@@ -638,12 +635,12 @@ class Classifier:
                 out[batch] = torch.softmax(self.top(hidden, mask).double(), dim=-1).numpy()
         return out
 
-    def _restore_top(self, tensors: dict[str, np.ndarray]) -> None:
+    def _restore_top(self) -> None:
         config = self._config
         layers = _layers(self.encoder.model)
         tuned = [copy.deepcopy(layer) for layer in layers[len(layers) - config.finetune_layers :]]
         top = _TopLayers(tuned, config.encoder.pooling, self.encoder.dim, len(config.labels))
-        state = {k[len(LAYER_PREFIX) :]: torch.from_numpy(v) for k, v in tensors.items() if k.startswith(LAYER_PREFIX)}
+        state = {k[len(LAYER_PREFIX) :]: torch.from_numpy(v.copy()) for k, v in (self._saved_layers or {}).items()}
         try:
             top.layers.load_state_dict(state)
         except RuntimeError as exc:
@@ -652,6 +649,29 @@ class Classifier:
         top.head.bias.data = torch.from_numpy(self.bias.copy())  # type: ignore[union-attr]
         top.eval()
         self.top = top
+
+
+def fingerprint(tensors: dict[str, np.ndarray], config: ClassifierConfig) -> str:
+    """16 hex digits of sha256 over the weights, the labels and the encoder they apply to."""
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        digest.update(name.encode())
+        digest.update(np.ascontiguousarray(tensors[name], dtype=np.float32).tobytes())
+    what = [list(config.labels), str(config.window), config.finetune_layers, config.encoder.model.sha256]
+    digest.update(json.dumps(what).encode())
+    return digest.hexdigest()[:16]
+
+
+def saved_fingerprint(directory: Path) -> str | None:
+    """The fingerprint of the classifier saved in ``directory`` (None if there is none), without loading a model."""
+    config_path, weights = directory / CONFIG_FILE, directory / WEIGHTS_FILE
+    if not config_path.is_file() or not weights.is_file():
+        return None
+    config = ClassifierConfig.from_json(config_path.read_text(encoding="utf-8"), config_path)
+    try:
+        return fingerprint(load_numpy(str(weights)), config)
+    except Exception:  # a damaged copy: report it as different, so it gets replaced
+        return None
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from semsearch.classify import CONFIG_FILE, Classifier, pool_windows
+from semsearch.classify import CONFIG_FILE, Classifier, pool_windows, saved_fingerprint
 from semsearch.encoder import Encoder
 from semsearch.store import ChunkRows, DocLabel
 
@@ -59,19 +59,14 @@ def open_labeller(directory: Path, encoder: Encoder, classifier_dir: Path | None
         return None
     classifier = Classifier.load(classifier_dir if classifier_dir is not None else installed)
     classifier.use_encoder(encoder, f"the index at {directory}")
+    classifier.options = replace(classifier.options, progress=False)  # the indexing bar is enough
     return IndexLabeller(classifier, classifier.fingerprint)
 
 
 def install_if_new(labeller: IndexLabeller, directory: Path) -> None:
     """Make ``labeller``'s classifier the index's own (a no-op when it already is)."""
-    if installed_fingerprint(directory) != labeller.fingerprint:
+    if saved_fingerprint(directory / CLASSIFIER_DIR) != labeller.fingerprint:
         install(labeller.classifier, directory)
-
-
-def installed_fingerprint(directory: Path) -> str | None:
-    if not (directory / CLASSIFIER_DIR / CONFIG_FILE).is_file():
-        return None
-    return Classifier.load(directory / CLASSIFIER_DIR).fingerprint
 
 
 def install(classifier: Classifier, directory: Path) -> None:

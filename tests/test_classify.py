@@ -124,6 +124,15 @@ def test_finetuning_top_layers_trains_and_saves_only_those(tiny_encoder: Encoder
     assert not loaded.uses_vectors and loaded.fingerprint == tuned.fingerprint
     np.testing.assert_allclose(loaded.predict_proba(texts[:5]), tuned.predict_proba(texts[:5]), atol=1e-5)
 
+    # in an index, a fine-tuned classifier labels each document from its text
+    rows = corpus(3, seed=4)
+    source = write_jsonl(tmp_path / "c.jsonl", rows)
+    options = IndexOptions(model=str(tiny_encoder.root), progress=False, classifier=tmp_path / "tuned")
+    build_index(source, tmp_path / "idx", options)
+    stored = predicted(semsearch.open(tmp_path / "idx"))
+    want = loaded.predict([r["text"] for r in rows])
+    assert [stored[r["id"]][0] for r in rows] == want
+
 
 def test_labelled_data_needs_no_id_and_names_bad_records(tmp_path: Path) -> None:
     data = tmp_path / "data.csv"

@@ -26,7 +26,7 @@ import logging
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -422,7 +422,8 @@ class Classifier:
         )
         if validation is not None:
             scores = classification_scores(validation[1], self.predict(validation[0]), names)
-            report["validation"] = {"examples": len(validation[1]), **scores.summary()}
+            held_out = {"examples": len(validation[1]), **scores.summary()}
+            self.config = replace(self.config, training={**report, "validation": held_out})
         return self
 
     def predict_proba(self, texts: Sequence[str] | Encoded) -> np.ndarray:
@@ -452,7 +453,7 @@ class Classifier:
 
     def proba_from_vectors(self, features: np.ndarray) -> np.ndarray:
         """Probabilities from already pooled, normalised vectors (frozen head only)."""
-        if self.top is not None:
+        if not self.uses_vectors:
             raise ClassifierError("a fine-tuned classifier needs the texts, not the frozen vectors")
         assert self.weight is not None and self.bias is not None
         return _softmax(features.astype(np.float64) @ self.weight.T.astype(np.float64) + self.bias)

@@ -191,7 +191,7 @@ def search_check(classifier_dir: Path, posts: list[dict[str, Any]], val: np.ndar
     ]
     predicted = index.store.scan(["doc_id"], "chunk = 0 AND sys_label = 'sci.med'").num_rows
     truly = sum(posts[i]["label_name"] == "sci.med" for i in chosen)
-    lines.append(f"{predicted} posts labelled sci.med by the classifier ({truly} truly sci.med)")
+    lines.append(f"{predicted} posts labelled sci.med by the classifier; {truly} of the indexed are truly sci.med")
     for query in QUERIES:
         hits = index.search(query, k=10, mode="hybrid", label="sci.med").hits
         stored = index.store.scan(

@@ -10,6 +10,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
@@ -82,6 +83,12 @@ def main(verbose: bool) -> None:
 @click.option("--skip-bad", is_flag=True, help="Skip unusable records (counted) instead of stopping at the first.")
 @click.option("--delete-missing", is_flag=True, help="Remove documents no longer in SOURCE.")
 @click.option("--wait", default=0.0, show_default=True, help="Seconds to wait for another process writing --index.")
+@click.option(
+    "--classifier",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Label every document with this classifier (kept in the index for later runs; see 'classifier train').",
+)
 @user_errors
 def index(source: Path, index_dir: Path, **options: Any) -> None:
     """Index SOURCE (jsonl, csv, parquet, a folder of .txt/.md, or a BEIR folder) into --index."""
@@ -106,6 +113,7 @@ def index(source: Path, index_dir: Path, **options: Any) -> None:
             skip_bad=options["skip_bad"],
             delete_missing=options["delete_missing"],
             lock_timeout=options["wait"],
+            classifier=options["classifier"],
         ),
     )
     click.echo(
@@ -116,6 +124,8 @@ def index(source: Path, index_dir: Path, **options: Any) -> None:
         f"{summary.chunks} chunks | {summary.seconds:.1f} s | {summary.docs_per_second:.1f} docs/s encoded | "
         f"{summary.bytes_on_disk / 1e6:.1f} MB on disk"
     )
+    if summary.relabelled:
+        click.echo(f"{summary.relabelled} unchanged documents labelled by the index's classifier")
     for example in summary.skipped_examples:
         click.echo(f"  skipped: {example}", err=True)
 
@@ -127,19 +137,21 @@ def index(source: Path, index_dir: Path, **options: Any) -> None:
 @click.option("--mode", type=click.Choice([m.value for m in Mode]), default=Mode.HYBRID.value, show_default=True)
 @click.option("--where", default=None, help="SQL-style metadata filter, e.g. \"year >= 2015 AND journal = 'X'\".")
 @click.option("--label", default=None, help="Only documents the index's classifier gave this label.")
+@click.option("--min-prob", type=float, default=None, help="Only documents whose predicted label has this probability.")
 @click.option("--backend", type=click.Choice([b.value for b in Backend]), default=None, help="[default: the index's]")
 @click.option("--disambiguate", is_flag=True, help="Group results by the senses of an ambiguous query.")
 @click.option("--sense", default=None, help="Put this sense first (a label or number from --disambiguate).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @user_errors
 def search(query: str, index_dir: Path, k: int, mode: str, where: str | None, label: str | None,
-           backend: str | None, disambiguate: bool, sense: str | None, as_json: bool) -> None:  # fmt: skip
+           min_prob: float | None, backend: str | None, disambiguate: bool, sense: str | None,
+           as_json: bool) -> None:  # fmt: skip
     """Search the index for QUERY."""
     _quiet_libraries()
     from semsearch.engine import Index
 
     result = Index.open(index_dir, backend).search(
-        query, k=k, mode=mode, where=where, label=label, disambiguate=disambiguate, sense=sense
+        query, k=k, mode=mode, where=where, label=label, disambiguate=disambiguate, sense=sense, min_prob=min_prob
     )
     if as_json:
         click.echo(json.dumps(result.to_json(), ensure_ascii=False))
@@ -226,3 +238,92 @@ def repair(index_dir: Path, wait: float) -> None:
     click.echo(f"{summary.docs} documents in {index_dir}; derived files (FAISS, BM25) checked and rebuilt if needed")
     if report.changed:
         click.echo("run the same 'semsearch index' command again to re-add documents committed after that version")
+
+
+@main.group()
+def classifier() -> None:
+    """Train a classifier head on labelled texts, evaluate it, and label indexes with it."""
+
+
+@classifier.command("train")
+@click.argument("data", type=click.Path(path_type=Path))
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Directory to save the classifier in.")
+@click.option("--text-field", default="text", show_default=True)
+@click.option("--label-field", default="label", show_default=True)
+@click.option("--title-field", default="title", show_default=True, help="Prepended to the text when present.")
+@click.option("--model", default="default", show_default=True, help="Encoder (must be the index's encoder).")
+@click.option("--pooling", type=click.Choice([p.value for p in Pooling]), default=Pooling.MEAN.value, show_default=True)
+@click.option("--finetune", is_flag=True, help="Also train the encoder's top layers (slower, usually better).")
+@click.option("--layers", default=2, show_default=True, help="With --finetune: how many top layers to train.")
+@click.option("--epochs", default=2, show_default=True, help="With --finetune: passes over the training data.")
+@click.option("--window", type=click.Choice(["first", "mean"]), default="first", show_default=True,
+              help="Frozen head: a long text's first window, or the mean of all its windows.")  # fmt: skip
+@click.option("--validation", default=0.1, show_default=True, help="Stratified fraction held out and reported.")
+@click.option("--skip-bad", is_flag=True, help="Skip unusable records (counted) instead of stopping at the first.")
+@click.option("--json", "as_json", is_flag=True, help="Print the training report as one JSON object.")
+@user_errors
+def classifier_train(data: Path, out: Path, text_field: str, label_field: str, title_field: str, model: str,
+                     pooling: str, finetune: bool, layers: int, epochs: int, window: str, validation: float,
+                     skip_bad: bool, as_json: bool) -> None:  # fmt: skip
+    """Train a classifier on DATA (any corpus format with a text and a label field) and save it to --out."""
+    _quiet_libraries()
+    from semsearch.classify import Classifier, TrainOptions, Window, load_labelled, split_validation
+
+    examples = load_labelled(data, text_field, label_field, title_field, skip_bad=skip_bad)
+    train, val = split_validation(examples.labels, validation)
+    options = TrainOptions(window=Window(window), finetune_layers=layers if finetune else 0, epochs=epochs,
+                           progress=not as_json)  # fmt: skip
+    held_out = ([examples.texts[i] for i in val], [examples.labels[i] for i in val]) if len(val) else None
+    trained = Classifier(model, Pooling(pooling), options).fit(
+        [examples.texts[i] for i in train], [examples.labels[i] for i in train], validation=held_out
+    )
+    trained.save(out)
+    assert trained.config is not None
+    report = {"out": str(out), "labels": list(trained.config.labels), "skipped_bad": examples.skipped,
+              "mode": f"finetune top {layers} layers" if finetune else f"frozen, {window} window",
+              **trained.config.training}  # fmt: skip
+    if as_json:
+        click.echo(json.dumps(report))
+        return
+    click.echo(f"trained on {len(train)} examples, {len(trained.config.labels)} labels ({report['mode']}) "
+               f"in {report['seconds']} s; saved to {out}")  # fmt: skip
+    if "validation" in report:
+        held = report["validation"]
+        click.echo(f"validation ({held['examples']} held out): accuracy {held['accuracy']:.4f}, "
+                   f"macro-F1 {held['macro_f1']:.4f}")  # fmt: skip
+    for example in examples.skipped_examples:
+        click.echo(f"  skipped: {example}", err=True)
+
+
+@classifier.command("eval")
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.argument("data", type=click.Path(path_type=Path))
+@click.option("--text-field", default="text", show_default=True)
+@click.option("--label-field", default="label", show_default=True)
+@click.option("--title-field", default="title", show_default=True)
+@click.option("--plot", type=click.Path(path_type=Path), default=Path("confusion_matrix.png"), show_default=True,
+              help="Where to write the confusion-matrix PNG.")  # fmt: skip
+@click.option("--skip-bad", is_flag=True, help="Skip unusable records (counted) instead of stopping at the first.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@user_errors
+def classifier_eval(directory: Path, data: Path, text_field: str, label_field: str, title_field: str, plot: Path,
+                    skip_bad: bool, as_json: bool) -> None:  # fmt: skip
+    """Score the classifier in DIRECTORY on DATA: accuracy, macro-F1, per-class precision/recall, confusion matrix."""
+    _quiet_libraries()
+    from semsearch.classify import Classifier, classification_scores, load_labelled, plot_confusion
+
+    loaded = Classifier.load(directory)
+    loaded.options = replace(loaded.options, progress=not as_json)
+    examples = load_labelled(data, text_field, label_field, title_field, skip_bad=skip_bad)
+    scores = classification_scores(examples.labels, loaded.predict(examples.texts), loaded.classes_.tolist())
+    plot_confusion(scores, plot, title=f"{directory} on {data}")
+    if as_json:
+        click.echo(json.dumps({**scores.to_json(), "examples": len(examples.labels), "skipped_bad": examples.skipped,
+                               "confusion_matrix_png": str(plot)}))  # fmt: skip
+        return
+    click.echo(f"{len(examples.labels)} examples: accuracy {scores.accuracy:.4f}, macro-F1 {scores.macro_f1:.4f}")
+    click.echo(f"{'label':<32} {'precision':>9} {'recall':>7} {'f1':>7} {'support':>8}")
+    for label, row in scores.per_class.items():
+        click.echo(f"{label[:32]:<32} {row['precision']:>9.3f} {row['recall']:>7.3f} {row['f1']:>7.3f} "
+                   f"{row['support']:>8}")  # fmt: skip
+    click.echo(f"confusion matrix: {plot}")

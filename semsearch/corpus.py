@@ -364,3 +364,13 @@ def estimate_count(path: str | Path) -> int | None:
     with file.open("rb") as handle:
         lines = sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
     return max(lines - 1, 0) if fmt is Format.CSV else lines
+
+
+def raw_records(path: str | Path) -> Iterator[tuple[str, int, dict[str, Any] | BadRecordError]]:
+    """(file, line, record or the error that made it unreadable), before records become documents:
+    for inputs that need no id, such as a classifier's labelled examples."""
+    path = Path(path)
+    fmt = detect_format(path)
+    source = source_name(path, fmt)
+    for line, raw in _raw_records(path, fmt):
+        yield (str(path / raw["path"]) if fmt is Format.TEXT_DIR and isinstance(raw, dict) else source), line, raw

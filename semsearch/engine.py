@@ -19,9 +19,10 @@ from semsearch.encoder import Encoder
 from semsearch.errors import FilterError, IncompatibleEncoderError, SemsearchError
 from semsearch.filters import Filter, parse
 from semsearch.index import VectorIndex, open_backend
+from semsearch.labelling import index_labels
 from semsearch.manifest import STORE_DIR, Manifest
 from semsearch.search import Ranking, reciprocal_rank_fusion, top_documents
-from semsearch.store import Store, quote
+from semsearch.store import LABEL_FIELD, PROB_FIELD, Store, quote
 from semsearch.types import Backend, Hit, Mode, SearchResult, Sense
 
 log = logging.getLogger(__name__)
@@ -84,14 +85,29 @@ class Index:
         """Names usable in a ``where`` filter."""
         return sorted(self.store.fields())
 
-    def condition(self, where: str | None = None, label: str | None = None) -> Filter | None:
-        """The checked filter for ``where`` and ``label`` together (None when neither is given)."""
+    def labels(self) -> tuple[str, ...]:
+        """The label names of the index's classifier (empty when it has none)."""
+        return index_labels(self.directory) or ()
+
+    def condition(
+        self, where: str | None = None, label: str | None = None, min_prob: float | None = None
+    ) -> Filter | None:
+        """The checked filter for ``where``, the predicted ``label`` and its ``min_prob`` together
+        (None when none is given). Labels are reserved columns, not the corpus's own metadata."""
         fields = self.store.fields()
         parts = [parse(where, fields)] if where else []
-        if label is not None:
-            if "label" not in fields:
+        if label is not None or min_prob is not None:
+            if LABEL_FIELD not in fields:
                 raise FilterError("this index has no predicted labels; index it with --classifier DIR")
-            parts.append(parse(f"label = {quote(label)}", fields))
+            known = self.labels()
+            if label is not None and known and label not in known:
+                raise FilterError(f"unknown label {label!r}; the index's classifier knows: {', '.join(known)}")
+        if label is not None:
+            parts.append(parse(f"{LABEL_FIELD} = {quote(label)}", fields))
+        if min_prob is not None:
+            if not 0.0 <= min_prob <= 1.0:
+                raise FilterError(f"min_prob must be between 0 and 1, got {min_prob}")
+            parts.append(parse(f"{PROB_FIELD} >= {min_prob:.6f}", fields))
         if not parts:
             return None
         combined = parts[0]
@@ -120,14 +136,16 @@ class Index:
         label: str | None = None,
         disambiguate: bool = False,
         sense: str | int | None = None,
+        min_prob: float | None = None,
     ) -> SearchResult:
-        """The ``k`` best documents for ``query`` among those matching ``where`` and ``label``.
+        """The ``k`` best documents for ``query`` among those matching ``where``, and labelled ``label``
+        (with at least ``min_prob``) by the index's classifier; filters apply before top-k.
 
         ``disambiguate=True`` also says whether the top documents carry several senses of the query,
         labels them and lists each sense's best document first (:mod:`semsearch.disambiguate`);
         ``sense`` (a label or 0-based index, implies ``disambiguate``) puts that sense's documents first.
         """
-        condition = self.condition(where, label)
+        condition = self.condition(where, label, min_prob)
         if disambiguate or sense is not None:
             return self._disambiguated(query, k, Mode(mode), condition, sense)
         ranked = self.rank(query, k, mode, condition)

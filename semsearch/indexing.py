@@ -33,6 +33,7 @@ from semsearch.errors import BadRecordError, CorpusError, IndexDamagedError, Ind
 from semsearch.filters import FieldInfo
 from semsearch.fsutil import size_on_disk, sweep_temporaries
 from semsearch.index import open_backend
+from semsearch.labelling import IndexLabeller, install_if_new, open_labeller
 from semsearch.manifest import BACKUP, MANIFEST, STORE_DIR, Manifest
 from semsearch.store import ChunkRows, Store, filterable_kinds, kind_of, metadata_json, sha256
 from semsearch.types import Backend, Document, Pooling
@@ -59,6 +60,7 @@ class IndexOptions:
     delete_missing: bool = False
     progress: bool = True
     lock_timeout: float = 0.0  # seconds to wait for another writer of the same index; 0: fail at once
+    classifier: Path | None = None  # label every document with this classifier (see semsearch.labelling)
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,7 @@ class IndexSummary:
     seconds: float
     bytes_on_disk: int
     skipped_examples: tuple[str, ...] = ()
+    relabelled: int = 0  # unchanged documents given a label by the index's (new) classifier
 
     @property
     def docs_per_second(self) -> float:
@@ -168,8 +171,16 @@ def check_metadata(doc: Document, fields: dict[str, FieldInfo]) -> None:
 class _Run:
     """One indexing run: counts what happened while the batches stream through."""
 
-    def __init__(self, encoder: Encoder, store: Store, options: IndexOptions, report: corpus.LoadReport) -> None:
+    def __init__(
+        self,
+        encoder: Encoder,
+        store: Store,
+        options: IndexOptions,
+        report: corpus.LoadReport,
+        labeller: IndexLabeller | None = None,
+    ) -> None:
         self.encoder = encoder
+        self.labeller = labeller
         self.store = store
         self.options = options
         self.report = report
@@ -216,13 +227,15 @@ class _Run:
         chunks = self.encoder.chunks([d.text for d in docs], self.options.overlap)
         vectors = self.encoder.encode_ids([c.input_ids for c in chunks])
         self.encoded += len(docs)
-        return ChunkRows(
-            docs=docs,
-            doc_index=[c.doc for c in chunks],
-            numbers=[c.number for c in chunks],
-            spans=[(c.start, c.end) for c in chunks],
-            rowids=self._new_rowids(len(chunks)),
-            vectors=vectors,
+        return self._labelled(
+            ChunkRows(
+                docs=docs,
+                doc_index=[c.doc for c in chunks],
+                numbers=[c.number for c in chunks],
+                spans=[(c.start, c.end) for c in chunks],
+                rowids=self._new_rowids(len(chunks)),
+                vectors=vectors,
+            )
         )
 
     def _reused_rows(self, docs: list[Document]) -> ChunkRows:
@@ -231,14 +244,36 @@ class _Run:
         position = {d.id: i for i, d in enumerate(docs)}
         dim = stored.schema.field("vector").type.list_size
         vectors = stored["vector"].combine_chunks().flatten().to_numpy(zero_copy_only=False).reshape(-1, dim)
-        return ChunkRows(
-            docs=docs,
-            doc_index=[position[d] for d in stored["doc_id"].to_pylist()],
-            numbers=stored["chunk"].to_pylist(),
-            spans=list(zip(stored["start"].to_pylist(), stored["end"].to_pylist(), strict=True)),
-            rowids=stored["rowid"].to_pylist(),
-            vectors=vectors,
+        return self._labelled(
+            ChunkRows(
+                docs=docs,
+                doc_index=[position[d] for d in stored["doc_id"].to_pylist()],
+                numbers=stored["chunk"].to_pylist(),
+                spans=list(zip(stored["start"].to_pylist(), stored["end"].to_pylist(), strict=True)),
+                rowids=stored["rowid"].to_pylist(),
+                vectors=vectors,
+            )
         )
+
+    # -- predicted labels (semsearch.labelling): kept apart from the encode/skip logic above --
+
+    def _labelled(self, rows: ChunkRows) -> ChunkRows:
+        return self.labeller.label(rows) if self.labeller is not None else rows
+
+    def relabel_stale(self) -> int:
+        """Label the stored documents that the index's classifier has not labelled (vectors reused)."""
+        if self.labeller is None:
+            return 0
+        stale = self.store.docs_not_labelled_by(self.labeller.fingerprint)
+        with tqdm(
+            total=len(stale), unit="doc", desc="labelling", disable=not self.options.progress or not stale
+        ) as bar:
+            for begin in range(0, len(stale), self.options.batch_docs):
+                stored = self.store.documents(stale[begin : begin + self.options.batch_docs])
+                docs = [Document(id=i, text=text, metadata=meta) for i, (text, meta) in stored.items()]
+                self.store.write(self._reused_rows(docs))
+                bar.update(len(docs))
+        return len(stale)
 
     def _new_rowids(self, count: int) -> list[int]:
         first = self.next_rowid
@@ -254,9 +289,13 @@ def build_index(source: str | Path, directory: str | Path, options: IndexOptions
     total = corpus.estimate_count(source)  # also fails early on a missing or unknown source
     encoder = Encoder(options.model, options.pooling, options.precision)
     with writer_lock(directory, options.lock_timeout):
+        labeller = open_labeller(directory, encoder, options.classifier)  # refuses another encoder's classifier
         manifest, store = open_for_writing(directory, encoder, options)
+        if labeller is not None:
+            install_if_new(labeller, directory)
+            store.ensure_label_columns()
         report = corpus.LoadReport()
-        run = _Run(encoder, store, options, report)
+        run = _Run(encoder, store, options, report, labeller)
         documents = corpus.load(source, options.fields, skip_bad=options.skip_bad, report=report)
         with tqdm(total=total, unit="doc", desc="indexing", disable=not options.progress) as bar:
             while batch := list(islice(documents, options.batch_docs)):
@@ -273,7 +312,8 @@ def build_index(source: str | Path, directory: str | Path, options: IndexOptions
                 )
             log.info("deleting %d documents no longer in the source (one commit)", len(missing))
             deleted = store.delete(missing)
-        if run.encoded or deleted or run.updated:
+        relabelled = run.relabel_stale()
+        if run.encoded or deleted or run.updated or relabelled:
             log.info("compacting the store")
             store.compact()
         refresh_derived(directory, store, manifest)
@@ -290,6 +330,7 @@ def build_index(source: str | Path, directory: str | Path, options: IndexOptions
             seconds=time.perf_counter() - started,
             bytes_on_disk=size_on_disk(directory),
             skipped_examples=tuple(report.skipped_examples),
+            relabelled=relabelled,
         )
 
 

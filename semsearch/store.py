@@ -46,6 +46,17 @@ _ARROW_KIND = {Kind.NUMBER: pa.float64(), Kind.STRING: pa.string(), Kind.BOOL: p
 _KIND_OF_ARROW = {str(v): k for k, v in _ARROW_KIND.items()}
 # Fields every index can be filtered on, whatever its metadata.
 SYSTEM_FIELDS = {"id": FieldInfo(column="doc_id", kind=Kind.STRING)}
+# Predicted labels (semsearch.classify) live in reserved columns, never in the m_ metadata namespace, so
+# a corpus's own "label" field stays what it is. In `where` they are named LABEL_FIELD and PROB_FIELD.
+LABEL_COLUMN = "sys_label"  # the classifier's label for the document (every chunk carries it)
+PROB_COLUMN = "sys_label_prob"  # its probability
+LABELLED_BY_COLUMN = "sys_label_by"  # fingerprint of the classifier that labelled it: others' labels are stale
+LABEL_FIELD = "_label"
+PROB_FIELD = "_label_prob"
+_LABEL_FIELDS = {
+    LABEL_FIELD: FieldInfo(column=LABEL_COLUMN, kind=Kind.STRING),
+    PROB_FIELD: FieldInfo(column=PROB_COLUMN, kind=Kind.NUMBER),
+}
 _IN_LIST_CHUNK = 500  # ids per IN (...) list, to keep generated conditions small
 # What lance says when a version manifest's content (not its framing) is broken; repair sets such a
 # version aside, but never one that failed to open for another reason (permissions, a full disk).
@@ -101,6 +112,15 @@ def id_conditions(ids: Sequence[str]) -> Iterator[str]:
 
 
 @dataclass(frozen=True)
+class DocLabel:
+    """A classifier's verdict on one document."""
+
+    label: str
+    prob: float
+    by: str  # the classifier's fingerprint
+
+
+@dataclass(frozen=True)
 class ChunkRows:
     """The chunks of a batch of documents, ready to be written in one commit."""
 
@@ -110,6 +130,7 @@ class ChunkRows:
     spans: Sequence[tuple[int, int]]
     rowids: Sequence[int]
     vectors: np.ndarray
+    labels: Sequence[DocLabel] | None = None  # per document, when the index has a classifier
 
 
 class Store:
@@ -196,7 +217,30 @@ class Store:
                 kind = _KIND_OF_ARROW.get(str(column.type))
                 if kind is not None:
                     found[column.name[len(META_PREFIX) :]] = FieldInfo(column=column.name, kind=kind)
+        if self.has_labels():  # reserved names win over metadata fields of the same name
+            found.update(_LABEL_FIELDS)
         return found
+
+    def has_labels(self) -> bool:
+        return LABEL_COLUMN in self.table.schema.names
+
+    def ensure_label_columns(self) -> None:
+        """Add the predicted-label columns (a schema-only commit; documents get NULL until labelled)."""
+        if not self.has_labels():
+            self.table.add_columns(
+                [
+                    pa.field(LABEL_COLUMN, pa.string()),
+                    pa.field(PROB_COLUMN, pa.float64()),
+                    pa.field(LABELLED_BY_COLUMN, pa.string()),
+                ]
+            )
+
+    def docs_not_labelled_by(self, fingerprint: str) -> list[str]:
+        """Documents without a label from the classifier ``fingerprint`` (new to it, or labelled by another)."""
+        if not self.has_labels():
+            return self.scan(["doc_id"], "chunk = 0")["doc_id"].to_pylist()
+        condition = f"chunk = 0 AND ({LABELLED_BY_COLUMN} IS NULL OR {LABELLED_BY_COLUMN} != {quote(fingerprint)})"
+        return self.scan(["doc_id"], condition)["doc_id"].to_pylist()
 
     def ensure_fields(self, kinds: Mapping[str, Kind]) -> None:
         """Add a column for each new metadata field (a schema-only commit; old rows get NULL)."""
@@ -334,6 +378,11 @@ class Store:
             for name in meta_columns:
                 value = document.metadata.get(name[len(META_PREFIX) :])
                 columns[name][row] = float(value) if isinstance(value, int) and not isinstance(value, bool) else value
+            if rows.labels is not None and LABEL_COLUMN in columns:
+                verdict = rows.labels[doc]
+                columns[LABEL_COLUMN][row] = verdict.label
+                columns[PROB_COLUMN][row] = verdict.prob
+                columns[LABELLED_BY_COLUMN][row] = verdict.by
         arrays = {name: pa.array(values, type=schema.field(name).type) for name, values in columns.items()}
         dim = schema.field("vector").type.list_size
         flat = pa.array(np.ascontiguousarray(rows.vectors, dtype=np.float32).reshape(-1))

@@ -1,0 +1,308 @@
+"""Classifier head on 20 Newsgroups (raw posts), beside a TF-IDF + LinearSVC baseline, in one run.
+
+    .venv/bin/python benchmarks/classifier.py                    # everything (encodes 11,314 posts once)
+    .venv/bin/python benchmarks/classifier.py --skip-finetune --skip-index
+
+Data: ../shared/data/20newsgroups/train.jsonl.gz only (the official test split is kept aside). A fixed,
+stratified 20% of it (seed 0) is the validation part every row below is scored on; everything is
+trained on the other 80%. Hyper-parameters are fixed in advance (LinearSVC C=1 on sublinear TF-IDF;
+the frozen head's C by 3-fold CV inside the training part; fine-tuning: TrainOptions defaults).
+
+Rows: the baseline; the frozen head (logistic regression on the first window's pooled vector); the
+fine-tuned mode (top N layers + head, on the same first windows). Every post is encoded once per run
+(first 256-token window; with --mean-windows all windows too): the frozen vectors and the hidden
+states that fine-tuning trains on come from that one pass and are cached in benchmarks/results/ so
+that a second run skips it (--no-cache re-encodes). Times are CPU seconds (user+sys of this process)
+and wall seconds. Then the search check: the validation posts are indexed with the best classifier
+(`build_index(..., classifier=...)`), and `search(query, k=10, label="sci.med")` must return 10 hits,
+all labelled sci.med by the classifier; how many are truly sci.med is printed beside.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import json
+import os
+import resource
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from semsearch.classify import (
+    Classifier,
+    Encoded,
+    TrainOptions,
+    Window,
+    classification_scores,
+    encode_texts,
+    plot_confusion,
+)
+from semsearch.encoder import Encoder
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "20newsgroups"
+RESULTS = Path(__file__).resolve().parent / "results"
+QUERIES = [
+    "side effects of the medication",
+    "symptoms of chronic fatigue and what doctors recommend",
+    "is it safe to eat food with MSG",
+    "how to cure a migraine headache",
+    "computer graphics rendering",  # off-topic for sci.med: the filter must still return sci.med posts
+]
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    accuracy: float
+    macro_f1: float
+    cpu_s: float
+    wall_s: float
+    note: str = ""
+
+    def markdown(self) -> str:
+        return (
+            f"| {self.name} | {self.accuracy:.4f} | {self.macro_f1:.4f} | {self.cpu_s:.0f} | {self.wall_s:.0f} | "
+            f"{self.note} |"
+        )
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(action: Callable[[], Any]) -> tuple[Any, float, float]:
+    cpu, wall = cpu_seconds(), time.perf_counter()
+    result = action()
+    return result, cpu_seconds() - cpu, time.perf_counter() - wall
+
+
+def load_posts() -> list[dict[str, Any]]:
+    with gzip.open(DATA / "train.jsonl.gz", "rt", encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle]
+
+
+def split(posts: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.model_selection import train_test_split
+
+    labels = [p["label_name"] for p in posts]
+    train, val = train_test_split(np.arange(len(posts)), test_size=0.2, stratify=labels, random_state=0)
+    return np.sort(train), np.sort(val)
+
+
+def baseline(texts: list[str], labels: list[str], train: np.ndarray, val: np.ndarray) -> Row:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.svm import LinearSVC
+
+    model = make_pipeline(TfidfVectorizer(sublinear_tf=True), LinearSVC(C=1.0))
+    _, cpu, wall = timed(lambda: model.fit([texts[i] for i in train], [labels[i] for i in train]))
+    scores = classification_scores([labels[i] for i in val], list(model.predict([texts[i] for i in val])), [])
+    return Row("TF-IDF + LinearSVC (baseline)", scores.accuracy, scores.macro_f1, cpu, wall, "raw posts")
+
+
+def subset(encoded: Encoded, docs: np.ndarray) -> Encoded:
+    """The encoded form of ``docs`` (positions into the encoded list), renumbered 0..len(docs)-1."""
+    position = np.full(encoded.count, -1)
+    position[docs] = np.arange(len(docs))
+    rows = np.flatnonzero(position[encoded.doc_index] >= 0)
+    return Encoded(
+        doc_index=position[encoded.doc_index[rows]],
+        vectors=encoded.vectors[rows],
+        count=len(docs),
+        states=[encoded.states[i] for i in docs] if encoded.states is not None else None,
+        state_layer=encoded.state_layer,
+    )
+
+
+def cache_key(encoder: Encoder, first_only: bool, state_layer: int) -> str:
+    data = hashlib.sha256((DATA / "train.jsonl.gz").read_bytes()).hexdigest()
+    parts = [encoder.identity.sha256, str(encoder.pooling), str(encoder.max_length), str(first_only), str(state_layer)]
+    return hashlib.sha256("|".join([data, *parts]).encode()).hexdigest()[:16]
+
+
+def encode_cached(
+    encoder: Encoder, texts: list[str], first_only: bool, state_layer: int, use_cache: bool
+) -> tuple[Encoded, float, float]:
+    """Encode the posts once: (encoding, CPU s, wall s). The vectors and states are kept in a safetensors
+    file (no pickle) with the time the encoding took, which a cached run reports as its own."""
+    path = (
+        RESULTS / f"20ng-{'first' if first_only else 'all'}-{cache_key(encoder, first_only, state_layer)}.safetensors"
+    )
+    if use_cache and path.is_file():
+        from safetensors import safe_open
+
+        with safe_open(str(path), "pt") as handle:
+            took = handle.metadata() or {}
+        saved = load_file(str(path))
+        offsets = saved["offsets"].tolist()
+        flat = saved["states"]
+        states = [flat[offsets[i] : offsets[i + 1]] for i in range(len(texts))] if flat.numel() else None
+        encoded = Encoded(saved["doc_index"].numpy(), saved["vectors"].numpy(), len(texts), states, state_layer)
+        return encoded, float(took.get("cpu_s", "nan")), float(took.get("wall_s", "nan"))
+    encoded, cpu, wall = timed(lambda: encode_texts(encoder, texts, first_only=first_only, state_layer=state_layer))
+    tensors = {"doc_index": torch.from_numpy(encoded.doc_index), "vectors": torch.from_numpy(encoded.vectors)}
+    if encoded.states is not None:
+        lengths = [s.shape[0] for s in encoded.states]
+        tensors["offsets"] = torch.tensor(np.concatenate([[0], np.cumsum(lengths)]), dtype=torch.int64)
+        tensors["states"] = torch.cat(encoded.states)
+    else:
+        tensors["offsets"] = torch.zeros(len(texts) + 1, dtype=torch.int64)
+        tensors["states"] = torch.zeros(0, dtype=torch.bfloat16)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(path), metadata={"cpu_s": f"{cpu:.1f}", "wall_s": f"{wall:.1f}"})
+    return encoded, cpu, wall
+
+
+def score(classifier: Classifier, encoded: Encoded, labels: list[str]) -> Any:
+    return classification_scores(labels, classifier.predict(encoded), classifier.config.labels)
+
+
+def search_check(classifier_dir: Path, posts: list[dict[str, Any]], val: np.ndarray, limit: int | None) -> list[str]:
+    """Index the validation posts with the classifier, then filter searches by label."""
+    from semsearch.engine import Index
+    from semsearch.indexing import IndexOptions, build_index
+
+    target = Path("indexes") / "bench-20newsgroups-val"
+    if target.exists():
+        shutil.rmtree(target)
+    source = RESULTS / "20ng-val.jsonl"
+    chosen = val if limit is None else np.sort(np.random.default_rng(0).permutation(val)[:limit])  # all groups
+    with source.open("w", encoding="utf-8") as out:
+        for i in chosen:
+            out.write(json.dumps(posts[i]) + "\n")
+    summary, cpu, wall = timed(lambda: build_index(source, target, IndexOptions(classifier=classifier_dir)))
+    index = Index.open(target)
+    lines = [
+        f"indexed {summary.docs} validation posts ({summary.chunks} chunks) with --classifier {classifier_dir} "
+        f"in {cpu:.0f} CPU s / {wall:.0f} s wall",
+    ]
+    predicted = index.store.scan(["doc_id"], "chunk = 0 AND sys_label = 'sci.med'").num_rows
+    truly = sum(posts[i]["label_name"] == "sci.med" for i in chosen)
+    lines.append(f"{predicted} posts labelled sci.med by the classifier; {truly} of the indexed are truly sci.med")
+    for query in QUERIES:
+        hits = index.search(query, k=10, mode="hybrid", label="sci.med").hits
+        stored = index.store.scan(
+            ["doc_id", "sys_label"], "chunk = 0 AND doc_id IN (" + ", ".join(f"'{h.id}'" for h in hits) + ")"
+        )
+        labelled = sum(label == "sci.med" for label in stored["sys_label"].to_pylist())
+        true = sum(h.metadata["label_name"] == "sci.med" for h in hits)
+        lines.append(
+            f"search {query!r} --label sci.med -k 10: {len(hits)} hits, {labelled}/{len(hits)} labelled sci.med, "
+            f"{true}/{len(hits)} truly sci.med"
+        )
+    unfiltered = index.search(QUERIES[-1], k=10, mode="hybrid").hits
+    lines.append(
+        f"same last query without --label: {sum(h.metadata['label_name'] == 'sci.med' for h in unfiltered)}/10 sci.med"
+    )
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--layers", type=int, default=2, help="Top layers tuned by the fine-tuned mode.")
+    parser.add_argument("--epochs", type=int, default=TrainOptions().epochs)
+    parser.add_argument("--mean-windows", action="store_true", help="Also encode every window (3x the time).")
+    parser.add_argument("--skip-finetune", action="store_true")
+    parser.add_argument("--skip-index", action="store_true")
+    parser.add_argument("--index-limit", type=int, default=None, help="Index a random sample of validation posts.")
+    parser.add_argument(
+        "--index-classifier", choices=["best", "frozen", "finetuned"], default="best",
+        help="Which classifier labels the index (frozen: from the index's own vectors, no extra encoding).",
+    )  # fmt: skip
+    parser.add_argument("--no-cache", action="store_true", help="Re-encode even if a cached encoding exists.")
+    args = parser.parse_args()
+    if not DATA.is_dir():
+        sys.exit(f"benchmark data not found at {DATA}")
+    torch.manual_seed(0)
+
+    posts = load_posts()
+    texts = [p["text"] for p in posts]
+    labels = [p["label_name"] for p in posts]
+    train, val = split(posts)
+    y_train, y_val = [labels[i] for i in train], [labels[i] for i in val]
+    print(f"20 Newsgroups train split: {len(posts)} posts -> {len(train)} train / {len(val)} validation (stratified)")
+    rows = [baseline(texts, labels, train, val)]
+    print(rows[0].markdown(), flush=True)
+
+    encoder = Encoder()
+    state_layer = len(encoder.model.encoder.layer) - args.layers
+    encoded, enc_cpu, enc_wall = encode_cached(encoder, texts, True, state_layer, use_cache=not args.no_cache)
+    print(
+        f"encoded first windows of {len(texts)} posts (one pass, also caching the states after layer {state_layer}): "
+        f"{enc_cpu:.0f} CPU s, {enc_wall:.0f} s wall (a run that reuses the cache reports the recorded figures)",
+        flush=True,
+    )
+    share = len(train) / len(texts)  # the training part's share of the one encoding pass
+    train_enc, val_enc = subset(encoded, train), subset(encoded, val)
+
+    frozen = Classifier(encoder=encoder, options=TrainOptions())
+    _, cpu, wall = timed(lambda: frozen.fit(train_enc, y_train))
+    scores = score(frozen, val_enc, y_val)
+    rows.append(
+        Row(
+            "frozen head, first window (default)", scores.accuracy, scores.macro_f1, cpu + share * enc_cpu,
+            wall + share * enc_wall, f"C={frozen.config.training['c']:g} by CV; head alone {cpu:.0f} CPU s",
+        )
+    )  # fmt: skip
+    print(rows[-1].markdown(), flush=True)
+    frozen.save(RESULTS / "clf-frozen")
+    plot_confusion(scores, RESULTS / "confusion-frozen.png")
+    best, best_scores = RESULTS / "clf-frozen", scores
+
+    if args.mean_windows:
+        every, all_cpu, all_wall = encode_cached(encoder, texts, False, -1, use_cache=not args.no_cache)
+        mean = Classifier(encoder=encoder, options=TrainOptions(window=Window.MEAN))
+        _, cpu, wall = timed(lambda: mean.fit(subset(every, train), y_train))
+        scores = score(mean, subset(every, val), y_val)
+        rows.append(
+            Row(
+                "frozen head, mean of all windows", scores.accuracy, scores.macro_f1, cpu + share * all_cpu,
+                wall + share * all_wall, f"{len(every.vectors)} windows encoded",
+            )
+        )  # fmt: skip
+        print(rows[-1].markdown(), flush=True)
+
+    if not args.skip_finetune:
+        tuned = Classifier(encoder=encoder, options=TrainOptions(finetune_layers=args.layers, epochs=args.epochs))
+        _, cpu, wall = timed(lambda: tuned.fit(train_enc, y_train))
+        scores = score(tuned, val_enc, y_val)
+        rows.append(
+            Row(
+                f"fine-tuned top {args.layers} layers + head", scores.accuracy, scores.macro_f1,
+                cpu + share * enc_cpu, wall + share * enc_wall,
+                f"{args.epochs} epochs; tuning alone {cpu:.0f} CPU s; loss {tuned.config.training['train_loss']}",
+            )
+        )  # fmt: skip
+        print(rows[-1].markdown(), flush=True)
+        tuned.save(RESULTS / "clf-finetuned")
+        plot_confusion(scores, RESULTS / "confusion-finetuned.png")
+        better = scores.macro_f1 > best_scores.macro_f1
+        if args.index_classifier == "finetuned" or (args.index_classifier == "best" and better):
+            best, best_scores = RESULTS / "clf-finetuned", scores
+
+    print()
+    print(f"validation: {len(val)} posts; times include the training part's share of the one encoding pass")
+    print("| model | accuracy | macro-F1 | train CPU s | train wall s | note |")
+    print("|---|---|---|---|---|---|")
+    print("\n".join(row.markdown() for row in rows))
+    print(f"\nconfusion matrices: {RESULTS}/confusion-*.png")
+    if not args.skip_index:
+        print()
+        print("\n".join(f"- {line}" for line in search_check(best, posts, val, args.index_limit)))
+
+
+if __name__ == "__main__":
+    main()

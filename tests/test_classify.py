@@ -1,0 +1,280 @@
+"""The classifier head: fit/predict/save/load, labelled data, and predicted labels in an index."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from helpers import write_jsonl
+
+import semsearch
+from semsearch.classify import (
+    CONFIG_FILE,
+    WEIGHTS_FILE,
+    Classifier,
+    ClassifierError,
+    TrainOptions,
+    Window,
+    classification_scores,
+    encode_texts,
+    load_labelled,
+    pool_windows,
+    split_validation,
+)
+from semsearch.cli import main
+from semsearch.encoder import Encoder
+from semsearch.errors import BadRecordError, FilterError, IncompatibleEncoderError
+from semsearch.indexing import IndexOptions, build_index
+from semsearch.labelling import CLASSIFIER_DIR
+from semsearch.types import Pooling
+
+VOCAB = {
+    "space": ["orbit", "rocket", "shuttle", "launch", "nasa", "moon", "satellite", "astronaut", "planet", "telescope"],
+    "medicine": [
+        "doctor",
+        "patient",
+        "disease",
+        "symptom",
+        "treatment",
+        "drug",
+        "vaccine",
+        "clinic",
+        "therapy",
+        "infection",
+    ],
+    "hockey": ["puck", "goalie", "skate", "stick", "rink", "penalty", "playoff", "coach", "referee", "period"],
+}
+
+
+def texts_of(topic: str, count: int, seed: int, words: int = 12) -> list[str]:
+    rng = random.Random(f"{topic}{seed}")
+    return [" ".join(rng.choice(VOCAB[topic]) for _ in range(words)) for _ in range(count)]
+
+
+def dataset(count: int, seed: int) -> tuple[list[str], list[str]]:
+    texts, labels = [], []
+    for topic in VOCAB:
+        texts += texts_of(topic, count, seed)
+        labels += [topic] * count
+    return texts, labels
+
+
+@pytest.fixture(scope="module")
+def tiny_encoder(tiny_model: Path) -> Encoder:
+    return Encoder(tiny_model)
+
+
+@pytest.fixture(scope="module")
+def frozen(tiny_encoder: Encoder, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    texts, labels = dataset(30, seed=0)
+    trained = Classifier(encoder=tiny_encoder, options=TrainOptions(progress=False)).fit(texts, labels)
+    return trained.save(tmp_path_factory.mktemp("clf") / "frozen")
+
+
+def test_window_vectors_are_the_encoders_own(tiny_encoder: Encoder) -> None:
+    texts = ["short text", " ".join(["long"] * 300), "another one"]
+    encoded = encode_texts(tiny_encoder, texts, first_only=False, overlap=8, state_layer=1, progress=False)
+    windows = [c.input_ids for c in tiny_encoder.chunks(texts, 8)]
+    np.testing.assert_allclose(encoded.vectors, tiny_encoder.encode_ids(windows), atol=1e-6)
+    assert encoded.count == 3 and len(encoded.vectors) > 3  # the long text has several windows
+    assert [s.shape[0] for s in encoded.states] == [len(windows[0]), tiny_encoder.max_length, len(windows[-1])]
+    first = pool_windows(encoded.doc_index, encoded.vectors, 3, Window.FIRST)
+    np.testing.assert_allclose(first[1], encoded.vectors[1])
+    mean = pool_windows(encoded.doc_index, encoded.vectors, 3, Window.MEAN)
+    assert np.allclose(np.linalg.norm(mean, axis=1), 1.0) and not np.allclose(mean[1], first[1])
+
+
+def test_frozen_head_learns_and_round_trips_without_pickle(frozen: Path, tiny_encoder: Encoder) -> None:
+    assert sorted(p.name for p in frozen.iterdir()) == sorted([CONFIG_FILE, WEIGHTS_FILE])
+    loaded = Classifier.load(frozen)
+    config = json.loads((frozen / CONFIG_FILE).read_text())
+    assert config["labels"] == ["hockey", "medicine", "space"]
+    assert config["encoder"]["model"]["sha256"] == tiny_encoder.identity.sha256 and config["finetune_layers"] == 0
+    held_out, truth = dataset(10, seed=1)
+    assert classification_scores(truth, loaded.predict(held_out), loaded.classes_.tolist()).accuracy >= 0.9
+    proba = loaded.predict_proba(held_out[:4])
+    assert proba.shape == (4, 3) and np.allclose(proba.sum(axis=1), 1.0)
+    assert list(loaded.classes_[proba.argmax(axis=1)]) == loaded.predict(held_out[:4])
+
+
+def test_a_classifier_refuses_another_encoder(frozen: Path, tiny_model: Path) -> None:
+    with pytest.raises(IncompatibleEncoderError, match="cls pooling"):
+        Classifier.load(frozen, encoder=Encoder(tiny_model, Pooling.CLS))
+    with pytest.raises(ClassifierError, match="no classifier at"):
+        Classifier.load(frozen.parent / "missing")
+
+
+def test_finetuning_top_layers_trains_and_saves_only_those(tiny_encoder: Encoder, tmp_path: Path) -> None:
+    texts, labels = dataset(20, seed=2)
+    options = TrainOptions(finetune_layers=1, epochs=6, batch_size=8, layer_lr=1e-3, head_lr=3e-2, progress=False)
+    tuned = Classifier(encoder=tiny_encoder, options=options).fit(texts, labels, validation=dataset(5, seed=3))
+    losses = tuned.config.training["train_loss"]
+    assert losses[-1] < losses[0]
+    assert tuned.config.training["validation"]["accuracy"] >= 0.8  # chance: 0.33
+    tuned.save(tmp_path / "tuned")
+    from safetensors.numpy import load_file
+
+    keys = load_file(str(tmp_path / "tuned" / WEIGHTS_FILE)).keys()
+    assert {k.split(".")[1] for k in keys if k.startswith("layers.")} == {"0"}  # one tuned layer, not the body
+    loaded = Classifier.load(tmp_path / "tuned")
+    assert not loaded.uses_vectors and loaded.fingerprint == tuned.fingerprint
+    np.testing.assert_allclose(loaded.predict_proba(texts[:5]), tuned.predict_proba(texts[:5]), atol=1e-5)
+
+    # in an index, a fine-tuned classifier labels each document from its text
+    rows = corpus(3, seed=4)
+    source = write_jsonl(tmp_path / "c.jsonl", rows)
+    options = IndexOptions(model=str(tiny_encoder.root), progress=False, classifier=tmp_path / "tuned")
+    build_index(source, tmp_path / "idx", options)
+    stored = predicted(semsearch.open(tmp_path / "idx"))
+    want = loaded.predict([r["text"] for r in rows])
+    assert [stored[r["id"]][0] for r in rows] == want
+
+
+def test_labelled_data_needs_no_id_and_names_bad_records(tmp_path: Path) -> None:
+    data = tmp_path / "data.csv"
+    data.write_text("title,text,label\nT,first text,a\n,second text,b\n,third text,\n", encoding="utf-8")
+    with pytest.raises(BadRecordError, match=r"data.csv:4: field 'label': missing label"):
+        load_labelled(data)
+    examples = load_labelled(data, skip_bad=True)
+    assert examples.texts == ["T first text", "second text"] and examples.labels == ["a", "b"]
+    assert examples.skipped == 1
+
+
+def test_validation_split_is_stratified_and_fixed() -> None:
+    labels = ["a"] * 40 + ["b"] * 20
+    train, val = split_validation(labels, 0.25)
+    assert len(val) == 15 and sorted([labels[i] for i in val]).count("b") == 5
+    assert set(train).isdisjoint(val) and len(train) + len(val) == 60
+    assert list(split_validation(labels, 0.25)[1]) == list(val)
+    with pytest.raises(ClassifierError, match="'c' have a single example"):
+        split_validation([*labels, "c"], 0.25)
+
+
+def corpus(count: int, seed: int) -> list[dict]:
+    """20 Newsgroups-like records: their own metadata is called `label` (an int) and `label_name`."""
+    rows = []
+    for number, topic in enumerate(VOCAB):
+        for i, text in enumerate(texts_of(topic, count, seed, words=20)):
+            rows.append({"id": f"{topic}/{i}", "text": text, "label": number, "label_name": topic})
+    return rows
+
+
+def predicted(index: semsearch.Index) -> dict[str, tuple[str, float]]:
+    rows = index.store.scan(["doc_id", "sys_label", "sys_label_prob"], "chunk = 0")
+    return {d: (label, prob) for d, label, prob in zip(*(rows[c].to_pylist() for c in rows.column_names), strict=True)}
+
+
+def test_index_with_classifier_filters_by_label_before_top_k(tmp_path: Path, tiny_model: Path, frozen: Path) -> None:
+    source = write_jsonl(tmp_path / "c.jsonl", corpus(12, seed=5))
+    options = IndexOptions(model=str(tiny_model), progress=False, batch_docs=10, classifier=frozen)
+    summary = build_index(source, tmp_path / "idx", options)
+    assert summary.docs == 36 and (tmp_path / "idx" / CLASSIFIER_DIR / CONFIG_FILE).is_file()
+    index = semsearch.open(tmp_path / "idx")
+    labels = predicted(index)
+    assert sum(label == doc_id.split("/")[0] for doc_id, (label, _) in labels.items()) >= 30
+    medicine = {d for d, (label, _) in labels.items() if label == "medicine"}
+    assert len(medicine) >= 10
+    for mode in ("dense", "bm25", "hybrid"):
+        # off topic for medicine: dense must dig below the space posts; BM25 matches only words it has
+        query = "orbit rocket launch" + (" doctor patient clinic drug" if mode == "bm25" else "")
+        hits = index.search(query, k=8, mode=mode, label="medicine").hits
+        assert len(hits) == 8 and {h.id for h in hits} <= medicine, mode
+    # the corpus's own `label` field is untouched metadata; predicted labels have reserved names
+    assert {h.metadata["label"] for h in index.search("puck", k=50, where="label = 2").hits} == {2}
+    assert index.condition(where="_label = 'space'").sql == index.condition(label="space").sql
+    confident = {d for d, (label, prob) in labels.items() if label == "medicine" and prob >= 0.6}
+    hits = index.search("doctor", k=40, mode="dense", label="medicine", min_prob=0.6).hits
+    assert {h.id for h in hits} == confident
+    with pytest.raises(FilterError, match="unknown label 'sci.med'.*hockey, medicine, space"):
+        index.search("x", label="sci.med")
+
+
+def test_labels_follow_incremental_indexing_and_classifier_changes(
+    tmp_path: Path, tiny_model: Path, tiny_encoder: Encoder, frozen: Path
+) -> None:
+    rows = corpus(5, seed=6)
+    source = write_jsonl(tmp_path / "c.jsonl", rows)
+    options = IndexOptions(model=str(tiny_model), progress=False, batch_docs=4)
+    build_index(source, tmp_path / "idx", options)  # no classifier yet: no labels
+    with pytest.raises(FilterError, match="no predicted labels"):
+        semsearch.open(tmp_path / "idx").search("x", label="space")
+    with_classifier = IndexOptions(**{**options.__dict__, "classifier": frozen})
+    first = build_index(source, tmp_path / "idx", with_classifier)
+    assert (first.unchanged, first.encoded_docs, first.relabelled) == (15, 0, 15)  # labelled from stored vectors
+    before = predicted(semsearch.open(tmp_path / "idx"))
+    assert all(label for label, _ in before.values())
+
+    rows[0]["text"] = texts_of("hockey", 1, seed=7, words=20)[0]  # a space post rewritten as hockey
+    rows.append({"id": "new", "text": texts_of("medicine", 1, seed=8, words=20)[0], "label": 1, "label_name": "x"})
+    again = build_index(write_jsonl(source, rows), tmp_path / "idx", options)  # the index keeps its classifier
+    assert (again.added, again.updated, again.relabelled) == (1, 1, 0)
+    after = predicted(semsearch.open(tmp_path / "idx"))
+    assert after[rows[0]["id"]][0] == "hockey" and after["new"][0] == "medicine"
+
+    flipped = Classifier(encoder=tiny_encoder, options=TrainOptions(progress=False))
+    texts, labels = dataset(30, seed=0)
+    flipped.fit(texts, [{"space": "medicine", "medicine": "space"}.get(label, label) for label in labels])
+    flipped.save(tmp_path / "flipped")
+    changed = build_index(
+        source, tmp_path / "idx", IndexOptions(**{**options.__dict__, "classifier": tmp_path / "flipped"})
+    )
+    assert changed.relabelled == 16 and changed.encoded_docs == 0
+    relabelled = predicted(semsearch.open(tmp_path / "idx"))
+    assert after["new"][0] == "medicine" and relabelled["new"][0] == "space"
+
+
+def test_index_refuses_a_classifier_of_another_encoder(tmp_path: Path, tiny_model: Path, frozen: Path) -> None:
+    source = write_jsonl(tmp_path / "c.jsonl", corpus(2, seed=9))
+    options = IndexOptions(model=str(tiny_model), pooling=Pooling.CLS, progress=False, classifier=frozen)
+    with pytest.raises(IncompatibleEncoderError, match=r"but the index at .* uses model .* cls pooling"):
+        build_index(source, tmp_path / "idx", options)
+    assert not (tmp_path / "idx" / "manifest.json").exists()
+
+
+def run(*args: object) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_cli_train_eval_index_and_search(tmp_path: Path, tiny_model: Path) -> None:
+    texts, labels = dataset(20, seed=10)
+    data = write_jsonl(tmp_path / "train.jsonl", [{"text": t, "topic": y} for t, y in zip(texts, labels, strict=True)])
+    code, out, err = run(
+        "classifier", "train", data, "--out", tmp_path / "clf", "--label-field", "topic", "--model", tiny_model,
+        "--validation", "0.2", "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["labels"] == ["hockey", "medicine", "space"] and report["validation"]["examples"] == 12
+    test_texts, test_labels = dataset(8, seed=11)
+    test = write_jsonl(
+        tmp_path / "test.jsonl", [{"text": t, "topic": y} for t, y in zip(test_texts, test_labels, strict=True)]
+    )
+    png = tmp_path / "cm.png"
+    code, out, err = run(
+        "classifier", "eval", tmp_path / "clf", test, "--label-field", "topic", "--plot", png, "--json"
+    )
+    assert code == 0, err
+    scores = json.loads(out)
+    assert scores["accuracy"] >= 0.9 and scores["macro_f1"] >= 0.9 and scores["examples"] == 24
+    assert set(scores["per_class"]["space"]) >= {"precision", "recall"} and len(scores["confusion_matrix"]) == 3
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    source = write_jsonl(tmp_path / "c.jsonl", corpus(6, seed=12))
+    code, out, err = run(
+        "index", source, "--index", tmp_path / "idx", "--model", tiny_model, "--classifier", tmp_path / "clf"
+    )
+    assert code == 0, err
+    code, out, err = run("search", "goalie", "--index", tmp_path / "idx", "--label", "hockey", "-k", "4", "--json")
+    assert code == 0, err
+    hits = json.loads(out)["hits"]
+    labels_by_id = predicted(semsearch.open(tmp_path / "idx"))
+    assert len(hits) == 4 and all(labels_by_id[h["id"]][0] == "hockey" for h in hits)
+    code, _, err = run("search", "x", "--index", tmp_path / "idx", "--label", "hockey", "--min-prob", "2")
+    assert code == 1 and "min_prob must be between 0 and 1" in err
+    code, _, err = run("classifier", "eval", tmp_path / "nothing", test)
+    assert code == 1 and err.startswith("error: no classifier at") and err.count("\n") == 1

@@ -7,22 +7,29 @@ index load on first use and then stay, so a process pays for them once, not per 
 from __future__ import annotations
 
 import logging
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 
 from semsearch.bm25 import BM25Index
-from semsearch.encoder import Encoder
+from semsearch.encoder import Encoder, Precision
 from semsearch.errors import FilterError, IncompatibleEncoderError, SemsearchError
 from semsearch.filters import Filter, parse
 from semsearch.index import VectorIndex, open_backend
 from semsearch.manifest import STORE_DIR, Manifest
 from semsearch.search import Ranking, reciprocal_rank_fusion, top_documents
 from semsearch.store import Store, quote
-from semsearch.types import Backend, Hit, Mode, SearchResult
+from semsearch.types import Backend, Hit, Mode, Pooling, SearchResult
 
 log = logging.getLogger(__name__)
 
 FUSION_DEPTH = 100  # documents taken from each retriever before fusing
+QUERY_THREADS = 1  # a query is a few dozen tokens: one thread is fastest, and much faster on a busy machine
+
+
+@cache
+def query_encoder(model: str, pooling: Pooling, precision: Precision) -> Encoder:
+    """One encoder per model, pooling and precision per process, however many indexes are opened."""
+    return Encoder(model, pooling, precision, threads=QUERY_THREADS)
 
 
 class Index:
@@ -44,8 +51,8 @@ class Index:
 
     @cached_property
     def encoder(self) -> Encoder:
-        """The index's own encoder, verified against the weights hash it recorded."""
-        encoder = Encoder(self.manifest.model_spec, self.manifest.pooling)
+        """The index's own encoder (at the precision its windows were encoded at), verified by weights hash."""
+        encoder = query_encoder(self.manifest.model_spec, self.manifest.pooling, self.manifest.precision)
         if encoder.identity.sha256 != self.manifest.model.sha256:
             raise IncompatibleEncoderError(
                 f"the model at {encoder.identity.path} is not the one this index was built with "

@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 import tempfile
 import warnings
 from importlib import resources
@@ -40,6 +41,17 @@ RECIPE = 1  # bump when the export or quantization settings change: old cache en
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 CALIBRATION_BATCH = 8
 _CPU_INT8_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
+
+
+def no_telemetry() -> None:
+    """Keep OpenVINO and NNCF from sending usage telemetry, which they do by default.
+
+    Importing ``openvino`` sends an "import" event to Intel from a forked process (forking after
+    LanceDB has started its threads, which LanceDB warns may deadlock), and NNCF sends events as it
+    quantizes. Both fall back to a silent stub when ``openvino_telemetry`` cannot be imported, so
+    semsearch makes it unimportable in this process before importing them (unless it already was).
+    """
+    sys.modules.setdefault("openvino_telemetry", None)  # type: ignore[arg-type]
 
 
 def cache_dir() -> Path:
@@ -72,6 +84,7 @@ class Int8Runtime:
     """An OpenVINO compiled int8 model: ``forward(ids, mask)`` returns the last hidden state."""
 
     def __init__(self, xml: Path, threads: int | None) -> None:
+        no_telemetry()
         import openvino as ov
 
         config: dict[str, str] = {
@@ -96,6 +109,7 @@ def load(model_dir: Path, sha256: str, tokenizer: object, max_length: int, threa
     """The int8 runtime for the weights in ``model_dir``, quantizing them first if not cached yet."""
     if not available():
         raise SemsearchError("--precision int8 needs the 'openvino' and 'nncf' packages: pip install openvino nncf")
+    no_telemetry()
     import openvino as ov
 
     nncf_version = importlib.metadata.version("nncf")  # not imported: only making the model needs it
@@ -108,6 +122,7 @@ def load(model_dir: Path, sha256: str, tokenizer: object, max_length: int, threa
 
 def _build(model_dir: Path, tokenizer: object, max_length: int, target: Path) -> None:
     """Export, quantize and save into ``target`` atomically (a temporary sibling, then a rename)."""
+    no_telemetry()
     import nncf
     import openvino as ov
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -122,6 +122,10 @@ class Runtime(Protocol):
 
     def forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray: ...
 
+    def forward_all(self, batches: Iterable[tuple[np.ndarray, np.ndarray]]) -> Iterator[np.ndarray]:
+        """Hidden states of each batch, in order (a runtime may run several at once)."""
+        ...
+
 
 class TorchRuntime:
     """The model in torch, fp32 or under bf16 autocast."""
@@ -135,6 +139,9 @@ class TorchRuntime:
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
             out = self.model(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask))
         return out.last_hidden_state.float().numpy()
+
+    def forward_all(self, batches: Iterable[tuple[np.ndarray, np.ndarray]]) -> Iterator[np.ndarray]:
+        return (self.forward(ids, mask) for ids, mask in batches)
 
 
 def pad(windows: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
@@ -219,8 +226,10 @@ class Encoder:
         """Vectors for already-tokenised windows, batched by length so little padding is computed."""
         out = np.zeros((len(windows), self.dim), dtype=np.float32)
         budget = self.batch_size * self.max_length
-        for batch in length_batches([len(w) for w in windows], budget, 4 * self.batch_size):
-            out[batch] = self._forward([windows[i] for i in batch])
+        batches = length_batches([len(w) for w in windows], budget, 4 * self.batch_size)
+        padded = [pad([windows[i] for i in batch]) for batch in batches]
+        for batch, (_, mask), hidden in zip(batches, padded, self.runtime.forward_all(padded), strict=True):
+            out[batch] = self._pool(hidden, mask)
             if progress is not None:
                 progress.update(len(batch))
         return out
@@ -232,9 +241,8 @@ class Encoder:
         ]
         return self.encode_ids(ids)
 
-    def _forward(self, windows: list[Sequence[int]]) -> np.ndarray:
-        ids, mask = pad(windows)
-        hidden = self.runtime.forward(ids, mask)
+    def _pool(self, hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """One unit vector per window from its token vectors (padding excluded)."""
         if self.pooling is Pooling.CLS:
             pooled = hidden[:, 0]
         else:

@@ -26,6 +26,7 @@ import shutil
 import sys
 import tempfile
 import warnings
+from collections.abc import Iterable, Iterator
 from importlib import resources
 from pathlib import Path
 
@@ -81,28 +82,60 @@ def cpu_has_fast_int8() -> bool:
 
 
 class Int8Runtime:
-    """An OpenVINO compiled int8 model: ``forward(ids, mask)`` returns the last hidden state."""
+    """An OpenVINO compiled int8 model: token ids and mask in, last hidden states out.
+
+    With ``threads`` set (one, for queries) it runs one request at a time on that many threads. Without,
+    it is compiled for throughput: one stream per core, each batch on one thread, several batches in
+    flight. On the 2-core test machine that encoded a corpus 20-40% faster (wall clock) than two threads
+    sharing each batch, because the threads never wait for each other.
+    """
 
     def __init__(self, xml: Path, threads: int | None) -> None:
         no_telemetry()
         import openvino as ov
 
-        config: dict[str, str] = {
-            "PERFORMANCE_HINT": "LATENCY",
-            # Keep the non-quantized ops in fp32 on every CPU (OpenVINO would pick bf16 on some), so the
-            # same weights give the same vectors everywhere; bf16 was slower here anyway.
-            "INFERENCE_PRECISION_HINT": "f32",
-        }
+        # Non-quantized ops stay fp32 on every CPU (OpenVINO would pick bf16 on some), so the same
+        # weights give the same vectors everywhere; bf16 was slower here anyway.
+        config: dict[str, str] = {"INFERENCE_PRECISION_HINT": "f32"}
         if threads:
-            config["INFERENCE_NUM_THREADS"] = str(threads)
+            config |= {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": str(threads)}
+        else:
+            config |= {"PERFORMANCE_HINT": "THROUGHPUT", "NUM_STREAMS": str(os.cpu_count() or 1)}
         try:
-            self._request = ov.Core().compile_model(str(xml), "CPU", config).create_infer_request()
+            self._model = ov.Core().compile_model(str(xml), "CPU", config)
         except RuntimeError as exc:
             raise SemsearchError(f"cannot load the int8 model {xml} ({exc}); delete its folder to rebuild it") from exc
+        self._request = self._model.create_infer_request()
+        self._parallel = 1 if threads else int(self._model.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+        self._queue = ov.AsyncInferQueue(self._model, self._parallel) if self._parallel > 1 else None
 
     def forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        outputs = self._request.infer({"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)})
+        outputs = self._request.infer(_inputs(ids, mask))
         return np.asarray(outputs[0], dtype=np.float32)
+
+    def forward_all(self, batches: Iterable[tuple[np.ndarray, np.ndarray]]) -> Iterator[np.ndarray]:
+        """Hidden states of each batch, in order, with up to one batch per stream in flight."""
+        if self._queue is None:
+            yield from (self.forward(ids, mask) for ids, mask in batches)
+            return
+        done: dict[int, np.ndarray] = {}
+        self._queue.set_callback(
+            lambda request, number: done.__setitem__(number, request.get_output_tensor(0).data.copy())
+        )
+        group: list[int] = []
+        for number, (ids, mask) in enumerate(batches):
+            self._queue.start_async(_inputs(ids, mask), number)
+            group.append(number)
+            if len(group) == self._parallel:
+                self._queue.wait_all()
+                yield from (done.pop(n) for n in group)
+                group = []
+        self._queue.wait_all()
+        yield from (done.pop(n) for n in group)
+
+
+def _inputs(ids: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
+    return {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
 
 
 def load(model_dir: Path, sha256: str, tokenizer: object, max_length: int, threads: int | None = None) -> Int8Runtime:

@@ -45,8 +45,8 @@ K = 10
 CONFIGS: dict[str, tuple[str, str, list[dict[str, int]]]] = {
     "FAISS Flat": ("faiss", "Flat", [{}]),
     "FAISS HNSW32,Flat": ("faiss", "HNSW32,Flat", [{"efSearch": 32}, {"efSearch": 64}, {"efSearch": 128}]),
-    "FAISS IVF4096,PQ96": ("faiss", "IVF4096,PQ96", [{"nprobe": 16}, {"nprobe": 64}]),
-    "FAISS IVF4096,PQ96,RFlat": ("faiss", "IVF4096,PQ96,RFlat", [{"nprobe": 16, "k_factor": 4}]),
+    "FAISS IVF-PQ": ("faiss", "IVF{nlist},PQ96", [{"nprobe": 16}, {"nprobe": 64}]),
+    "FAISS IVF-PQ + exact re-rank": ("faiss", "IVF{nlist},PQ96,RFlat", [{"nprobe": 16, "k_factor": 4}]),
     "LanceDB flat": ("lancedb", "none", [{}]),
     "LanceDB IVF_PQ": ("lancedb", "IVF_PQ", [{"nprobes": 20}, {"nprobes": 20, "refine_factor": 4}]),
     "LanceDB IVF_HNSW_SQ": ("lancedb", "IVF_HNSW_SQ", [{"nprobes": 16}]),
@@ -92,6 +92,8 @@ def measure(name: str, workdir: Path) -> list[dict[str, object]]:
     """Build one configuration, then query it at each of its search settings (runs in a child process)."""
     kind, spec, settings = CONFIGS[name]
     base = np.load(workdir / "base.npy")
+    nlist = 4096 if len(base) >= 1_000_000 else 2 ** round(np.log2(4 * np.sqrt(len(base))))  # ~4 sqrt(n) lists
+    spec = spec.format(nlist=nlist)
     queries = np.load(workdir / "queries.npy")
     truth = np.load(workdir / "truth.npy")
     data_mb = rss_mb()
@@ -113,7 +115,7 @@ def measure(name: str, workdir: Path) -> list[dict[str, object]]:
         recall = float(np.mean([len(set(f[:K]) & set(t)) / K for f, t in zip(found, truth, strict=True)]))
         rows.append(
             {
-                "setting": ", ".join(f"{k}={v}" for k, v in params.items()) or "-",
+                "setting": " ".join([spec, *(f"{k}={v}" for k, v in params.items())]),
                 "build_s": build,
                 "peak_rss_mb": peak_rss_mb(),
                 "data_mb": data_mb,

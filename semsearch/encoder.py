@@ -128,16 +128,28 @@ class Runtime(Protocol):
 
 
 class TorchRuntime:
-    """The model in torch, fp32 or under bf16 autocast."""
+    """The model in torch, fp32 or under bf16 autocast, on ``threads`` threads (None: torch's default).
 
-    def __init__(self, model: torch.nn.Module, precision: Precision) -> None:
+    torch has one thread pool per process, so the count is set around each call and then restored:
+    a process that searches (one thread) and then indexes (every core) gets both right.
+    """
+
+    def __init__(self, model: torch.nn.Module, precision: Precision, threads: int | None = None) -> None:
         self.model = model
         self.bf16 = precision is Precision.BF16
+        self.threads = threads
 
     @torch.inference_mode()
     def forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
-            out = self.model(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask))
+        before = torch.get_num_threads()
+        if self.threads and self.threads != before:
+            torch.set_num_threads(self.threads)
+        try:
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+                out = self.model(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask))
+        finally:
+            if torch.get_num_threads() != before:
+                torch.set_num_threads(before)
         return out.last_hidden_state.float().numpy()
 
     def forward_all(self, batches: Iterable[tuple[np.ndarray, np.ndarray]]) -> Iterator[np.ndarray]:
@@ -211,13 +223,11 @@ class Encoder:
             from semsearch import quantized
 
             return quantized.load(self.model_dir, self.identity.sha256, self.tokenizer, self.max_length, threads)
-        if threads:
-            torch.set_num_threads(threads)  # torch has one pool per process
         try:
             model = AutoModel.from_pretrained(self.model_dir, local_files_only=True).eval()
         except (OSError, ValueError) as exc:
             raise SemsearchError(f"cannot load a model from {self.model_dir}: {exc}") from exc
-        return TorchRuntime(model, self.precision)
+        return TorchRuntime(model, self.precision, threads)
 
     def chunks(self, texts: Sequence[str], overlap: int) -> list[Chunk]:
         return split(self.tokenizer, texts, ChunkConfig(self.max_length, overlap))

@@ -74,7 +74,7 @@ def main(verbose: bool) -> None:
     "--faiss-factory",
     default="auto",
     show_default=True,
-    help="FAISS index factory string, e.g. Flat or HNSW32,Flat; auto: exact up to 100,000 vectors, HNSW above.",
+    help="FAISS index factory string, e.g. Flat or HNSW32,Flat; auto: exact up to 50,000 vectors, HNSW above.",
 )
 @click.option(
     "--overlap", default=32, show_default=True, help="Tokens shared by consecutive windows of a long document."

@@ -251,26 +251,27 @@ def encode_texts(
     windows = [c.input_ids for c in chunks]
     doc_index = np.array([c.doc for c in chunks], dtype=np.int64)
     first_windows = {i for i, c in enumerate(chunks) if c.number == 0}  # fine-tuning sees these only
+    if state_layer is None:  # a frozen head: exactly the vectors the index stores, at its precision
+        with tqdm(total=len(windows), unit="window", desc="encoding", disable=not progress) as bar:
+            vectors = encoder.encode_ids(windows, bar)
+        return Encoded(doc_index=doc_index, vectors=vectors, count=len(texts), states=None, state_layer=-1)
     vectors = np.zeros((len(windows), encoder.dim), dtype=np.float32)
-    states: list[torch.Tensor | None] = [None] * len(texts) if state_layer is not None else []
-    model = encoder.model
-    layers = _layers(model) if state_layer is not None else None
+    states: list[torch.Tensor | None] = [None] * len(texts)
+    model = encoder.torch_model
+    layers = _layers(model)
     order = sorted(range(len(windows)), key=lambda i: len(windows[i]), reverse=True)
     with tqdm(total=len(windows), unit="window", desc="encoding", disable=not progress) as bar:
         for begin in range(0, len(order), encoder.batch_size):
             batch = order[begin : begin + encoder.batch_size]
             ids, mask = _padded([windows[i] for i in batch])
-            if layers is None:
-                hidden = model(input_ids=ids, attention_mask=mask).last_hidden_state
-            else:
-                hidden = model.embeddings(input_ids=ids)
-                extended = _additive_mask(mask, hidden.dtype)
-                for number, layer in enumerate(layers):
-                    if number == state_layer:
-                        _keep_states(states, hidden, mask, batch, doc_index, first_windows)
-                    hidden = _run_layer(layer, hidden, extended)
-                if state_layer == len(layers):
+            hidden = model.embeddings(input_ids=ids)
+            extended = _additive_mask(mask, hidden.dtype)
+            for number, layer in enumerate(layers):
+                if number == state_layer:
                     _keep_states(states, hidden, mask, batch, doc_index, first_windows)
+                hidden = _run_layer(layer, hidden, extended)
+            if state_layer == len(layers):
+                _keep_states(states, hidden, mask, batch, doc_index, first_windows)
             pooled = _pool(hidden.float(), mask, encoder.pooling)
             vectors[batch] = torch.nn.functional.normalize(pooled, dim=-1).numpy()
             bar.update(len(batch))
@@ -278,8 +279,8 @@ def encode_texts(
         doc_index=doc_index,
         vectors=vectors,
         count=len(texts),
-        states=states if state_layer is not None else None,  # type: ignore[arg-type]
-        state_layer=-1 if state_layer is None else state_layer,
+        states=states,  # type: ignore[arg-type]
+        state_layer=state_layer,
     )
 
 
@@ -529,7 +530,7 @@ class Classifier:
     @property
     def _state_layer(self) -> int:
         layers = self.config.finetune_layers if self.config else self.options.finetune_layers
-        return len(_layers(self.encoder.model)) - layers
+        return len(_layers(self.encoder.torch_model)) - layers
 
     def _encoded(self, texts: Sequence[str] | Encoded) -> Encoded:
         finetuned = (self.config.finetune_layers if self.config else self.options.finetune_layers) > 0
@@ -585,7 +586,7 @@ class Classifier:
         assert encoded.states is not None
         torch.manual_seed(options.seed)
         rng = np.random.default_rng(options.seed)
-        layers = _layers(self.encoder.model)
+        layers = _layers(self.encoder.torch_model)
         tuned = [copy.deepcopy(layer) for layer in layers[len(layers) - options.finetune_layers :]]
         top = _TopLayers(tuned, self.encoder.pooling, self.encoder.dim, classes)
         top.train()
@@ -638,7 +639,7 @@ class Classifier:
 
     def _restore_top(self) -> None:
         config = self._config
-        layers = _layers(self.encoder.model)
+        layers = _layers(self.encoder.torch_model)
         tuned = [copy.deepcopy(layer) for layer in layers[len(layers) - config.finetune_layers :]]
         top = _TopLayers(tuned, config.encoder.pooling, self.encoder.dim, len(config.labels))
         state = {k[len(LAYER_PREFIX) :]: torch.from_numpy(v.copy()) for k, v in (self._saved_layers or {}).items()}

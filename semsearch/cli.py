@@ -67,12 +67,15 @@ def main(verbose: bool) -> None:
 @click.option("--pooling", type=click.Choice([p.value for p in Pooling]), default=Pooling.MEAN.value, show_default=True)
 @click.option(
     "--precision",
-    type=click.Choice(["fp32", "bf16"]),
+    type=click.Choice(["fp32", "bf16", "int8"]),
     default=None,
-    help="Encoder arithmetic [default: fastest exact-enough].",
+    help="Encoder arithmetic [default: the index's own; for a new index int8 where the CPU has VNNI, else fp32].",
 )
 @click.option(
-    "--faiss-factory", default="Flat", show_default=True, help="FAISS index factory string, e.g. HNSW32,Flat."
+    "--faiss-factory",
+    default="auto",
+    show_default=True,
+    help="FAISS index factory string, e.g. Flat or HNSW32,Flat; auto: exact up to 50,000 vectors, HNSW above.",
 )
 @click.option(
     "--overlap", default=32, show_default=True, help="Tokens shared by consecutive windows of a long document."
@@ -126,6 +129,8 @@ def index(source: Path, index_dir: Path, **options: Any) -> None:
     )
     if summary.relabelled:
         click.echo(f"{summary.relabelled} unchanged documents labelled by the index's classifier")
+    if summary.vector_index:
+        click.echo(f"vector index: {summary.vector_index}")
     for example in summary.skipped_examples:
         click.echo(f"  skipped: {example}", err=True)
 

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from functools import cached_property, lru_cache
+from functools import cache, cached_property, lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from semsearch.bm25 import BM25Index
 from semsearch.disambiguate import Candidate, DisambiguationConfig, find_senses, narrow
-from semsearch.encoder import Encoder
+from semsearch.encoder import Encoder, Precision
 from semsearch.errors import FilterError, IncompatibleEncoderError, SemsearchError
 from semsearch.filters import Filter, parse
 from semsearch.index import VectorIndex, open_backend
@@ -23,12 +23,19 @@ from semsearch.labelling import index_labels
 from semsearch.manifest import STORE_DIR, Manifest
 from semsearch.search import Ranking, reciprocal_rank_fusion, top_documents
 from semsearch.store import LABEL_FIELD, PROB_FIELD, Store, quote
-from semsearch.types import Backend, Hit, Mode, SearchResult, Sense
+from semsearch.types import Backend, Hit, Mode, Pooling, SearchResult, Sense
 
 log = logging.getLogger(__name__)
 
 FUSION_DEPTH = 100  # documents taken from each retriever before fusing
 QUERY_VECTOR_CACHE = 64  # recent query vectors kept, so disambiguation reuses the search's own encoding
+QUERY_THREADS = 1  # a query is a few dozen tokens: one thread is fastest, and much faster on a busy machine
+
+
+@cache
+def query_encoder(model: str, pooling: Pooling, precision: Precision) -> Encoder:
+    """One encoder per model, pooling and precision per process, however many indexes are opened."""
+    return Encoder(model, pooling, precision, threads=QUERY_THREADS)
 
 
 class Index:
@@ -51,8 +58,8 @@ class Index:
 
     @cached_property
     def encoder(self) -> Encoder:
-        """The index's own encoder, verified against the weights hash it recorded."""
-        encoder = Encoder(self.manifest.model_spec, self.manifest.pooling)
+        """The index's own encoder (at the precision its windows were encoded at), verified by weights hash."""
+        encoder = query_encoder(self.manifest.model_spec, self.manifest.pooling, self.manifest.precision)
         if encoder.identity.sha256 != self.manifest.model.sha256:
             raise IncompatibleEncoderError(
                 f"the model at {encoder.identity.path} is not the one this index was built with "

@@ -50,10 +50,10 @@ class IndexOptions:
 
     model: str = DEFAULT_MODEL
     pooling: Pooling = Pooling.MEAN
-    precision: Precision | None = None  # None: the fastest exact-enough path this CPU has
+    precision: Precision | None = None  # None: the index's own, or for a new index the fastest exact-enough one
     overlap: int = 32  # tokens shared by consecutive windows of a long document
     backend: Backend = Backend.FAISS
-    faiss_factory: str = "Flat"
+    faiss_factory: str = "auto"  # by size: exact while fast enough, HNSW above (see semsearch.index.faiss)
     fields: corpus.FieldMap = field(default_factory=corpus.FieldMap)
     batch_docs: int = 256  # documents per commit
     skip_bad: bool = False
@@ -77,6 +77,7 @@ class IndexSummary:
     bytes_on_disk: int
     skipped_examples: tuple[str, ...] = ()
     relabelled: int = 0  # unchanged documents given a label by the index's (new) classifier
+    vector_index: str = ""  # which vector index serves the store, with its measured recall
 
     @property
     def docs_per_second(self) -> float:
@@ -135,6 +136,7 @@ def open_for_writing(directory: Path, encoder: Encoder, options: IndexOptions) -
         overlap=options.overlap,
         backend=options.backend,
         faiss_factory=options.faiss_factory,
+        precision=encoder.precision,
     )
     existing = None
     if (directory / MANIFEST).exists() or (directory / BACKUP).exists():
@@ -152,6 +154,11 @@ def open_for_writing(directory: Path, encoder: Encoder, options: IndexOptions) -
     manifest = existing.with_search_settings(options.backend, options.faiss_factory) if existing else wanted
     manifest.save(directory)
     return manifest, store
+
+
+def recorded_precision(directory: Path) -> Precision | None:
+    """The precision an existing index was encoded at, so an update encodes the same way."""
+    return Manifest.load(directory).precision if (directory / MANIFEST).exists() else None
 
 
 def check_metadata(doc: Document, fields: dict[str, FieldInfo]) -> None:
@@ -287,7 +294,7 @@ def build_index(source: str | Path, directory: str | Path, options: IndexOptions
     directory = Path(directory)
     started = time.perf_counter()
     total = corpus.estimate_count(source)  # also fails early on a missing or unknown source
-    encoder = Encoder(options.model, options.pooling, options.precision)
+    encoder = Encoder(options.model, options.pooling, options.precision or recorded_precision(directory))
     with writer_lock(directory, options.lock_timeout):
         labeller = open_labeller(directory, encoder, options.classifier)  # refuses another encoder's classifier
         manifest, store = open_for_writing(directory, encoder, options)
@@ -316,7 +323,7 @@ def build_index(source: str | Path, directory: str | Path, options: IndexOptions
         if run.encoded or deleted or run.updated or relabelled:
             log.info("compacting the store")
             store.compact()
-        refresh_derived(directory, store, manifest)
+        vector_index = refresh_derived(directory, store, manifest)
         log.info("index complete: store version %d", store.version)
         return IndexSummary(
             docs=store.count_docs(),
@@ -331,11 +338,14 @@ def build_index(source: str | Path, directory: str | Path, options: IndexOptions
             bytes_on_disk=size_on_disk(directory),
             skipped_examples=tuple(report.skipped_examples),
             relabelled=relabelled,
+            vector_index=vector_index,
         )
 
 
-def refresh_derived(directory: Path, store: Store, manifest: Manifest) -> None:
-    """Bring the vector backend's files and the BM25 index in line with the store."""
+def refresh_derived(directory: Path, store: Store, manifest: Manifest) -> str:
+    """Bring the vector backend's files and the BM25 index in line with the store; describe the former."""
     log.info("refreshing derived files")
-    open_backend(manifest.backend, store, directory, manifest.faiss_factory).sync()
+    backend = open_backend(manifest.backend, store, directory, manifest.faiss_factory)
+    backend.sync()
     BM25Index.for_store(store, directory / "bm25")
+    return backend.describe()

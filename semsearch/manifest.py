@@ -15,7 +15,7 @@ import json
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from semsearch.encoder import DEFAULT_MODEL, ModelIdentity
+from semsearch.encoder import DEFAULT_MODEL, ModelIdentity, Precision
 from semsearch.errors import IncompatibleEncoderError, IndexDamagedError, IndexNotFoundError, SemsearchError
 from semsearch.fsutil import atomic_write_text
 from semsearch.types import Backend, Pooling
@@ -35,6 +35,8 @@ class Manifest:
     overlap: int
     backend: Backend
     faiss_factory: str
+    # The encoder's number format. Indexes written before it was recorded were all fp32.
+    precision: Precision = Precision.FP32
     format: int = FORMAT
 
     def save(self, directory: Path) -> None:
@@ -83,6 +85,7 @@ class Manifest:
                 overlap=int(data["overlap"]),
                 backend=Backend(data["backend"]),
                 faiss_factory=str(data["faiss_factory"]),
+                precision=Precision(data.get("precision", Precision.FP32)),
             )
         except OSError as exc:
             raise IndexDamagedError(f"{path} cannot be read ({exc.strerror})") from exc
@@ -118,15 +121,20 @@ class Manifest:
             return True
 
     def check_same_vectors(self, other: Manifest) -> None:
-        """Refuse to mix vectors made differently (another model, pooling or chunking)."""
-        mine = (self.model.sha256, self.pooling, self.max_length, self.overlap)
-        theirs = (other.model.sha256, other.pooling, other.max_length, other.overlap)
+        """Refuse to mix vectors made differently (another model, pooling, chunking or precision).
+
+        Precision counts too: an int8 vector is within a cosine of ~0.998 of the fp32 one, close but not
+        equal, so windows encoded at two precisions would rank by how they happened to be encoded.
+        """
+        mine = (self.model.sha256, self.pooling, self.max_length, self.overlap, self.precision)
+        theirs = (other.model.sha256, other.pooling, other.max_length, other.overlap, other.precision)
         if mine != theirs:
             raise IncompatibleEncoderError(
                 f"this index was built with model {self.model.name} ({self.model.sha256[:12]}), "
-                f"pooling {self.pooling}, {self.max_length}-token windows overlapping by {self.overlap}; "
-                f"asked for model {other.model.name} ({other.model.sha256[:12]}), pooling {other.pooling}, "
-                f"{other.max_length}/{other.overlap}. Use a new --index directory for a different encoder."
+                f"pooling {self.pooling}, {self.max_length}-token windows overlapping by {self.overlap}, "
+                f"precision {self.precision}; asked for model {other.model.name} ({other.model.sha256[:12]}), "
+                f"pooling {other.pooling}, {other.max_length}/{other.overlap}, precision {other.precision}. "
+                f"Use a new --index directory for a different encoder."
             )
 
     def with_search_settings(self, backend: Backend, faiss_factory: str) -> Manifest:

@@ -26,7 +26,7 @@ from semsearch.classify import (
     split_validation,
 )
 from semsearch.cli import main
-from semsearch.encoder import Encoder
+from semsearch.encoder import Encoder, Precision
 from semsearch.errors import BadRecordError, FilterError, IncompatibleEncoderError
 from semsearch.indexing import IndexOptions, build_index
 from semsearch.labelling import CLASSIFIER_DIR
@@ -75,7 +75,18 @@ def frozen(tiny_encoder: Encoder, tmp_path_factory: pytest.TempPathFactory) -> P
     return trained.save(tmp_path_factory.mktemp("clf") / "frozen")
 
 
-def test_window_vectors_are_the_encoders_own(tiny_encoder: Encoder) -> None:
+def test_frozen_head_vectors_are_the_indexs_own(tiny_encoder: Encoder) -> None:
+    """At any precision (the default may be int8) a frozen head sees exactly the stored vectors."""
+    texts = ["short text", " ".join(["long"] * 300), "another one"]
+    encoded = encode_texts(tiny_encoder, texts, first_only=False, overlap=8, progress=False)
+    windows = [c.input_ids for c in tiny_encoder.chunks(texts, 8)]
+    np.testing.assert_array_equal(encoded.vectors, tiny_encoder.encode_ids(windows))
+    assert encoded.states is None
+
+
+def test_window_vectors_are_the_encoders_own(tiny_model: Path) -> None:
+    """The fine-tuning path runs the torch layers itself; in fp32 it must agree with the encoder."""
+    tiny_encoder = Encoder(tiny_model, precision=Precision.FP32)
     texts = ["short text", " ".join(["long"] * 300), "another one"]
     encoded = encode_texts(tiny_encoder, texts, first_only=False, overlap=8, state_layer=1, progress=False)
     windows = [c.input_ids for c in tiny_encoder.chunks(texts, 8)]

@@ -44,6 +44,10 @@ class VectorIndex(ABC):
     def search(self, query: np.ndarray, limit: int, where: Filter | None = None) -> ChunkMatches:
         """The ``limit`` chunks with the highest inner product to ``query`` among those matching ``where``."""
 
+    def describe(self) -> str:
+        """One line for the user: which kind of index, and its recall where it is approximate."""
+        return type(self).__name__
+
 
 def exact_search(vectors: np.ndarray, doc_ids: np.ndarray, query: np.ndarray, limit: int) -> ChunkMatches:
     """Brute-force inner-product search: the reference every backend is tested against."""
@@ -56,7 +60,7 @@ def exact_search(vectors: np.ndarray, doc_ids: np.ndarray, query: np.ndarray, li
     return ChunkMatches(doc_ids[top], scores[top])
 
 
-def open_backend(backend: Backend, store: Store, directory: Path, factory: str = "Flat") -> VectorIndex:
+def open_backend(backend: Backend, store: Store, directory: Path, factory: str = "auto") -> VectorIndex:
     """The backend named ``backend`` over ``store``; ``directory`` holds its derived files."""
     if backend is Backend.FAISS:
         from semsearch.index.faiss import FaissIndex

@@ -1,0 +1,108 @@
+"""Single-query latency on the SciFact index, end to end in-process, dense and hybrid, in one run.
+
+    .venv/bin/python benchmarks/latency.py                        # builds indexes/bench-latency-scifact if missing
+    .venv/bin/python benchmarks/latency.py --index indexes/scifact   # an existing SciFact index
+
+Prints p50/p99 over the 300 SciFact test queries, one at a time, of ``Index.search(query, k=10)``: encode
+the query, search the vectors (and BM25 for hybrid), fuse, and fetch the hits' text and metadata from
+the store, exactly what a caller gets. The model and indexes load once before timing (the first query
+is a warm-up). Beside it, the stages' own medians, and the peer: plain sentence-transformers
+``encode`` of the query plus a FAISS ``IndexFlatIP`` search over the same vectors (no hit fetching),
+the code a user would otherwise glue together by hand. Run time: about 1 minute with an index (the
+first build of the index adds the indexing time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's semsearch, not an installed one
+
+import numpy as np
+
+from semsearch.engine import Index
+from semsearch.evaluate import load_qrels, load_queries
+from semsearch.indexing import IndexOptions, build_index
+from semsearch.types import Mode
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "scifact"
+
+
+def timed(function, items: list[str]) -> tuple[np.ndarray, float]:
+    """Wall ms per call, and this process's CPU ms per call (steadier than wall time on a busy machine)."""
+    function(items[0])  # warm-up
+    times = []
+    cpu = time.process_time()
+    for item in items:
+        started = time.perf_counter()
+        function(item)
+        times.append((time.perf_counter() - started) * 1000)
+    return np.array(times), (time.process_time() - cpu) * 1000 / len(items)
+
+
+def peer(index: Index, queries: list[str]) -> tuple[np.ndarray, float]:
+    import faiss
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(index.encoder.identity.path), device="cpu")
+    rows = index.store.scan(["vector"])
+    vectors = np.asarray(rows["vector"].combine_chunks().flatten().to_numpy(), dtype=np.float32).reshape(
+        -1, index.manifest.dim
+    )
+    flat = faiss.IndexFlatIP(index.manifest.dim)
+    flat.add(vectors)
+    # The first 100 queries: with its default threads the peer can take a second a query on a busy machine.
+    return timed(lambda q: flat.search(model.encode([q], normalize_embeddings=True), 20), queries[:100])
+
+
+def row(name: str, measured: tuple[np.ndarray, float]) -> str:
+    times, cpu = measured
+    return (
+        f"| {name} | {np.percentile(times, 50):.1f} | {np.percentile(times, 99):.1f} | {times.mean():.1f} | {cpu:.1f} |"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--index", type=Path, default=Path("indexes/bench-latency-scifact"))
+    args = parser.parse_args()
+    started = time.perf_counter()
+    if not (args.index / "manifest.json").is_file():
+        summary = build_index(DATA, args.index, IndexOptions())
+        print(f"built {args.index} in {summary.seconds:.0f} s", flush=True)
+    qrels = load_qrels(DATA / "qrels" / "test.tsv")
+    queries = [text for qid, text in load_queries(DATA / "queries.jsonl").items() if qid in qrels]
+    index = Index.open(args.index)
+    index.search(queries[0], k=10, mode=Mode.HYBRID)  # loads the model, vectors and BM25 once
+    vector = index.encoder.encode([queries[0]])[0]
+    ranked = index.rank(queries[0], 10, Mode.HYBRID)
+
+    table = [
+        "| what (300 SciFact test queries, one at a time) | p50 ms | p99 ms | mean ms | CPU ms |",
+        "|---|---|---|---|---|",
+    ]
+    for mode in (Mode.DENSE, Mode.HYBRID):
+        table.append(
+            row(
+                f"semsearch search, {mode}, k=10 (end to end)", timed(lambda q, m=mode: index.search(q, 10, m), queries)
+            )
+        )
+    table.append(row("  stage: encode the query", timed(lambda q: index.encoder.encode([q]), queries)))
+    table.append(row("  stage: vector search (28 chunks)", timed(lambda q: index.vectors.search(vector, 28), queries)))
+    table.append(row("  stage: BM25 top 100", timed(lambda q: index.bm25.top(q, 100), queries)))
+    table.append(row("  stage: fetch 10 hits from the store", timed(lambda q: index.hits(ranked), queries)))
+    table.append(
+        row("peer: sentence-transformers encode + FAISS IndexFlatIP, no fetch (100 queries)", peer(index, queries))
+    )
+    print(f"index {args.index}: {index.manifest.precision} encoder, {index.vectors.describe()}, {os.cpu_count()} CPUs")
+    print("\n".join(table))
+    print(f"\ntotal run time {time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

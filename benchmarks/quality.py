@@ -23,6 +23,7 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from semsearch.encoder import Precision
 from semsearch.engine import Index
 from semsearch.evaluate import DEPTH, evaluate, load_qrels, load_queries
 from semsearch.indexing import IndexOptions, build_index
@@ -36,15 +37,15 @@ REFERENCE = {
 }
 
 
-def build(dataset: str, pooling: Pooling, reuse: bool) -> tuple[Path, float]:
-    target = Path("indexes") / f"bench-{dataset}-{pooling}"
+def build(dataset: str, pooling: Pooling, precision: Precision, reuse: bool) -> tuple[Path, float]:
+    target = Path("indexes") / f"bench-{dataset}-{pooling}-{precision}"
     if target.exists() and not reuse:
         shutil.rmtree(target)
-    summary = build_index(DATA / dataset, target, IndexOptions(pooling=pooling))
+    summary = build_index(DATA / dataset, target, IndexOptions(pooling=pooling, precision=precision))
     return target, summary.seconds
 
 
-def quality_rows(dataset: str, pooling: Pooling, index_dir: Path) -> list[str]:
+def quality_rows(dataset: str, pooling: Pooling, precision: Precision, index_dir: Path) -> list[str]:
     queries = load_queries(DATA / dataset / "queries.jsonl")
     qrels = load_qrels(DATA / dataset / "qrels" / "test.tsv")
     index = Index.open(index_dir)
@@ -53,7 +54,7 @@ def quality_rows(dataset: str, pooling: Pooling, index_dir: Path) -> list[str]:
         report = evaluate(lambda q, m=mode: index.rank(q, DEPTH, m), queries, qrels, progress=False)
         reference = REFERENCE[dataset][mode] if pooling is Pooling.MEAN else float("nan")
         rows.append(
-            f"| {dataset} | {pooling} | {mode} | {report.ndcg_at_10:.4f} | {reference:.3f} | "
+            f"| {dataset} | {pooling} | {precision} | {mode} | {report.ndcg_at_10:.4f} | {reference:.3f} | "
             f"{report.recall_at_100:.4f} | {report.mrr_at_10:.4f} | {report.latency_ms_p50:.1f} |"
         )
     return rows
@@ -102,20 +103,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", nargs="+", default=["scifact", "nfcorpus"], choices=sorted(REFERENCE))
     parser.add_argument("--poolings", nargs="+", default=["mean", "cls"], choices=[p.value for p in Pooling])
+    parser.add_argument(
+        "--precision",
+        choices=[p.value for p in Precision],
+        default=Precision.best_available().value,
+        help="Encoder precision of the indexes [default: the engine's default on this machine].",
+    )
     parser.add_argument("--reuse", action="store_true", help="Keep existing indexes/bench-* (updated incrementally).")
     args = parser.parse_args()
     if not DATA.is_dir():
         sys.exit(f"benchmark data not found at {DATA}")
 
     table = [
-        "| dataset | pooling | mode | nDCG@10 | reference | Recall@100 | MRR@10 | p50 ms |",
-        "|---|---|---|---|---|---|---|---|",
+        "| dataset | pooling | precision | mode | nDCG@10 | reference | Recall@100 | MRR@10 | p50 ms |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     notes = []
+    precision = Precision(args.precision)
     for dataset in args.datasets:
         for pooling in map(Pooling, args.poolings):
-            index_dir, first = build(dataset, pooling, args.reuse)
-            table += quality_rows(dataset, pooling, index_dir)
+            index_dir, first = build(dataset, pooling, precision, args.reuse)
+            table += quality_rows(dataset, pooling, precision, index_dir)
             if dataset == "scifact" and pooling is Pooling.MEAN:
                 started = time.perf_counter()
                 again = build_index(DATA / dataset, index_dir, IndexOptions(progress=False))

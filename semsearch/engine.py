@@ -101,6 +101,8 @@ class Index:
     ) -> Filter | None:
         """The checked filter for ``where``, the predicted ``label`` and its ``min_prob`` together
         (None when none is given). Labels are reserved columns, not the corpus's own metadata."""
+        if where is None and label is None and min_prob is None:
+            return None
         fields = self.store.fields()
         parts = [parse(where, fields)] if where else []
         if label is not None or min_prob is not None:

@@ -1,0 +1,128 @@
+"""Stage 2: turn the (MLM-shaken) encoder back into a good sentence encoder, tuned to the corpus.
+
+sentence-transformers' ``SentenceTransformerTrainer`` trains the student on the mined triplets
+(:mod:`semsearch.adapt.pairs`) with :class:`~semsearch.adapt.losses.GuidedDistillationLoss`: the
+frozen base encoder both filters false negatives and anchors the student through distillation.
+Windows are shorter than the index's (128 tokens by default, against 256) because the cost of a
+step grows with them; the student's own ``max_seq_length`` is restored before it is saved.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from datasets import Dataset
+from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+from sentence_transformers.base.sampler import BatchSamplers
+from transformers.trainer_callback import PrinterCallback
+from transformers.trainer_utils import get_last_checkpoint
+
+from semsearch.adapt.callbacks import Deadline, LossBar
+from semsearch.adapt.losses import Distillation, GuidedDistillationLoss
+from semsearch.adapt.mlm import StageOutcome
+from semsearch.adapt.pairs import Triplet
+from semsearch.errors import SemsearchError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ContrastiveSettings:
+    """How stage 2 trains. ``steps`` is a ceiling: a small corpus gets one pass over its triplets."""
+
+    steps: int = 150
+    batch_size: int = 32
+    learning_rate: float = 2e-5
+    max_length: int = 128
+    sentences_per_doc: int = 2  # inverse-cloze queries per document (plus its title, if it has one)
+    negative_depth: int = 10  # the hard negative is drawn from this many best BM25 documents
+    hard_negatives: bool = True
+    distillation: Distillation = Distillation.EMBEDDING
+    distillation_weight: float = 1.0
+    scale: float = 20.0  # 1 / temperature, as all-MiniLM-L6-v2 was trained
+    guide_margin: float = 0.0
+
+    def planned_steps(self, examples: int) -> int:
+        return min(self.steps, math.ceil(examples / self.batch_size))
+
+
+def triplet_dataset(triplets: Sequence[Triplet], hard_negatives: bool) -> Dataset:
+    """Columns in the order the loss reads them: query, its document, then the hard negative."""
+    columns = {"anchor": [t.query for t in triplets], "positive": [t.positive for t in triplets]}
+    if hard_negatives:
+        columns["negative"] = [t.negative for t in triplets]
+    return Dataset.from_dict(columns)
+
+
+def fine_tune(
+    student: SentenceTransformer,
+    teacher: SentenceTransformer,
+    triplets: Sequence[Triplet],
+    settings: ContrastiveSettings,
+    work: Path,
+    seed: int,
+    deadline: float | None = None,
+    progress: bool = True,
+) -> StageOutcome:
+    """Train ``student`` in place; checkpoints go to ``work`` and an interrupted run resumes there."""
+    if not triplets:
+        raise SemsearchError("no training pairs could be mined from the corpus (documents too short?)")
+    planned = settings.planned_steps(len(triplets))
+    used = list(triplets[: planned * settings.batch_size])
+    window = student.max_seq_length
+    student.max_seq_length = settings.max_length
+    teacher.max_seq_length = settings.max_length
+    arguments = SentenceTransformerTrainingArguments(
+        output_dir=str(work),
+        max_steps=planned,
+        per_device_train_batch_size=settings.batch_size,
+        learning_rate=settings.learning_rate,
+        warmup_steps=0.1,
+        weight_decay=0.01,
+        batch_sampler=BatchSamplers.NO_DUPLICATES,
+        logging_steps=max(1, min(10, planned // 10)),
+        save_strategy="steps",
+        save_steps=max(1, planned // 4),
+        save_total_limit=1,
+        seed=seed,
+        data_seed=seed,
+        report_to="none",
+        disable_tqdm=True,
+        use_cpu=not torch.cuda.is_available(),
+        dataloader_num_workers=0,
+    )
+    loss = GuidedDistillationLoss(
+        student,
+        teacher,
+        scale=settings.scale,
+        distillation=settings.distillation,
+        weight=settings.distillation_weight,
+        margin=settings.guide_margin,
+    )
+    deadline_callback = Deadline(deadline)
+    trainer = SentenceTransformerTrainer(
+        model=student,
+        args=arguments,
+        train_dataset=triplet_dataset(used, settings.hard_negatives),
+        loss=loss,
+        callbacks=[LossBar("stage 2: contrastive + distillation", progress), deadline_callback],
+    )
+    trainer.remove_callback(PrinterCallback)  # it prints every log as a dict; LossBar shows the loss
+    resume = get_last_checkpoint(str(work)) if work.is_dir() else None
+    if resume:
+        log.info("resuming contrastive training from %s", resume)
+    trainer.train(resume_from_checkpoint=resume)
+    student.max_seq_length = window
+    teacher.max_seq_length = window
+    losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+    return StageOutcome(
+        steps=trainer.state.global_step,
+        planned=planned,
+        stopped_early=deadline_callback.stopped_early,
+        final_loss=losses[-1] if losses else None,
+    )

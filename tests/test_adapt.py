@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from helpers import write_jsonl
 from safetensors.torch import load_file
 
 from semsearch.adapt import AdaptOptions, ContrastiveSettings, MLMSettings, adapt, gate, pairs
@@ -23,7 +24,6 @@ from semsearch.adapt.texts import Passage, load_passages, sentences, split_held_
 from semsearch.bm25 import tokenize
 from semsearch.cli import main
 from semsearch.encoder import Encoder, weights_sha256
-from tests.helpers import write_jsonl
 
 SMALL = AdaptOptions(
     mlm=MLMSettings(steps=3, batch_size=4, max_length=32),

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from helpers import write_jsonl
 
 import semsearch
 from semsearch.bm25 import BM25Index
@@ -21,15 +22,16 @@ from semsearch.disambiguate import (
     DisambiguationConfig,
     SenseGroup,
     SenseNotFoundError,
+    corroborated,
     diversify,
     find_senses,
     group,
     narrow,
     overlap,
     relevance,
+    word_set,
 )
 from semsearch.errors import SemsearchError
-from tests.helpers import write_jsonl
 
 NEBRASKA = [
     "Broken Bow is a city in Custer County, Nebraska, United States. The population was 3,559 at the 2010 "
@@ -110,6 +112,36 @@ def test_two_senses_are_found_labelled_and_their_best_documents_lead() -> None:
     assert nebraska != oklahoma
     assert all(nebraska in texts[i] for i in (0, 1, 3)) and not any(nebraska in t for t in OKLAHOMA)
     assert all(oklahoma in texts[i] for i in (2, 4, 5)) and not any(oklahoma in t for t in NEBRASKA)
+
+
+# NEBRASKA[0] with its figure changed: a near-copy that contradicts the original (and everything else).
+ALTERED = NEBRASKA[0].replace("3,559", "12,480").replace("Middle Loup River", "Platte River")
+
+
+def test_corroborated_picks_the_copy_other_documents_agree_with() -> None:
+    words = [word_set(t) for t in (ALTERED, NEBRASKA[0], NEBRASKA[1], OKLAHOMA[0])]
+    # The altered copy ranks first, but "Middle Loup" recurs in NEBRASKA[1] and "Platte" nowhere.
+    assert corroborated(0, words, witnesses=[0, 1, 2, 3]) == 1
+    # No near-copy: the best document stays the leader.
+    assert corroborated(2, words, witnesses=[0, 1, 2, 3]) == 2
+    # Without witnesses the two versions tie and the better ranked one leads.
+    assert corroborated(0, words, witnesses=[]) == 0
+
+
+def test_a_contradicting_copy_does_not_lead_its_sense() -> None:
+    texts = [ALTERED, OKLAHOMA[0], NEBRASKA[0], NEBRASKA[1], OKLAHOMA[1], OKLAHOMA[2], NEBRASKA[2], *OTHER]
+    dense = [0.81, 0.80, 0.78, 0.76, 0.72, 0.70, 0.69, 0.20, 0.18, 0.15, 0.12, 0.10, 0.08, 0.06, 0.05]
+    lexical = [9.0, 9.0, 9.0, 8.0, 7.0, 7.0, 7.0, 0, 0, 0, 0, 0, 0, 0, 0]
+    found = find_senses(QUERY, candidates(texts, dense, lexical), CORPUS)
+    assert found.ambiguous
+    nebraska = next(s for s in found.senses if 3 in s.members)
+    assert nebraska.members[0] == 2 and 0 in nebraska.members  # the original leads, the copy stays in the sense
+    assert set(found.order[:2]) == {1, 2} and sorted(found.order) == list(range(len(texts)))
+    assert found.order[2:] == (0, *range(3, len(texts)))  # the copy keeps its place among the rest
+
+
+def test_diversify_places_each_leader_once() -> None:
+    assert diversify(4, [2, 2, 0]) == (2, 0, 1, 3)
 
 
 def test_one_sense_leaves_the_ranking_unchanged() -> None:

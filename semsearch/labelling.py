@@ -6,7 +6,8 @@ stored label is stamped with the fingerprint of the classifier that made it; aft
 run are written, any document whose stamp differs (labelled by a previous classifier, or indexed
 before there was one) is relabelled. So giving a *different* classifier relabels the whole index, and
 an interrupted run leaves stamps that the next run completes. A frozen head labels from the vectors
-the index computes anyway (no extra encoding); a fine-tuned one runs its own top layers on the text.
+the index computes anyway (no extra encoding), a hybrid frozen head from those vectors and the words of
+the document's stored text (hashed, not encoded); a fine-tuned one runs its own top layers on the text.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ class IndexLabeller:
         if clf.uses_vectors:
             assert clf.config is not None
             features = pool_windows(rows.doc_index, rows.vectors, len(rows.docs), clf.config.window, rows.numbers)
-            proba = clf.proba_from_vectors(features)
+            proba = clf.proba_from_vectors(features, [doc.text for doc in rows.docs])  # a hybrid head reads words
         else:
             proba = clf.predict_proba([doc.text for doc in rows.docs])
         best = proba.argmax(axis=1)

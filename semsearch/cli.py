@@ -264,21 +264,27 @@ def classifier() -> None:
 @click.option("--epochs", default=2, show_default=True, help="With --finetune: passes over the training data.")
 @click.option("--window", type=click.Choice(["first", "mean"]), default="first", show_default=True,
               help="Frozen head: a long text's first window, or the mean of all its windows.")  # fmt: skip
+@click.option("--features", type=click.Choice(["dense", "hybrid"]), default=None,
+              help="Frozen head: the pooled vector (dense), or the pooled vector and hashed TF-IDF of the whole "
+                   "text's words (hybrid). Default: TrainOptions' (see README, 'Classifying').")  # fmt: skip
 @click.option("--validation", default=0.1, show_default=True, help="Stratified fraction held out and reported.")
 @click.option("--skip-bad", is_flag=True, help="Skip unusable records (counted) instead of stopping at the first.")
 @click.option("--json", "as_json", is_flag=True, help="Print the training report as one JSON object.")
 @user_errors
 def classifier_train(data: Path, out: Path, text_field: str, label_field: str, title_field: str, model: str,
-                     pooling: str, finetune: bool, layers: int, epochs: int, window: str, validation: float,
-                     skip_bad: bool, as_json: bool) -> None:  # fmt: skip
+                     pooling: str, finetune: bool, layers: int, epochs: int, window: str, features: str | None,
+                     validation: float, skip_bad: bool, as_json: bool) -> None:  # fmt: skip
     """Train a classifier on DATA (any corpus format with a text and a label field) and save it to --out."""
     _quiet_libraries()
-    from semsearch.classify import Classifier, TrainOptions, Window, load_labelled, split_validation
+    from semsearch.classify import Classifier, Features, TrainOptions, Window, load_labelled, split_validation
 
+    if finetune and features == Features.HYBRID:
+        raise click.UsageError("--features hybrid is for the frozen head; a fine-tuned head reads its pooled vector")
+    chosen = Features(features) if features else TrainOptions.features
     examples = load_labelled(data, text_field, label_field, title_field, skip_bad=skip_bad)
     train, val = split_validation(examples.labels, validation)
     options = TrainOptions(window=Window(window), finetune_layers=layers if finetune else 0, epochs=epochs,
-                           progress=not as_json)  # fmt: skip
+                           features=chosen, progress=not as_json)  # fmt: skip
     held_out = ([examples.texts[i] for i in val], [examples.labels[i] for i in val]) if len(val) else None
     trained = Classifier(model, Pooling(pooling), options).fit(
         [examples.texts[i] for i in train], [examples.labels[i] for i in train], validation=held_out
@@ -286,7 +292,7 @@ def classifier_train(data: Path, out: Path, text_field: str, label_field: str, t
     trained.save(out)
     assert trained.config is not None
     report = {"out": str(out), "labels": list(trained.config.labels), "skipped_bad": examples.skipped,
-              "mode": f"finetune top {layers} layers" if finetune else f"frozen, {window} window",
+              "mode": f"finetune top {layers} layers" if finetune else f"frozen, {window} window, {chosen} features",
               **trained.config.training}  # fmt: skip
     if as_json:
         click.echo(json.dumps(report))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from pathlib import Path
@@ -17,12 +18,15 @@ from semsearch.classify import (
     WEIGHTS_FILE,
     Classifier,
     ClassifierError,
+    Features,
+    Hashing,
     TrainOptions,
     Window,
     classification_scores,
     encode_texts,
     load_labelled,
     pool_windows,
+    saved_fingerprint,
     split_validation,
 )
 from semsearch.cli import main
@@ -71,7 +75,8 @@ def tiny_encoder(tiny_model: Path) -> Encoder:
 @pytest.fixture(scope="module")
 def frozen(tiny_encoder: Encoder, tmp_path_factory: pytest.TempPathFactory) -> Path:
     texts, labels = dataset(30, seed=0)
-    trained = Classifier(encoder=tiny_encoder, options=TrainOptions(progress=False)).fit(texts, labels)
+    options = TrainOptions(features=Features.DENSE, progress=False)
+    trained = Classifier(encoder=tiny_encoder, options=options).fit(texts, labels)
     return trained.save(tmp_path_factory.mktemp("clf") / "frozen")
 
 
@@ -289,3 +294,134 @@ def test_cli_train_eval_index_and_search(tmp_path: Path, tiny_model: Path) -> No
     assert code == 1 and "min_prob must be between 0 and 1" in err
     code, _, err = run("classifier", "eval", tmp_path / "nothing", test)
     assert code == 1 and err.startswith("error: no classifier at") and err.count("\n") == 1
+
+
+# -- the hybrid frozen head: pooled vector + hashed TF-IDF of the whole text ----------------------------
+
+FILLER = ["report", "today", "people", "said", "about", "which", "there", "later", "several", "group"]
+
+
+def late_topic(count: int, seed: int) -> tuple[list[str], list[str]]:
+    """Texts whose topic words come after 150 neutral words: past the tiny encoder's window, so only
+    a head that reads the whole text's words can tell the topics apart."""
+    texts, labels = [], []
+    for topic in VOCAB:
+        rng = random.Random(f"late{topic}{seed}")
+        for _ in range(count):
+            filler = " ".join(rng.choice(FILLER) for _ in range(150))
+            texts.append(filler + " " + " ".join(rng.choice(VOCAB[topic]) for _ in range(5)))
+            labels.append(topic)
+    return texts, labels
+
+
+@pytest.fixture(scope="module")
+def hybrid(tiny_encoder: Encoder, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    texts, labels = late_topic(20, seed=0)
+    options = TrainOptions(features=Features.HYBRID, progress=False)
+    trained = Classifier(encoder=tiny_encoder, options=options).fit(texts, labels)
+    return trained.save(tmp_path_factory.mktemp("clf") / "hybrid")
+
+
+def test_hybrid_head_reads_words_past_the_window(tiny_encoder: Encoder, hybrid: Path) -> None:
+    assert tiny_encoder.chunks(late_topic(1, seed=1)[0][:1], 8)[-1].number > 0  # several windows per text
+    train, train_labels = late_topic(20, seed=0)
+    held_out, truth = late_topic(10, seed=1)
+    options = TrainOptions(features=Features.DENSE, progress=False)
+    dense = Classifier(encoder=tiny_encoder, options=options).fit(train, train_labels)
+    loaded = Classifier.load(hybrid)
+    assert loaded.features is Features.HYBRID and loaded.uses_vectors
+    assert classification_scores(truth, dense.predict(held_out), dense.classes_.tolist()).accuracy < 0.7
+    assert classification_scores(truth, loaded.predict(held_out), loaded.classes_.tolist()).accuracy >= 0.9
+    report = loaded.config.training
+    assert report["dense_weight"] in TrainOptions().dense_weights and report["c"] in TrainOptions().hybrid_c_grid
+    assert 0 < report["lexical_columns"] < TrainOptions().hashing.n_features
+
+
+def test_hybrid_head_round_trips_exactly_without_pickle(tiny_encoder: Encoder, tmp_path: Path) -> None:
+    texts, labels = late_topic(10, seed=2)
+    options = TrainOptions(features=Features.HYBRID, hybrid_c_grid=(1.0,), dense_weights=(0.5,), progress=False)
+    trained = Classifier(encoder=tiny_encoder, options=options).fit(texts, labels)
+    trained.save(tmp_path / "clf")
+    assert sorted(p.name for p in (tmp_path / "clf").iterdir()) == sorted([CONFIG_FILE, WEIGHTS_FILE])
+    config = json.loads((tmp_path / "clf" / CONFIG_FILE).read_text())
+    assert config["format"] == 2 and config["lexical"] == dataclasses.asdict(Hashing())
+    from safetensors.numpy import load_file
+
+    tensors = load_file(str(tmp_path / "clf" / WEIGHTS_FILE))
+    columns = tensors["lexical.columns"]
+    assert columns.dtype == np.int64 and np.all(np.diff(columns) > 0)
+    assert tensors["lexical.idf"].shape == columns.shape and tensors["lexical.weight"].shape == (3, len(columns))
+    report = trained.config.training
+    assert (report["c"], report["dense_weight"]) == (1.0, 0.5) and report["temperature"] != 1.0  # fitted on CV
+
+    loaded = Classifier.load(tmp_path / "clf", encoder=tiny_encoder)
+    probe = late_topic(4, seed=3)[0] + ["nothing here is known", "orbit"]
+    np.testing.assert_array_equal(loaded.predict_proba(probe), trained.predict_proba(probe))
+    assert loaded.fingerprint == trained.fingerprint
+    vectors = encode_texts(tiny_encoder, probe, first_only=True, progress=False).pooled(Window.FIRST)
+    with pytest.raises(ClassifierError, match="needs each text beside its vector"):
+        loaded.proba_from_vectors(vectors)
+    np.testing.assert_array_equal(loaded.proba_from_vectors(vectors, probe), trained.predict_proba(probe))
+
+    # another hashing setting is another classifier: its fingerprint (the index's relabelling cue) moves
+    config["lexical"]["lowercase"] = False
+    (tmp_path / "clf" / CONFIG_FILE).write_text(json.dumps(config))
+    changed = Classifier.load(tmp_path / "clf")
+    assert changed.fingerprint != trained.fingerprint
+    assert saved_fingerprint(tmp_path / "clf") == changed.fingerprint
+    config["format"] = 3
+    (tmp_path / "clf" / CONFIG_FILE).write_text(json.dumps(config))
+    with pytest.raises(ClassifierError, match="classifier format 3, this semsearch reads 1, 2"):
+        Classifier.load(tmp_path / "clf")
+
+
+def test_a_dense_head_is_still_written_in_format_1(frozen: Path) -> None:
+    """Nothing changed for a dense head, so older versions keep reading it and its fingerprint holds."""
+    config = json.loads((frozen / CONFIG_FILE).read_text())
+    assert config["format"] == 1 and "lexical" not in config
+    assert Classifier.load(frozen).features is Features.DENSE
+
+
+def test_index_labelled_by_a_hybrid_head_from_stored_vectors_and_texts(
+    tmp_path: Path, tiny_model: Path, hybrid: Path
+) -> None:
+    texts, topics = late_topic(6, seed=4)
+    rows = [{"id": f"d{i}", "text": t, "topic": y} for i, (t, y) in enumerate(zip(texts, topics, strict=True))]
+    source = write_jsonl(tmp_path / "c.jsonl", rows)
+    options = IndexOptions(model=str(tiny_model), progress=False, batch_docs=5)
+    build_index(source, tmp_path / "idx", options)
+    first = build_index(source, tmp_path / "idx", IndexOptions(**{**options.__dict__, "classifier": hybrid}))
+    assert (first.relabelled, first.encoded_docs) == (18, 0)  # labelled from the index, nothing encoded
+    index = semsearch.open(tmp_path / "idx")
+    labels = predicted(index)
+    want = Classifier.load(hybrid).predict(texts)
+    assert [labels[r["id"]][0] for r in rows] == want
+    assert sum(label == topic for label, topic in zip(want, topics, strict=True)) >= 16  # words past the window
+
+    rows.append({"id": "new", "text": late_topic(1, seed=5)[0][0], "topic": "space"})  # new: encoded, labelled
+    again = build_index(write_jsonl(source, rows), tmp_path / "idx", options)  # the index keeps its classifier
+    assert (again.added, again.encoded_docs, again.relabelled) == (1, 1, 0)
+    index = semsearch.open(tmp_path / "idx")
+    assert predicted(index)["new"][0] == "space"
+    hockey = {d for d, (label, _) in predicted(index).items() if label == "hockey"}
+    assert len(hockey) > 4
+    for mode in ("dense", "bm25", "hybrid"):  # filtered before top-k: k hits, all with the label
+        hits = index.search("orbit rocket report puck", k=4, mode=mode, label="hockey").hits
+        assert len(hits) == 4 and {h.id for h in hits} <= hockey, mode
+
+
+def test_cli_train_features_flag(tmp_path: Path, tiny_model: Path) -> None:
+    texts, labels = late_topic(8, seed=6)
+    data = write_jsonl(tmp_path / "train.jsonl", [{"text": t, "topic": y} for t, y in zip(texts, labels, strict=True)])
+    common = ["--label-field", "topic", "--model", tiny_model, "--validation", "0.25", "--json"]
+    code, out, err = run("classifier", "train", data, "--out", tmp_path / "hybrid", "--features", "hybrid", *common)
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["mode"] == "frozen, first window, hybrid features" and report["lexical_columns"] > 0
+    assert json.loads((tmp_path / "hybrid" / CONFIG_FILE).read_text())["lexical"]["ngram_max"] == 2
+    code, out, err = run("classifier", "train", data, "--out", tmp_path / "dense", "--features", "dense", *common)
+    assert code == 0, err
+    assert "lexical" not in json.loads((tmp_path / "dense" / CONFIG_FILE).read_text())
+    assert json.loads(out)["mode"] == "frozen, first window, dense features"
+    code, _, err = run("classifier", "train", data, "--out", tmp_path / "x", "--features", "hybrid", "--finetune")
+    assert code == 2 and "--features hybrid is for the frozen head" in err and not (tmp_path / "x").exists()

@@ -6,10 +6,13 @@
 Data: ../shared/data/20newsgroups/train.jsonl.gz only (the official test split is kept aside). A fixed,
 stratified 20% of it (seed 0) is the validation part every row below is scored on; everything is
 trained on the other 80%. Hyper-parameters are fixed in advance (LinearSVC C=1 on sublinear TF-IDF;
-the frozen head's C by 3-fold CV inside the training part; fine-tuning: TrainOptions defaults).
+the frozen heads' C, and the hybrid head's dense weight, by 3-fold CV inside the training part;
+fine-tuning: TrainOptions defaults).
 
-Rows: the baseline; the frozen head (logistic regression on the first window's pooled vector); the
-fine-tuned mode (top N layers + head, on the same first windows). Every post is encoded once per run
+Rows: the baseline; the frozen dense head (logistic regression on the first window's pooled vector);
+the frozen hybrid head (logistic regression on that pooled vector beside hashed sublinear TF-IDF of the
+whole post's word unigrams and bigrams); the fine-tuned mode (top N layers + head, on the same first
+windows). Every post is encoded once per run
 (first 256-token window; with --mean-windows all windows too): the frozen vectors and the hidden
 states that fine-tuning trains on come from that one pass and are cached in benchmarks/results/ so
 that a second run skips it (--no-cache re-encodes). Times are CPU seconds (user+sys of this process)
@@ -43,6 +46,7 @@ from safetensors.torch import load_file, save_file
 from semsearch.classify import (
     Classifier,
     Encoded,
+    Features,
     TrainOptions,
     Window,
     classification_scores,
@@ -102,15 +106,27 @@ def split(posts: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
     return np.sort(train), np.sort(val)
 
 
-def baseline(texts: list[str], labels: list[str], train: np.ndarray, val: np.ndarray) -> Row:
+def baseline(texts: list[str], labels: list[str], train: np.ndarray, val: np.ndarray) -> tuple[Row, list[str]]:
+    """The baseline's row and its predictions on the validation posts."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.pipeline import make_pipeline
     from sklearn.svm import LinearSVC
 
     model = make_pipeline(TfidfVectorizer(sublinear_tf=True), LinearSVC(C=1.0))
     _, cpu, wall = timed(lambda: model.fit([texts[i] for i in train], [labels[i] for i in train]))
-    scores = classification_scores([labels[i] for i in val], list(model.predict([texts[i] for i in val])), [])
-    return Row("TF-IDF + LinearSVC (baseline)", scores.accuracy, scores.macro_f1, cpu, wall, "raw posts")
+    predicted = [str(label) for label in model.predict([texts[i] for i in val])]
+    scores = classification_scores([labels[i] for i in val], predicted, [])
+    return Row("TF-IDF + LinearSVC (baseline)", scores.accuracy, scores.macro_f1, cpu, wall, "raw posts"), predicted
+
+
+def paired(truth: list[str], ours: list[str], theirs: list[str]) -> str:
+    """How two classifiers differ on the same posts, with the exact McNemar test's two-sided p-value."""
+    from scipy.stats import binomtest
+
+    only_ours = sum(o == t != h for t, o, h in zip(truth, ours, theirs, strict=True))
+    only_theirs = sum(h == t != o for t, o, h in zip(truth, ours, theirs, strict=True))
+    p = binomtest(only_ours, only_ours + only_theirs, 0.5).pvalue if only_ours + only_theirs else 1.0
+    return f"right where the other is wrong: {only_ours} vs {only_theirs} posts (exact McNemar p = {p:.2g})"
 
 
 def subset(encoded: Encoded, docs: np.ndarray) -> Encoded:
@@ -124,6 +140,7 @@ def subset(encoded: Encoded, docs: np.ndarray) -> Encoded:
         count=len(docs),
         states=[encoded.states[i] for i in docs] if encoded.states is not None else None,
         state_layer=encoded.state_layer,
+        texts=[encoded.texts[i] for i in docs] if encoded.texts is not None else None,
     )
 
 
@@ -150,7 +167,9 @@ def encode_cached(
         offsets = saved["offsets"].tolist()
         flat = saved["states"]
         states = [flat[offsets[i] : offsets[i + 1]] for i in range(len(texts))] if flat.numel() else None
-        encoded = Encoded(saved["doc_index"].numpy(), saved["vectors"].numpy(), len(texts), states, state_layer)
+        encoded = Encoded(
+            saved["doc_index"].numpy(), saved["vectors"].numpy(), len(texts), states, state_layer, texts=texts
+        )
         return encoded, float(took.get("cpu_s", "nan")), float(took.get("wall_s", "nan"))
     encoded, cpu, wall = timed(lambda: encode_texts(encoder, texts, first_only=first_only, state_layer=state_layer))
     tensors = {"doc_index": torch.from_numpy(encoded.doc_index), "vectors": torch.from_numpy(encoded.vectors)}
@@ -166,8 +185,9 @@ def encode_cached(
     return encoded, cpu, wall
 
 
-def score(classifier: Classifier, encoded: Encoded, labels: list[str]) -> Any:
-    return classification_scores(labels, classifier.predict(encoded), classifier.config.labels)
+def score(classifier: Classifier, encoded: Encoded, labels: list[str]) -> tuple[Any, list[str]]:
+    predicted = classifier.predict(encoded)
+    return classification_scores(labels, predicted, classifier.config.labels), predicted
 
 
 def search_check(classifier_dir: Path, posts: list[dict[str, Any]], val: np.ndarray, limit: int | None) -> list[str]:
@@ -219,8 +239,9 @@ def main() -> None:
     parser.add_argument("--skip-index", action="store_true")
     parser.add_argument("--index-limit", type=int, default=None, help="Index a random sample of validation posts.")
     parser.add_argument(
-        "--index-classifier", choices=["best", "frozen", "finetuned"], default="best",
-        help="Which classifier labels the index (frozen: from the index's own vectors, no extra encoding).",
+        "--index-classifier", choices=["best", "frozen", "hybrid", "finetuned"], default="best",
+        help="Which classifier labels the index (frozen, hybrid: from the index's own vectors and stored "
+        "texts, no extra encoding; best: the highest validation macro-F1).",
     )  # fmt: skip
     parser.add_argument("--no-cache", action="store_true", help="Re-encode even if a cached encoding exists.")
     args = parser.parse_args()
@@ -234,11 +255,12 @@ def main() -> None:
     train, val = split(posts)
     y_train, y_val = [labels[i] for i in train], [labels[i] for i in val]
     print(f"20 Newsgroups train split: {len(posts)} posts -> {len(train)} train / {len(val)} validation (stratified)")
-    rows = [baseline(texts, labels, train, val)]
+    first, baseline_predicted = baseline(texts, labels, train, val)
+    rows = [first]
     print(rows[0].markdown(), flush=True)
 
     encoder = Encoder()
-    state_layer = len(encoder.model.encoder.layer) - args.layers
+    state_layer = len(encoder.torch_model.encoder.layer) - args.layers
     encoded, enc_cpu, enc_wall = encode_cached(encoder, texts, True, state_layer, use_cache=not args.no_cache)
     print(
         f"encoded first windows of {len(texts)} posts (one pass, also caching the states after layer {state_layer}): "
@@ -248,28 +270,63 @@ def main() -> None:
     share = len(train) / len(texts)  # the training part's share of the one encoding pass
     train_enc, val_enc = subset(encoded, train), subset(encoded, val)
 
-    frozen = Classifier(encoder=encoder, options=TrainOptions())
+    default = f" (default: {TrainOptions.features})"
+    frozen = Classifier(encoder=encoder, options=TrainOptions(features=Features.DENSE))
     _, cpu, wall = timed(lambda: frozen.fit(train_enc, y_train))
-    scores = score(frozen, val_enc, y_val)
+    scores, _ = score(frozen, val_enc, y_val)
     rows.append(
         Row(
-            "frozen head, first window (default)", scores.accuracy, scores.macro_f1, cpu + share * enc_cpu,
-            wall + share * enc_wall, f"C={frozen.config.training['c']:g} by CV; head alone {cpu:.0f} CPU s",
+            "frozen head, dense: first window's pooled vector" + default * (TrainOptions.features == Features.DENSE),
+            scores.accuracy, scores.macro_f1,
+            cpu + share * enc_cpu, wall + share * enc_wall,
+            f"C={frozen.config.training['c']:g} by CV; head alone {cpu:.0f} CPU s",
         )
     )  # fmt: skip
     print(rows[-1].markdown(), flush=True)
     frozen.save(RESULTS / "clf-frozen")
     plot_confusion(scores, RESULTS / "confusion-frozen.png")
-    best, best_scores = RESULTS / "clf-frozen", scores
+    candidates = {"frozen": (RESULTS / "clf-frozen", scores)}
+
+    hybrid = Classifier(encoder=encoder, options=TrainOptions(features=Features.HYBRID))
+    _, cpu, wall = timed(lambda: hybrid.fit(train_enc, y_train))
+    scores, hybrid_predicted = score(hybrid, val_enc, y_val)
+    report = hybrid.config.training
+    rows.append(
+        Row(
+            "frozen head, hybrid: pooled vector + hashed TF-IDF (1-2 grams)"
+            + default * (TrainOptions.features == Features.HYBRID), scores.accuracy, scores.macro_f1,
+            cpu + share * enc_cpu, wall + share * enc_wall,
+            f"C={report['c']:g}, dense weight {report['dense_weight']:g} by CV; {report['lexical_columns']} "
+            f"hashed columns (min_df {report['min_df']}); head alone {cpu:.0f} CPU s",
+        )
+    )  # fmt: skip
+    print(rows[-1].markdown(), flush=True)
+    hybrid.save(RESULTS / "clf-hybrid")
+    plot_confusion(scores, RESULTS / "confusion-hybrid.png")
+    candidates["hybrid"] = (RESULTS / "clf-hybrid", scores)
+    comparison = f"hybrid head vs baseline, {paired(y_val, hybrid_predicted, baseline_predicted)}"
+    print(comparison, flush=True)
+
+    # Ablation: the hybrid head without the pooled vector (dense weight 0): what the words alone give it.
+    words_only = Classifier(encoder=encoder, options=TrainOptions(features=Features.HYBRID, dense_weights=(0.0,)))
+    _, cpu, wall = timed(lambda: words_only.fit(train_enc, y_train))
+    scores, _ = score(words_only, val_enc, y_val)
+    rows.append(
+        Row(
+            "ablation: hybrid head without the pooled vector (dense weight 0)", scores.accuracy, scores.macro_f1,
+            cpu, wall, f"C={words_only.config.training['c']:g} by CV; no encoding needed",
+        )
+    )  # fmt: skip
+    print(rows[-1].markdown(), flush=True)
 
     if args.mean_windows:
         every, all_cpu, all_wall = encode_cached(encoder, texts, False, -1, use_cache=not args.no_cache)
-        mean = Classifier(encoder=encoder, options=TrainOptions(window=Window.MEAN))
+        mean = Classifier(encoder=encoder, options=TrainOptions(window=Window.MEAN, features=Features.DENSE))
         _, cpu, wall = timed(lambda: mean.fit(subset(every, train), y_train))
-        scores = score(mean, subset(every, val), y_val)
+        scores, _ = score(mean, subset(every, val), y_val)
         rows.append(
             Row(
-                "frozen head, mean of all windows", scores.accuracy, scores.macro_f1, cpu + share * all_cpu,
+                "frozen head, dense: mean of all windows", scores.accuracy, scores.macro_f1, cpu + share * all_cpu,
                 wall + share * all_wall, f"{len(every.vectors)} windows encoded",
             )
         )  # fmt: skip
@@ -278,7 +335,7 @@ def main() -> None:
     if not args.skip_finetune:
         tuned = Classifier(encoder=encoder, options=TrainOptions(finetune_layers=args.layers, epochs=args.epochs))
         _, cpu, wall = timed(lambda: tuned.fit(train_enc, y_train))
-        scores = score(tuned, val_enc, y_val)
+        scores, _ = score(tuned, val_enc, y_val)
         rows.append(
             Row(
                 f"fine-tuned top {args.layers} layers + head", scores.accuracy, scores.macro_f1,
@@ -289,19 +346,23 @@ def main() -> None:
         print(rows[-1].markdown(), flush=True)
         tuned.save(RESULTS / "clf-finetuned")
         plot_confusion(scores, RESULTS / "confusion-finetuned.png")
-        better = scores.macro_f1 > best_scores.macro_f1
-        if args.index_classifier == "finetuned" or (args.index_classifier == "best" and better):
-            best, best_scores = RESULTS / "clf-finetuned", scores
+        candidates["finetuned"] = (RESULTS / "clf-finetuned", scores)
 
     print()
     print(f"validation: {len(val)} posts; times include the training part's share of the one encoding pass")
     print("| model | accuracy | macro-F1 | train CPU s | train wall s | note |")
     print("|---|---|---|---|---|---|")
     print("\n".join(row.markdown() for row in rows))
+    print(f"\n{comparison}")
     print(f"\nconfusion matrices: {RESULTS}/confusion-*.png")
     if not args.skip_index:
+        chosen = args.index_classifier
+        if chosen == "best":
+            chosen = max(candidates, key=lambda name: candidates[name][1].macro_f1)
+        if chosen not in candidates:
+            sys.exit(f"--index-classifier {chosen}: that classifier was not trained in this run")
         print()
-        print("\n".join(f"- {line}" for line in search_check(best, posts, val, args.index_limit)))
+        print("\n".join(f"- {line}" for line in search_check(candidates[chosen][0], posts, val, args.index_limit)))
 
 
 if __name__ == "__main__":

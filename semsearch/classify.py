@@ -525,7 +525,7 @@ def _temperature(logits: np.ndarray, y: np.ndarray) -> float:
 
 
 def _two_rows_if_binary(weight: np.ndarray, bias: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Binary logistic regression has one logit z; softmax over (-z/2, z/2) is the same sigmoid(z)."""
+    """A binary linear model has one logit z; softmax over (-z/2, z/2) is the same sigmoid(z)."""
     if weight.shape[0] == 1:
         return np.vstack([-weight / 2, weight / 2]), np.concatenate([-bias / 2, bias / 2])
     return weight, bias

@@ -375,6 +375,17 @@ def test_hybrid_head_round_trips_exactly_without_pickle(tiny_encoder: Encoder, t
         Classifier.load(tmp_path / "clf")
 
 
+def test_hybrid_head_with_two_labels(tiny_encoder: Encoder) -> None:
+    """A binary SVM has one margin; the head still gives one probability per label."""
+    texts, labels = late_topic(12, seed=7)
+    texts, labels = texts[12:], labels[12:]  # medicine and hockey
+    trained = Classifier(encoder=tiny_encoder, options=TrainOptions(progress=False)).fit(texts, labels)
+    held_out, truth = late_topic(5, seed=8)
+    proba = trained.predict_proba(held_out[5:])
+    assert proba.shape == (10, 2) and np.allclose(proba.sum(axis=1), 1.0)
+    assert trained.predict(held_out[5:]) == truth[5:] and trained.config.features is Features.HYBRID
+
+
 def test_a_dense_head_is_still_written_in_format_1(frozen: Path) -> None:
     """Nothing changed for a dense head, so older versions keep reading it and its fingerprint holds."""
     config = json.loads((frozen / CONFIG_FILE).read_text())

@@ -266,7 +266,7 @@ def classifier() -> None:
               help="Frozen head: a long text's first window, or the mean of all its windows.")  # fmt: skip
 @click.option("--features", type=click.Choice(["dense", "hybrid"]), default=None,
               help="Frozen head: the pooled vector (dense), or the pooled vector and hashed TF-IDF of the whole "
-                   "text's words (hybrid). Default: TrainOptions' (see README, 'Classifying').")  # fmt: skip
+                   "text's words (hybrid, the default: the more accurate on 20 Newsgroups; see README).")  # fmt: skip
 @click.option("--validation", default=0.1, show_default=True, help="Stratified fraction held out and reported.")
 @click.option("--skip-bad", is_flag=True, help="Skip unusable records (counted) instead of stopping at the first.")
 @click.option("--json", "as_json", is_flag=True, help="Print the training report as one JSON object.")

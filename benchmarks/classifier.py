@@ -10,9 +10,9 @@ the frozen heads' C, and the hybrid head's dense weight, by 3-fold CV inside the
 fine-tuning: TrainOptions defaults).
 
 Rows: the baseline; the frozen dense head (logistic regression on the first window's pooled vector);
-the frozen hybrid head (logistic regression on that pooled vector beside hashed sublinear TF-IDF of the
-whole post's word unigrams and bigrams); the fine-tuned mode (top N layers + head, on the same first
-windows). Every post is encoded once per run
+the frozen hybrid head (a linear SVM on that pooled vector beside hashed sublinear TF-IDF of the whole
+post's word unigrams and bigrams, its margins made probabilities by a fitted softmax temperature); the
+fine-tuned mode (top N layers + head, on the same first windows). Every post is encoded once per run
 (first 256-token window; with --mean-windows all windows too): the frozen vectors and the hidden
 states that fine-tuning trains on come from that one pass and are cached in benchmarks/results/ so
 that a second run skips it (--no-cache re-encodes). Times are CPU seconds (user+sys of this process)
@@ -185,6 +185,13 @@ def encode_cached(
     return encoded, cpu, wall
 
 
+def keep(name: str, classifier: Classifier, scores: Any, candidates: dict[str, tuple[Path, Any]]) -> None:
+    """Save ``classifier`` and its confusion matrix under ``name``, as a candidate to label the index."""
+    directory = classifier.save(RESULTS / f"clf-{name}")
+    plot_confusion(scores, RESULTS / f"confusion-{name}.png")
+    candidates[name] = (directory, scores)
+
+
 def score(classifier: Classifier, encoded: Encoded, labels: list[str]) -> tuple[Any, list[str]]:
     predicted = classifier.predict(encoded)
     return classification_scores(labels, predicted, classifier.config.labels), predicted
@@ -283,9 +290,8 @@ def main() -> None:
         )
     )  # fmt: skip
     print(rows[-1].markdown(), flush=True)
-    frozen.save(RESULTS / "clf-frozen")
-    plot_confusion(scores, RESULTS / "confusion-frozen.png")
-    candidates = {"frozen": (RESULTS / "clf-frozen", scores)}
+    candidates: dict[str, tuple[Path, Any]] = {}
+    keep("frozen", frozen, scores, candidates)
 
     hybrid = Classifier(encoder=encoder, options=TrainOptions(features=Features.HYBRID))
     _, cpu, wall = timed(lambda: hybrid.fit(train_enc, y_train))
@@ -301,9 +307,7 @@ def main() -> None:
         )
     )  # fmt: skip
     print(rows[-1].markdown(), flush=True)
-    hybrid.save(RESULTS / "clf-hybrid")
-    plot_confusion(scores, RESULTS / "confusion-hybrid.png")
-    candidates["hybrid"] = (RESULTS / "clf-hybrid", scores)
+    keep("hybrid", hybrid, scores, candidates)
     comparison = f"hybrid head vs baseline, {paired(y_val, hybrid_predicted, baseline_predicted)}"
     print(comparison, flush=True)
 
@@ -344,9 +348,7 @@ def main() -> None:
             )
         )  # fmt: skip
         print(rows[-1].markdown(), flush=True)
-        tuned.save(RESULTS / "clf-finetuned")
-        plot_confusion(scores, RESULTS / "confusion-finetuned.png")
-        candidates["finetuned"] = (RESULTS / "clf-finetuned", scores)
+        keep("finetuned", tuned, scores, candidates)
 
     print()
     print(f"validation: {len(val)} posts; times include the training part's share of the one encoding pass")

@@ -458,17 +458,25 @@ def _length_batches(lengths: Sequence[int], size: int, rng: np.random.Generator)
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
+def _cv_split(y: np.ndarray) -> Any:
+    """Stratified 3-fold CV with a fixed seed (fewer folds for a class with fewer than 3 examples), or
+    None when some class has a single example and cannot be folded at all."""
+    from sklearn.model_selection import StratifiedKFold
+
+    folds = min(3, int(np.bincount(y).min()))
+    return StratifiedKFold(folds, shuffle=True, random_state=0) if folds >= 2 else None
+
+
 def _choose_c(
     estimator: Any, parameter: str, grid: Sequence[float], x: Any, y: np.ndarray
 ) -> tuple[float, float | None]:
     """The inverse L2 strength with the best 3-fold CV accuracy (stratified, fixed seed), and that
     accuracy; with a single value (or too few examples per class to fold) that value and None."""
-    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.model_selection import cross_val_score
 
-    folds = min(3, int(np.bincount(y).min()))
-    if len(grid) == 1 or folds < 2:
+    split = _cv_split(y)
+    if len(grid) == 1 or split is None:
         return float(grid[0]), None
-    split = StratifiedKFold(folds, shuffle=True, random_state=0)
     scores = [float(np.mean(cross_val_score(estimator.set_params(**{parameter: c}), x, y, cv=split))) for c in grid]
     best = int(np.argmax(scores))  # the first (strongest regularisation) among equals
     return float(grid[best]), scores[best]
@@ -485,12 +493,11 @@ def _search_hybrid(
 ) -> tuple[float, float, float | None, np.ndarray | None]:
     """(C, dense weight, CV accuracy, out-of-fold logits) of the best grid point by stratified 3-fold
     CV (fixed seed; the first among equals); with too few examples per class, the first of each grid."""
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.model_selection import cross_val_predict
 
-    folds = min(3, int(np.bincount(y).min()))
-    if folds < 2:
+    split = _cv_split(y)
+    if split is None:
         return float(options.hybrid_c_grid[0]), float(options.dense_weights[0]), None, None
-    split = StratifiedKFold(folds, shuffle=True, random_state=0)
     best: tuple[float, float, float, np.ndarray] | None = None
     for scale in options.dense_weights:
         features = _hstack(dense, scale, words)

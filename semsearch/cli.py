@@ -79,6 +79,12 @@ def main(verbose: bool) -> None:
     help="FAISS index factory string, e.g. Flat or HNSW32,Flat; auto: exact up to 50,000 vectors, HNSW above.",
 )
 @click.option(
+    "--window",
+    type=click.IntRange(min=8),
+    default=None,
+    help="Tokens per document window [default: the index's own; for a new index 128, capped by the model].",
+)
+@click.option(
     "--overlap", default=32, show_default=True, help="Tokens shared by consecutive windows of a long document."
 )
 @click.option("--id-field", default=None, help="Field holding the document id [default: _id or id].")
@@ -110,6 +116,7 @@ def index(source: Path, index_dir: Path, **options: Any) -> None:
             model=options["model"],
             pooling=Pooling(options["pooling"]),
             precision=Precision(precision) if precision else None,
+            window=options["window"],
             overlap=options["overlap"],
             backend=Backend(options["backend"]),
             faiss_factory=options["faiss_factory"],

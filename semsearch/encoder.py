@@ -240,8 +240,9 @@ class Encoder:
         """
         return self.runtime.model if isinstance(self.runtime, TorchRuntime) else self._load_torch()
 
-    def chunks(self, texts: Sequence[str], overlap: int) -> list[Chunk]:
-        return split(self.tokenizer, texts, ChunkConfig(self.max_length, overlap))
+    def chunks(self, texts: Sequence[str], overlap: int, window: int | None = None) -> list[Chunk]:
+        """Token windows of ``window`` tokens (the model's whole ``max_length`` when None)."""
+        return split(self.tokenizer, texts, ChunkConfig(window or self.max_length, overlap))
 
     def encode_ids(self, windows: Sequence[Sequence[int]], progress: tqdm | None = None) -> np.ndarray:
         """Vectors for already-tokenised windows, batched by length so little padding is computed."""

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from helpers import write_jsonl
 
 import semsearch
-from semsearch.errors import BadRecordError, IncompatibleEncoderError, IndexLockedError
-from semsearch.indexing import IndexOptions, build_index, writer_lock
+from semsearch.errors import BadRecordError, IncompatibleEncoderError, IndexLockedError, SemsearchError
+from semsearch.indexing import DEFAULT_WINDOW, IndexOptions, build_index, writer_lock
 from semsearch.types import Pooling
 
 
@@ -79,6 +80,31 @@ def test_a_different_encoder_is_refused(tmp_path: Path, options: IndexOptions) -
         build_index(source, tmp_path / "idx", IndexOptions(**{**options.__dict__, "pooling": Pooling.CLS}))
     with pytest.raises(IncompatibleEncoderError, match="model"):
         build_index(source, tmp_path / "idx", IndexOptions(progress=False))
+
+
+def test_window_defaults_to_128_and_an_update_keeps_the_index_own(tmp_path: Path, options: IndexOptions) -> None:
+    long_text = " ".join(f"word{i}" for i in range(300))
+    source = write_jsonl(tmp_path / "c.jsonl", [{"_id": "long", "text": long_text}])
+    default = build_index(source, tmp_path / "new", options)
+    assert json.loads((tmp_path / "new" / "manifest.json").read_text())["max_length"] == DEFAULT_WINDOW == 128
+    wide = IndexOptions(**{**options.__dict__, "window": 64, "overlap": 16})
+    narrow = build_index(source, tmp_path / "old", wide)
+    assert narrow.chunks > default.chunks  # shorter windows: more of them over the same text
+    rows = [{"_id": "long", "text": long_text}, {"_id": "new", "text": " ".join(["word"] * 100)}]
+    same_overlap = IndexOptions(**{**options.__dict__, "overlap": 16})
+    update = build_index(write_jsonl(source, rows), tmp_path / "old", same_overlap)  # no --window: 64, its own
+    assert update.added == 1 and update.chunks == narrow.chunks + 2
+    with pytest.raises(IncompatibleEncoderError, match="64-token windows"):
+        build_index(source, tmp_path / "old", IndexOptions(**{**same_overlap.__dict__, "window": 128}))
+
+
+def test_a_window_longer_than_the_model_reads_is_refused(tmp_path: Path, options: IndexOptions) -> None:
+    source = write_jsonl(tmp_path / "c.jsonl", corpus_rows(3))
+    with pytest.raises(SemsearchError, match="reads windows of 8 to 128 tokens"):
+        build_index(source, tmp_path / "idx", IndexOptions(**{**options.__dict__, "window": 512}))
+    with pytest.raises(SemsearchError, match="overlap must be between 0 and half a window"):
+        build_index(source, tmp_path / "idx", IndexOptions(**{**options.__dict__, "window": 40}))
+    assert not (tmp_path / "idx" / "manifest.json").exists()
 
 
 def test_metadata_type_conflict_is_a_bad_record(tmp_path: Path, options: IndexOptions) -> None:

@@ -156,6 +156,24 @@ def test_gate_ndcg_for_a_single_relevant_document() -> None:
     assert scores.recall_at_10 == 0.75 and scores.mrr_at_10 == pytest.approx((1 + 0.5 + 0.1) / 4)
 
 
+def test_gate_scores_a_document_by_its_best_window_as_the_index_does(tiny_model: Path) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    from semsearch.chunking import ChunkConfig, split
+
+    model = SentenceTransformer(str(tiny_model), device="cpu")
+    rng = random.Random(0)
+    vocabulary = ["cell", "protein", "mouse", "tumour", "gene", "blood", "dose", "trial", "brain", "virus"]
+    long_doc = " ".join(rng.choice(vocabulary) for _ in range(400))
+    chunks = split(model.tokenizer, [long_doc], ChunkConfig(min(128, model.max_seq_length), 32))
+    assert len(chunks) >= 3
+    tail = long_doc[chunks[-1].start : chunks[-1].end]  # seen only by a document's later windows
+    others = [" ".join(rng.choice(vocabulary) for _ in range(60)) for _ in range(5)]
+    queries = [pairs.PseudoQuery("long", pairs.QueryKind.SENTENCE, tail, long_doc)]
+    queries += [pairs.PseudoQuery(str(i), pairs.QueryKind.SENTENCE, text, text) for i, text in enumerate(others)]
+    assert gate.ranks(model, queries).tolist() == [1] * 6  # each query is one of its own document's windows
+
+
 class _Interrupt(LossBar):
     """Raises KeyboardInterrupt after ``after`` steps of the contrastive stage, as Ctrl-C would."""
 

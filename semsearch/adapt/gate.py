@@ -3,9 +3,9 @@
 The gate's documents were kept out of both training stages. Each gives one pseudo-query
 (alternately its title and one of its sentences, see :func:`semsearch.adapt.pairs.gate_queries`)
 and, with the query taken out, one document of the search pool. Both encoders rank the whole pool
-for every query (exact cosine search, the index's 256-token window, mean pooling as the model
-says); the query's own document is the one relevant answer, so nDCG@10 is 1/log2(1 + rank) when it
-is in the top 10.
+for every query (exact cosine search over the index's windows, mean pooling as the model says);
+the query's own document is the one relevant answer, so nDCG@10 is 1/log2(1 + rank) when it is in
+the top 10.
 
 The adapted encoder is promoted only when its mean nDCG@10 is higher **and** the gain is unlikely
 to be noise: in at least 95% of paired bootstrap resamples of the queries the adapted mean is
@@ -27,7 +27,9 @@ import numpy as np
 from sentence_transformers import SentenceTransformer
 
 from semsearch.adapt.pairs import PseudoQuery
+from semsearch.chunking import ChunkConfig, split
 from semsearch.fsutil import atomic_write_text
+from semsearch.indexing import DEFAULT_WINDOW
 
 MIN_QUERIES = 20
 CONFIDENCE = 0.95
@@ -59,11 +61,23 @@ class GateVerdict:
         return asdict(self)
 
 
-def ranks(model: SentenceTransformer, queries: Sequence[PseudoQuery], progress: bool = False) -> np.ndarray:
-    """1-based rank of each query's own document among all gate documents (exact cosine search)."""
+def ranks(
+    model: SentenceTransformer, queries: Sequence[PseudoQuery], overlap: int = 32, progress: bool = False
+) -> np.ndarray:
+    """1-based rank of each query's own document among all gate documents (exact cosine search).
+
+    Documents are cut as a new index cuts them (windows of :data:`~semsearch.indexing.DEFAULT_WINDOW`
+    tokens, or the model's whole length if shorter) and score as their best window, so the gate
+    judges the vectors the index will hold.
+    """
+    window = min(DEFAULT_WINDOW, model.max_seq_length)
+    documents = [q.positive for q in queries]
+    chunks = split(model.tokenizer, documents, ChunkConfig(window, overlap))
+    texts = [documents[c.doc][c.start : c.end] for c in chunks]
     query_vectors = model.encode([q.query for q in queries], normalize_embeddings=True, show_progress_bar=progress)
-    doc_vectors = model.encode([q.positive for q in queries], normalize_embeddings=True, show_progress_bar=progress)
-    scores = query_vectors @ doc_vectors.T
+    window_vectors = model.encode(texts, normalize_embeddings=True, show_progress_bar=progress)
+    firsts = np.flatnonzero(np.diff([-1] + [c.doc for c in chunks]))  # each document's first window
+    scores = np.maximum.reduceat(query_vectors @ window_vectors.T, firsts, axis=1)
     own = np.diag(scores)
     return 1 + (scores > own[:, None]).sum(axis=1)
 

@@ -61,7 +61,7 @@ class MLMSettings:
     steps: int = 100
     batch_size: int = 16
     learning_rate: float = 2e-5
-    max_length: int = 128  # tokens per window; shorter than the index's 256 to halve the cost per step
+    max_length: int = 128  # tokens per window, as the index's default window
     probability: float = 0.15  # BERT's 15%, split 80/10/10 by the collator's defaults
 
 

@@ -3,8 +3,8 @@
 sentence-transformers' ``SentenceTransformerTrainer`` trains the student on the mined triplets
 (:mod:`semsearch.adapt.pairs`) with :class:`~semsearch.adapt.losses.GuidedDistillationLoss`: the
 frozen base encoder both filters false negatives and anchors the student through distillation.
-Windows are shorter than the index's (128 tokens by default, against 256) because the cost of a
-step grows with them; the student's own ``max_seq_length`` is restored before it is saved.
+Texts are cut at 128 tokens, the index's default window (the cost of a step grows with the length);
+the student's own ``max_seq_length`` is restored before it is saved.
 """
 
 from __future__ import annotations

@@ -123,7 +123,7 @@ def judge(base_rank: np.ndarray, adapted_rank: np.ndarray, queries: Sequence[Pse
         promoted = False
         reason = (
             f"the adapted encoder's gain (nDCG@10 {gain:+.4f}) could be noise: it is better in only "
-            f"{confidence:.0%} of bootstrap resamples (needs {CONFIDENCE:.0%}); the base model is kept"
+            f"{confidence:.1%} of bootstrap resamples (needs {CONFIDENCE:.0%}); the base model is kept"
         )
     else:
         promoted = True

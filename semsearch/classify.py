@@ -48,6 +48,7 @@ from safetensors.numpy import save_file as save_numpy
 from scipy import sparse
 from tqdm.auto import tqdm
 
+from semsearch.chunking import DEFAULT_OVERLAP
 from semsearch.encoder import DEFAULT_MODEL, Encoder, ModelIdentity
 from semsearch.errors import IncompatibleEncoderError, SemsearchError
 from semsearch.fsutil import atomic_write_text
@@ -194,7 +195,7 @@ class TrainOptions:
     # Frozen head only (a fine-tuned head reads its pooled vector). HYBRID by default: on 20 Newsgroups it
     # beat the dense head by 12 points of accuracy and a TF-IDF + LinearSVC baseline by 1 (README, Classifying).
     features: Features = Features.HYBRID
-    overlap: int = 32  # window overlap, as in indexing (matters for Window.MEAN)
+    overlap: int = DEFAULT_OVERLAP  # window overlap, as in indexing (matters for Window.MEAN)
     c_grid: tuple[float, ...] = (0.1, 1.0, 10.0)  # inverse L2 strengths tried by 3-fold CV (frozen, dense)
     hashing: Hashing = Hashing()  # hybrid: how words become columns
     min_df: int = 2  # hybrid: keep the hashed columns seen in this many training texts
@@ -352,7 +353,7 @@ def encode_texts(
     texts: Sequence[str],
     *,
     first_only: bool,
-    overlap: int = 32,
+    overlap: int = DEFAULT_OVERLAP,
     state_layer: int | None = None,
     progress: bool = True,
 ) -> Encoded:

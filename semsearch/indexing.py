@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from semsearch import bm25, corpus
 from semsearch.bm25 import BM25Index
-from semsearch.chunking import ChunkConfig
+from semsearch.chunking import DEFAULT_OVERLAP, DEFAULT_WINDOW, ChunkConfig
 from semsearch.encoder import DEFAULT_MODEL, Encoder, Precision
 from semsearch.errors import BadRecordError, CorpusError, IndexDamagedError, IndexLockedError, SemsearchError
 from semsearch.filters import FieldInfo
@@ -45,13 +45,6 @@ LOCK_FILE = ".lock"
 _LOCK_POLL = 0.2  # seconds between attempts while waiting for another writer
 
 
-# Tokens per document window of a new index (capped by what the model reads). all-MiniLM-L6-v2 reads 256
-# tokens but was trained on 128-token texts, and its vectors of 128-token windows find documents better:
-# dense nDCG@10 SciFact 0.6551 -> 0.6709, NFCorpus 0.3209 -> 0.3309 (test) and 0.3222 -> 0.3301 (train
-# queries), where 64-token windows scored 0.3273 / 0.3259 (README, "Windows").
-DEFAULT_WINDOW = 128
-
-
 @dataclass(frozen=True)
 class IndexOptions:
     """How to encode and store a corpus. Defaults are what a user gets from the CLI."""
@@ -60,7 +53,7 @@ class IndexOptions:
     pooling: Pooling = Pooling.MEAN
     precision: Precision | None = None  # None: the index's own, or for a new index the fastest exact-enough one
     window: int | None = None  # tokens per document window; None: the index's own, for a new one DEFAULT_WINDOW
-    overlap: int = 32  # tokens shared by consecutive windows of a long document
+    overlap: int = DEFAULT_OVERLAP  # tokens shared by consecutive windows of a long document
     backend: Backend = Backend.FAISS
     faiss_factory: str = "auto"  # by size: exact while fast enough, HNSW above (see semsearch.index.faiss)
     fields: corpus.FieldMap = field(default_factory=corpus.FieldMap)
@@ -137,19 +130,20 @@ def open_for_writing(directory: Path, encoder: Encoder, options: IndexOptions) -
     The store is created before the manifest is written, so an index whose manifest exists always
     has a store; a store without a manifest is a first run that was killed before its first commit.
     """
+    existing = None
+    if (directory / MANIFEST).exists() or (directory / BACKUP).exists():
+        existing = Manifest.load(directory)  # a damaged one is refused with the way back, never replaced
     wanted = Manifest(
         model=encoder.identity,
         pooling=encoder.pooling,
         dim=encoder.dim,
-        max_length=window_of(directory, encoder, options),
+        max_length=window_of(existing, encoder, options),
         overlap=options.overlap,
         backend=options.backend,
         faiss_factory=options.faiss_factory,
         precision=encoder.precision,
     )
-    existing = None
-    if (directory / MANIFEST).exists() or (directory / BACKUP).exists():
-        existing = Manifest.load(directory)  # a damaged one is refused with the way back, never replaced
+    if existing is not None:
         existing.check_same_vectors(wanted)
     for folder in (directory, directory / "faiss"):
         sweep_temporaries(folder)  # what runs killed earlier left behind
@@ -170,15 +164,14 @@ def recorded_precision(directory: Path) -> Precision | None:
     return Manifest.load(directory).precision if (directory / MANIFEST).exists() else None
 
 
-def window_of(directory: Path, encoder: Encoder, options: IndexOptions) -> int:
+def window_of(existing: Manifest | None, encoder: Encoder, options: IndexOptions) -> int:
     """Tokens per document window: as asked, else the existing index's own, else :data:`DEFAULT_WINDOW`.
 
     An update encodes its documents as the index's other documents were. A window the model cannot
     read whole, or too short for the overlap, is refused before anything is written.
     """
     if options.window is None:
-        recorded = Manifest.load(directory).max_length if (directory / MANIFEST).exists() else None
-        return recorded or min(DEFAULT_WINDOW, encoder.max_length)
+        return existing.max_length if existing else min(DEFAULT_WINDOW, encoder.max_length)
     if options.window > encoder.max_length:
         raise SemsearchError(
             f"--window {options.window}: {encoder.name} reads windows of 8 to {encoder.max_length} tokens"

@@ -9,8 +9,9 @@ import pytest
 from helpers import write_jsonl
 
 import semsearch
+from semsearch.chunking import DEFAULT_WINDOW
 from semsearch.errors import BadRecordError, IncompatibleEncoderError, IndexLockedError, SemsearchError
-from semsearch.indexing import DEFAULT_WINDOW, IndexOptions, build_index, writer_lock
+from semsearch.indexing import IndexOptions, build_index, writer_lock
 from semsearch.types import Pooling
 
 

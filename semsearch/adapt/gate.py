@@ -27,9 +27,8 @@ import numpy as np
 from sentence_transformers import SentenceTransformer
 
 from semsearch.adapt.pairs import PseudoQuery
-from semsearch.chunking import ChunkConfig, split
+from semsearch.chunking import DEFAULT_OVERLAP, DEFAULT_WINDOW, ChunkConfig, split
 from semsearch.fsutil import atomic_write_text
-from semsearch.indexing import DEFAULT_WINDOW
 
 MIN_QUERIES = 20
 CONFIDENCE = 0.95
@@ -61,18 +60,16 @@ class GateVerdict:
         return asdict(self)
 
 
-def ranks(
-    model: SentenceTransformer, queries: Sequence[PseudoQuery], overlap: int = 32, progress: bool = False
-) -> np.ndarray:
+def ranks(model: SentenceTransformer, queries: Sequence[PseudoQuery], progress: bool = False) -> np.ndarray:
     """1-based rank of each query's own document among all gate documents (exact cosine search).
 
-    Documents are cut as a new index cuts them (windows of :data:`~semsearch.indexing.DEFAULT_WINDOW`
+    Documents are cut as a new index cuts them (windows of :data:`~semsearch.chunking.DEFAULT_WINDOW`
     tokens, or the model's whole length if shorter) and score as their best window, so the gate
     judges the vectors the index will hold.
     """
     window = min(DEFAULT_WINDOW, model.max_seq_length)
     documents = [q.positive for q in queries]
-    chunks = split(model.tokenizer, documents, ChunkConfig(window, overlap))
+    chunks = split(model.tokenizer, documents, ChunkConfig(window, DEFAULT_OVERLAP))
     texts = [documents[c.doc][c.start : c.end] for c in chunks]
     query_vectors = model.encode([q.query for q in queries], normalize_embeddings=True, show_progress_bar=progress)
     window_vectors = model.encode(texts, normalize_embeddings=True, show_progress_bar=progress)

@@ -212,8 +212,8 @@ def adapt(source: str | Path, out: str | Path, options: AdaptOptions | None = No
 
     gate_queries = pairs.gate_queries(split.held_out, options.seed)
     verdict = gate.judge(
-        gate.ranks(teacher, gate_queries, progress=options.progress),
-        gate.ranks(student, gate_queries, progress=options.progress),
+        gate.ranks(teacher, gate_queries, options.progress),
+        gate.ranks(student, gate_queries, options.progress),
         gate_queries,
         options.seed,
     )

@@ -132,9 +132,10 @@ class BM25Index:
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every document (in ``doc_ids`` order) for ``query``."""
-        if not self.doc_ids:
-            return np.zeros(0, dtype=np.float32)
-        return self.retriever.get_scores(tokenize([query])[0]).astype(np.float32)
+        terms = tokenize([query])[0]
+        if not self.doc_ids or not terms:  # bm25s fails on a query of stop words only ("M&M's", "the")
+            return np.zeros(len(self.doc_ids), dtype=np.float32)
+        return self.retriever.get_scores(terms).astype(np.float32)
 
     @property
     def num_docs(self) -> int:

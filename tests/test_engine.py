@@ -33,6 +33,14 @@ def test_search_returns_k_distinct_documents_best_first(sample_index: Path, mode
     assert result.ambiguous is None and result.senses == []
 
 
+def test_query_of_stop_words_only(sample_index: Path) -> None:
+    """BM25 has no term to score ("M&M's" is an NFCorpus query); hybrid falls back to the dense ranking."""
+    index = semsearch.open(sample_index)
+    assert index.search("M&M's", k=5, mode="bm25").hits == []
+    hybrid = index.search("M&M's", k=5, mode="hybrid").hits
+    assert [h.id for h in hybrid] == [h.id for h in index.search("M&M's", k=5, mode="dense").hits]
+
+
 def test_dense_search_finds_the_relevant_abstract(sample_index: Path, sample_dir: Path) -> None:
     """The abstract that the first judged claim of the sample cites is in its dense top 10."""
     queries = {row["_id"]: row["text"] for row in map(json.loads, (sample_dir / "queries.jsonl").open())}

@@ -357,6 +357,8 @@ def classifier_eval(directory: Path, data: Path, text_field: str, label_field: s
 @click.option("--max-minutes", type=click.FloatRange(min=0, min_open=True), default=None, help="Wall-clock budget.")
 @click.option("--mlm-steps", type=click.IntRange(min=0), default=None, help="Masked-LM steps (0 skips stage 1).")
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="Contrastive steps (a ceiling).")
+@click.option("--blend", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="Share of the trained weights in the adapted encoder; the rest is the base's.")  # fmt: skip
 @click.option("--work-dir", type=click.Path(path_type=Path), default=None, help="[default: OUT.work]")
 @click.option("--keep-work", is_flag=True, help="Keep checkpoints and the stage-1 model after success.")
 @click.option("--id-field", default=None, help="Field holding the document id [default: _id or id].")
@@ -390,6 +392,7 @@ def adapt(corpus_source: Path, out: Path, **options: Any) -> None:
             seed=options["seed"],
             mlm=defaults.mlm if mlm_steps is None else replace(defaults.mlm, steps=mlm_steps),
             contrastive=defaults.contrastive if steps is None else replace(defaults.contrastive, steps=steps),
+            blend=options["blend"],
             max_steps=options["max_steps"],
             max_minutes=options["max_minutes"],
             fields=FieldMap.from_options(options["id_field"], options["text_field"], options["title_field"]),

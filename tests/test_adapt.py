@@ -130,6 +130,26 @@ def test_mlm_windows_mark_special_tokens(tiny_model: Path, small_corpus: Path) -
         assert row["input_ids"][0] == tokenizer.cls_token_id
 
 
+def test_blend_moves_every_weight_the_given_share_of_the_way_from_the_base(tiny_model: Path) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    from semsearch.adapt.train import blend_into_base
+
+    base = SentenceTransformer(str(tiny_model), device="cpu")
+    trained = SentenceTransformer(str(tiny_model), device="cpu")
+    for tensor in trained.state_dict().values():
+        if tensor.is_floating_point():
+            tensor.add_(1.0)
+    blend_into_base(trained, base, 0.25)
+    blended, original = trained.state_dict(), base.state_dict()
+    floats = [name for name, tensor in original.items() if tensor.is_floating_point()]
+    assert floats and all(np.allclose(blended[n].numpy(), original[n].numpy() + 0.25, atol=1e-6) for n in floats)
+    blend_into_base(trained, base, 0.0)
+    assert all(np.array_equal(trained.state_dict()[n].numpy(), original[n].numpy()) for n in floats)
+    with pytest.raises(Exception, match="--blend"):
+        AdaptOptions(blend=1.5)
+
+
 def test_gate_promotes_only_a_clear_gain() -> None:
     queries = [pairs.PseudoQuery(str(i), pairs.QueryKind.SENTENCE, "q", "d") for i in range(100)]
     rng = np.random.default_rng(0)

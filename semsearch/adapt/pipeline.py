@@ -1,4 +1,4 @@
-"""``semsearch adapt``: masked-LM, then contrastive training with distillation, then the gate.
+"""``semsearch adapt``: masked-LM, contrastive training with distillation, a blend with the base, the gate.
 
 Every step leaves its result in a work directory (``OUT.work`` unless told otherwise): stage 1's
 checkpoints and encoder, the mined triplets, stage 2's checkpoints and the candidate encoder. Run
@@ -31,7 +31,7 @@ from semsearch import corpus
 from semsearch.adapt import gate, pairs
 from semsearch.adapt.mlm import MLMSettings, StageOutcome, continue_pretraining
 from semsearch.adapt.texts import Passage, load_passages, split_held_out
-from semsearch.adapt.train import ContrastiveSettings, fine_tune
+from semsearch.adapt.train import ContrastiveSettings, blend_into_base, fine_tune
 from semsearch.encoder import DEFAULT_MODEL, resolve_model_dir, weights_sha256
 from semsearch.errors import SemsearchError
 from semsearch.fsutil import atomic_write_text
@@ -52,6 +52,7 @@ class AdaptOptions:
     seed: int = 0
     mlm: MLMSettings = field(default_factory=MLMSettings)
     contrastive: ContrastiveSettings = field(default_factory=ContrastiveSettings)
+    blend: float = 0.5  # share of the trained weights in the candidate; the rest is the base's
     held_out_fraction: float = 0.1
     held_out_cap: int = 500
     max_steps: int | None = None  # a ceiling on each stage's steps
@@ -61,6 +62,10 @@ class AdaptOptions:
     work_dir: Path | None = None
     keep_work: bool = False
     progress: bool = True
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.blend <= 1.0:
+            raise SemsearchError(f"--blend is the trained weights' share of the output, 0 to 1; got {self.blend}")
 
     def capped(self) -> AdaptOptions:
         """The options with ``max_steps`` applied to both stages."""
@@ -78,6 +83,7 @@ class AdaptOptions:
             "seed": self.seed,
             "mlm": asdict(self.mlm),
             "contrastive": {**asdict(self.contrastive), "distillation": str(self.contrastive.distillation)},
+            "blend": self.blend,
             "held_out_fraction": self.held_out_fraction,
             "held_out_cap": self.held_out_cap,
         }
@@ -205,6 +211,7 @@ def adapt(source: str | Path, out: str | Path, options: AdaptOptions | None = No
             student, teacher, triplets, options.contrastive, work.path / "contrastive", options.seed,
             deadline_of(TRAIN_SHARE), options.progress,
         )  # fmt: skip
+        blend_into_base(student, teacher, options.blend)
         student.save(str(candidate_dir))
         work.finish("contrastive", train_outcome)
     else:
@@ -295,6 +302,8 @@ def render_summary(report: dict[str, Any]) -> str:
         "",
         f"- stage 1, masked-LM: {_stage(mlm)}",
         f"- stage 2, contrastive + distillation: {_stage(contrastive)} on {report['triplets']} mined triplets",
+        f"- candidate: {report['recipe']['blend']:.0%} the trained weights, {1 - report['recipe']['blend']:.0%} "
+        "the base's (--blend)",
         f"- time: {report['cpu_seconds'] / 60:.1f} CPU-minutes (user+sys), {report['wall_seconds'] / 60:.1f} minutes "
         f"wall, on {report['device']}",
         "",

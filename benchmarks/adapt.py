@@ -7,7 +7,8 @@ For each dataset: runs `semsearch adapt` on its corpus as a child process (CPU t
 that process; the issue's budget is 30 minutes. `--max-minutes` is wall-clock: on a 2-core machine
 training keeps ~1.6 cores busy, and 22 wall-minutes came to 33 CPU-minutes on NFCorpus, so the
 default here is 18). Then it indexes the corpus with the base model, the stage-1 (masked-LM only)
-encoder and the final output, and prints dense and hybrid nDCG@10 / Recall@100 on the test qrels
+encoder and the candidate (stages 1 and 2, blended with the base; `--out` holds it if the gate
+promoted it, else the base), and prints dense and hybrid nDCG@10 / Recall@100 on the test qrels
 beside the issue's targets, with the gate's own figures. Last, it runs `adapt` on the bundled
 300-abstract sample, where adaptation has too little to go on, and prints the gate's verdict.
 
@@ -91,7 +92,10 @@ def dataset_rows(dataset: str, base_index: Path | None, work: Path, max_minutes:
         encoders["base"] = index_with(DATA / dataset, "default", work / f"index-{dataset}-base")
     if stage1.is_dir():
         encoders["MLM only"] = index_with(DATA / dataset, stage1, work / f"index-{dataset}-mlm")
-    encoders["adapted (output)"] = index_with(DATA / dataset, out, work / f"index-{dataset}-final")
+    # The candidate, promoted or not: what adaptation gives, whatever the gate decided. --out holds
+    # either this model or the base (same weights hash), so it needs no index of its own.
+    candidate = Path(f"{out}.work") / "candidate"
+    encoders["adapted (candidate)"] = index_with(DATA / dataset, candidate, work / f"index-{dataset}-candidate")
     rows = []
     base_scores = None
     for name, index_dir in encoders.items():
@@ -110,8 +114,8 @@ def dataset_rows(dataset: str, base_index: Path | None, work: Path, max_minutes:
         f"{wall / 60:.1f} minutes wall; stage 1 {report['stages']['mlm']['steps']} steps, stage 2 "
         f"{report['stages']['contrastive']['steps']} steps on {report['triplets']} triplets",
         f"{dataset} gate: {gate['queries']} held-out pseudo-queries, nDCG@10 base {gate['base']['ndcg_at_10']:.4f} "
-        f"-> adapted {gate['adapted']['ndcg_at_10']:.4f} ({gate['gain']:+.4f}, better in {gate['confidence']:.0%} "
-        f"of bootstrap resamples): {'promoted' if report['promoted'] else 'base kept'}",
+        f"-> adapted {gate['adapted']['ndcg_at_10']:.4f} ({gate['gain']:+.4f}, better in {gate['confidence']:.1%} "
+        f"of bootstrap resamples): {'promoted, --out is the candidate' if report['promoted'] else 'base kept'}",
     ]
     return rows, notes
 

@@ -368,7 +368,7 @@ def classifier_eval(directory: Path, data: Path, text_field: str, label_field: s
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
 @user_errors
 def adapt(corpus_source: Path, out: Path, **options: Any) -> None:
-    """Adapt the encoder to CORPUS (masked-LM, then contrastive + distillation) and write --out.
+    """Adapt the encoder to CORPUS (masked-LM, contrastive + distillation, blend with the base); write --out.
 
     A slice of CORPUS is held out; the adapted encoder replaces the base only if it finds those
     documents better. Either way --out is a model directory for 'index --model'. Interrupted? Run the

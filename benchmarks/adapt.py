@@ -82,7 +82,7 @@ def scores(dataset: str, index_dir: Path) -> dict[Mode, dict[str, float]]:
 def dataset_rows(dataset: str, base_index: Path | None, work: Path, max_minutes: float) -> tuple[list[str], list[str]]:
     out = work / f"adapt-{dataset}"
     report, cpu, wall = run_adapt(DATA / dataset, out, ["--max-minutes", str(max_minutes)])
-    stage1 = Path(f"{out}.work") / "stage1-model"
+    work_dir = Path(f"{out}.work")  # kept by --keep-work: the stage-1 encoder and the candidate
     encoders: dict[str, Path] = {}
     if base_index is not None:
         encoders["base"] = work / f"index-{dataset}-base"
@@ -90,12 +90,13 @@ def dataset_rows(dataset: str, base_index: Path | None, work: Path, max_minutes:
         shutil.copytree(base_index, encoders["base"])  # a copy: the original is never written to
     else:
         encoders["base"] = index_with(DATA / dataset, "default", work / f"index-{dataset}-base")
-    if stage1.is_dir():
-        encoders["MLM only"] = index_with(DATA / dataset, stage1, work / f"index-{dataset}-mlm")
+    if (work_dir / "stage1-model").is_dir():
+        encoders["MLM only"] = index_with(DATA / dataset, work_dir / "stage1-model", work / f"index-{dataset}-mlm")
     # The candidate, promoted or not: what adaptation gives, whatever the gate decided. --out holds
     # either this model or the base (same weights hash), so it needs no index of its own.
-    candidate = Path(f"{out}.work") / "candidate"
-    encoders["adapted (candidate)"] = index_with(DATA / dataset, candidate, work / f"index-{dataset}-candidate")
+    encoders["adapted (candidate)"] = index_with(
+        DATA / dataset, work_dir / "candidate", work / f"index-{dataset}-candidate"
+    )
     rows = []
     base_scores = None
     for name, index_dir in encoders.items():

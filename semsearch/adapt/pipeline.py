@@ -46,7 +46,11 @@ TRAIN_SHARE = 0.85  # of --max-minutes, by which stage 2 must end; the rest is f
 
 @dataclass(frozen=True)
 class AdaptOptions:
-    """Everything ``adapt`` does, with the defaults the CLI gives (sized for ~30 CPU-minutes on SciFact)."""
+    """Everything ``adapt`` does, with the defaults the CLI gives.
+
+    The step counts are ceilings: in full they take ~57 CPU-minutes on SciFact on 2 cores, so a
+    30-CPU-minute budget needs ``max_minutes`` (18 wall-minutes fit it; README, "Domain adaptation").
+    """
 
     base: str = DEFAULT_MODEL
     seed: int = 0
@@ -281,6 +285,7 @@ def render_summary(report: dict[str, Any]) -> str:
     verdict = report["gate"]
     base, adapted = verdict["base"], verdict["adapted"]
     mlm, contrastive = report["stages"]["mlm"], report["stages"]["contrastive"]
+    blend = report["recipe"]["blend"]
     kinds = ", ".join(f"{count} {kind}" for kind, count in sorted(verdict["query_kinds"].items()))
     decision = "PROMOTED the adapted encoder" if report["promoted"] else "KEPT the base model"
     lines = [
@@ -302,8 +307,7 @@ def render_summary(report: dict[str, Any]) -> str:
         "",
         f"- stage 1, masked-LM: {_stage(mlm)}",
         f"- stage 2, contrastive + distillation: {_stage(contrastive)} on {report['triplets']} mined triplets",
-        f"- candidate: {report['recipe']['blend']:.0%} the trained weights, {1 - report['recipe']['blend']:.0%} "
-        "the base's (--blend)",
+        f"- candidate: {blend:.0%} the trained weights, {1 - blend:.0%} the base's (--blend)",
         f"- time: {report['cpu_seconds'] / 60:.1f} CPU-minutes (user+sys), {report['wall_seconds'] / 60:.1f} minutes "
         f"wall, on {report['device']}",
         "",

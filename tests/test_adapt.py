@@ -21,7 +21,7 @@ from semsearch.adapt import AdaptOptions, ContrastiveSettings, MLMSettings, adap
 from semsearch.adapt.callbacks import LossBar
 from semsearch.adapt.mlm import masked_lm, windows
 from semsearch.adapt.texts import Passage, load_passages, sentences, split_held_out
-from semsearch.bm25 import tokenize
+from semsearch.bm25 import BM25Index, tokenize
 from semsearch.cli import main
 from semsearch.encoder import Encoder, weights_sha256
 
@@ -96,11 +96,17 @@ def test_bm25_negative_is_another_document_sharing_words(small_corpus: Path) -> 
     triplets = pairs.mine_negatives(queries, passages, depth=5, seed=0, progress=False)
     assert len(triplets) >= 25
     text = {p.id: p.text for p in passages}
+    bm25 = BM25Index.build([p.id for p in passages], [p.text for p in passages])
     for triplet in triplets:
+        found = [doc for doc, _ in bm25.top(triplet.query, 6)]
+        assert triplet.source_rank == (found.index(triplet.doc_id) + 1 if triplet.doc_id in found else 0)
         assert triplet.negative_id != triplet.doc_id
         assert triplet.negative == text[triplet.negative_id]
         query_terms, negative_terms = tokenize([triplet.query, triplet.negative])
         assert set(query_terms) & set(negative_terms)  # BM25's own (stemmed) terms
+    share = pairs.bm25_first_share(triplets)
+    assert share == sum(t.source_rank == 1 for t in triplets) / len(triplets)
+    assert share > 0.8  # a sentence shares its rare words with the rest of its abstract
 
 
 def test_triplets_round_trip_through_jsonl(tmp_path: Path, small_corpus: Path) -> None:
@@ -213,6 +219,9 @@ def test_adapt_writes_a_model_dir_resumes_and_is_deterministic(
     assert report["stages"]["mlm"]["steps"] == 3 and report["stages"]["contrastive"]["steps"] == 3
     assert report["gate"]["queries"] == 20 and report["held_out_documents"] == 20
     assert report["promoted"] == straight.promoted and (tmp_path / "a" / "adapt_report.md").is_file()
+    mined = pairs.load_triplets(tmp_path / "a.work" / "triplets.jsonl")
+    assert report["bm25_first_share"] == pairs.bm25_first_share(mined)
+    assert f"first for {report['bm25_first_share']:.0%} of those" in straight.summary
     candidate = load_file(tmp_path / "a.work" / "candidate" / "model.safetensors")
     base = load_file(tiny_model / "model.safetensors")
     assert any(not np.array_equal(candidate[k].numpy(), base[k].numpy()) for k in base if k in candidate)

@@ -15,6 +15,7 @@ when its holder dies, so a killed run never leaves a stale lock).
 from __future__ import annotations
 
 import fcntl
+import json
 import logging
 import os
 import time
@@ -32,7 +33,7 @@ from semsearch.chunking import DEFAULT_OVERLAP, DEFAULT_WINDOW, ChunkConfig
 from semsearch.encoder import DEFAULT_MODEL, Encoder, Precision
 from semsearch.errors import BadRecordError, CorpusError, IndexDamagedError, IndexLockedError, SemsearchError
 from semsearch.filters import FieldInfo
-from semsearch.fsutil import size_on_disk, sweep_temporaries
+from semsearch.fsutil import atomic_write_text, size_on_disk, sweep_temporaries
 from semsearch.index import open_backend
 from semsearch.labelling import IndexLabeller, install_if_new, open_labeller
 from semsearch.manifest import BACKUP, MANIFEST, STORE_DIR, Manifest
@@ -42,6 +43,7 @@ from semsearch.types import Backend, Document, Pooling
 log = logging.getLogger(__name__)
 
 LOCK_FILE = ".lock"
+ROWIDS = "rowids.json"  # the next rowid to hand out, so that one is never reused after a deletion
 _LOCK_POLL = 0.2  # seconds between attempts while waiting for another writer
 
 
@@ -209,6 +211,7 @@ class _Run:
         report: corpus.LoadReport,
         labeller: IndexLabeller | None = None,
     ) -> None:
+        self.rowids = RowidCounter(store)
         self.encoder = encoder
         self.manifest = manifest  # its window and overlap cut every document
         self.labeller = labeller
@@ -216,7 +219,6 @@ class _Run:
         self.options = options
         self.report = report
         self.existing = store.doc_hashes()
-        self.next_rowid = store.max_rowid() + 1
         self.seen: set[str] = set()
         self.added = self.updated = self.unchanged = self.encoded = 0
 
@@ -264,7 +266,7 @@ class _Run:
                 doc_index=[c.doc for c in chunks],
                 numbers=[c.number for c in chunks],
                 spans=[(c.start, c.end) for c in chunks],
-                rowids=self._new_rowids(len(chunks)),
+                rowids=self.rowids.take(len(chunks)),
                 vectors=vectors,
             )
         )
@@ -306,9 +308,33 @@ class _Run:
                 bar.update(len(docs))
         return len(stale)
 
-    def _new_rowids(self, count: int) -> list[int]:
-        first = self.next_rowid
-        self.next_rowid += count
+
+class RowidCounter:
+    """Hands out rowids that no vector of the index has had before, deleted ones included.
+
+    A FAISS file is current when its ids equal the store's (:mod:`semsearch.index.faiss`), so a
+    rowid given again after its vector was deleted would let a stale file serve the deleted vector
+    under the new document's name. The largest rowid in the store is not enough (deleting the newest
+    documents lowers it): the next one is recorded beside the store, before the rows that use it
+    are written (a crash in between leaves only a gap). An index made before the record existed,
+    or whose record was lost, starts again after its largest stored rowid.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.path = store.path.parent / ROWIDS
+        try:
+            recorded = int(json.loads(self.path.read_text(encoding="utf-8"))["next"])
+        except FileNotFoundError:
+            recorded = 0
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.warning("%s is unreadable (%s); continuing after the largest stored rowid", self.path, exc)
+            recorded = 0
+        self.next = max(recorded, store.max_rowid() + 1)
+
+    def take(self, count: int) -> list[int]:
+        first = self.next
+        self.next += count
+        atomic_write_text(self.path, json.dumps({"next": self.next}) + "\n")
         return list(range(first, first + count))
 
 

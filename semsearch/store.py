@@ -282,7 +282,8 @@ class Store:
 
     def max_rowid(self) -> int:
         rows = self.scan(["rowid"])
-        return int(pa.compute.max(rows["rowid"]).as_py() or -1) if rows.num_rows else -1
+        largest = pa.compute.max(rows["rowid"]).as_py() if rows.num_rows else None
+        return -1 if largest is None else int(largest)  # 0 is a rowid like any other
 
     def chunks_of(self, doc_ids: Sequence[str]) -> pa.Table:
         """Stored chunks (vectors included) of ``doc_ids``, to reuse when only metadata changed."""

@@ -12,7 +12,7 @@ import semsearch
 from semsearch.chunking import DEFAULT_WINDOW
 from semsearch.errors import BadRecordError, IncompatibleEncoderError, IndexLockedError, SemsearchError
 from semsearch.indexing import IndexOptions, build_index, writer_lock
-from semsearch.types import Pooling
+from semsearch.types import Backend, Pooling
 
 
 def corpus_rows(n: int = 30) -> list[dict]:
@@ -62,6 +62,38 @@ def test_delete_missing_removes_documents_everywhere(tmp_path: Path, options: In
         ids = {h.id for h in index.search("document number", k=50, mode=mode).hits}
         assert ids <= {r["_id"] for r in kept}, mode
         assert len(ids) == 20, mode
+
+
+def test_a_deleted_vector_is_never_served_under_a_new_documents_name(tmp_path: Path, options: IndexOptions) -> None:
+    """The newest document is deleted by a run that does not rebuild the FAISS file (lancedb backend),
+    then another is added: its vector needs a rowid never given before, or the old file (same id set)
+    would answer with the deleted vector."""
+    source, directory = tmp_path / "c.jsonl", tmp_path / "idx"
+    rows = [{"_id": "a", "text": "cats purr on sofas"}, {"_id": "b", "text": "dogs bark at night"}]
+    deleted = {"_id": "c", "text": "volcanic eruptions in iceland"}
+    lance = IndexOptions(**{**options.__dict__, "backend": Backend.LANCEDB, "delete_missing": True})
+    build_index(write_jsonl(source, [*rows, deleted]), directory, options)
+    build_index(write_jsonl(source, rows), directory, lance)
+    build_index(write_jsonl(source, [*rows, {"_id": "d", "text": "stock market crash of 1929"}]), directory, lance)
+    found = {
+        backend: [
+            (h.id, round(h.score, 4))
+            for h in semsearch.open(directory, backend).search(deleted["text"], 3, mode="dense").hits
+        ]
+        for backend in (Backend.FAISS, Backend.LANCEDB)
+    }
+    assert found[Backend.FAISS] == found[Backend.LANCEDB]
+    assert found[Backend.FAISS][0][1] < 0.9999  # the deleted document's own vector would score 1
+
+
+def test_rowids_stay_unique_when_the_only_document_changes(tmp_path: Path, options: IndexOptions) -> None:
+    source, directory = tmp_path / "c.jsonl", tmp_path / "idx"
+    build_index(write_jsonl(source, [{"_id": "a", "text": "cats purr"}]), directory, options)
+    first = semsearch.open(directory).store.scan(["rowid"])["rowid"].to_pylist()
+    build_index(write_jsonl(source, [{"_id": "a", "text": "dogs bark"}]), directory, options)
+    build_index(write_jsonl(source, [{"_id": "a", "text": "dogs bark"}, {"_id": "b", "text": "x"}]), directory, options)
+    rows = semsearch.open(directory).store.scan(["rowid", "doc_id"]).to_pylist()
+    assert len({r["rowid"] for r in rows}) == 2 and not {r["rowid"] for r in rows} & set(first)
 
 
 def test_long_documents_are_chunked_and_returned_once(tmp_path: Path, options: IndexOptions) -> None:

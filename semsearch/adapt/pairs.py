@@ -19,8 +19,8 @@ encoder as a guide (see :mod:`semsearch.adapt.losses`), so they are not pushed a
 The same search records where BM25 ranks the query's own document. BM25 alone finds it first for
 almost every pseudo-query (99.2% on SciFact, 96.5% on NFCorpus; for their real queries the first
 BM25 hit is relevant 55% and 45% of the time), because a sentence shares its rare words with the
-rest of its abstract. So stage 2 mostly teaches what BM25 already finds: the likely reason hybrid
-search gains nothing from it (README, "Domain adaptation"). The report gives the share.
+rest of its abstract. So stage 2 learns only from queries BM25 already answers: the likely reason
+hybrid search gains nothing from it (README, "Domain adaptation"). The report gives the share.
 """
 
 from __future__ import annotations

@@ -309,7 +309,7 @@ def render_summary(report: dict[str, Any]) -> str:
         f"- stage 1, masked-LM: {_stage(mlm)}",
         f"- stage 2, contrastive + distillation: {_stage(contrastive)} on {report['triplets']} mined triplets",
         f"- BM25 alone ranks the source document first for {report['bm25_first_share']:.0%} of those pseudo-queries: "
-        "what stage 2 teaches, hybrid search's BM25 half mostly finds already",
+        "stage 2 learns from queries that hybrid search's BM25 half already answers",
         f"- candidate: {blend:.0%} the trained weights, {1 - blend:.0%} the base's (--blend)",
         f"- time: {report['cpu_seconds'] / 60:.1f} CPU-minutes (user+sys), {report['wall_seconds'] / 60:.1f} minutes "
         f"wall, on {report['device']}",

@@ -159,7 +159,7 @@ class _Renderer:
         if isinstance(node, exp.Boolean):
             return "TRUE" if node.this else "FALSE"
         if isinstance(node, exp.Neg):
-            return f"-{self.literal(node.this, Kind.NUMBER)}"
+            return f"-({self.literal(node.this, Kind.NUMBER)})"  # "- -5" as "--5" would start an SQL comment
         if node.is_string:
             return "'" + str(node.this).replace("'", "''") + "'"
         try:

@@ -30,7 +30,8 @@ FIELDS = {
         ("journal IS NULL", "`m_journal` IS NULL"),
         ("journal IS NOT NULL", "(NOT `m_journal` IS NULL)"),
         ("open", "`m_open`"),
-        ("open = TRUE OR year < -1.5", "(`m_open` = TRUE OR `m_year` < -1.5)"),
+        ("open = TRUE OR year < -1.5", "(`m_open` = TRUE OR `m_year` < -(1.5))"),
+        ("year > - -5", "`m_year` > -(-(5))"),  # not "--5", which SQL reads as a comment
         ("journal = 'it''s'", "`m_journal` = 'it''s'"),
         ('"year" != 3', "`m_year` != 3"),
         ("NOT (year = 1 OR id = 'x')", "(NOT ((`m_year` = 1 OR `doc_id` = 'x')))"),

@@ -96,6 +96,15 @@ def test_rowids_stay_unique_when_the_only_document_changes(tmp_path: Path, optio
     assert len({r["rowid"] for r in rows}) == 2 and not {r["rowid"] for r in rows} & set(first)
 
 
+def test_negative_numbers_filter_in_every_mode(tmp_path: Path, options: IndexOptions) -> None:
+    build_index(write_jsonl(tmp_path / "c.jsonl", corpus_rows()), tmp_path / "idx", options)
+    index = semsearch.open(tmp_path / "idx")
+    for mode in ("dense", "bm25", "hybrid"):
+        for where, groups in (("group > - -1", {2}), ("group > -1", {0, 1, 2})):
+            ids = {h.id for h in index.search("document number", k=50, mode=mode, where=where).hits}
+            assert ids == {f"doc{i}" for i in range(30) if i % 3 in groups}, (mode, where)
+
+
 def test_long_documents_are_chunked_and_returned_once(tmp_path: Path, options: IndexOptions) -> None:
     long_text = " ".join(f"word{i}" for i in range(400)) + " needle"
     source = write_jsonl(tmp_path / "c.jsonl", [{"_id": "long", "text": long_text}, {"_id": "short", "text": "hay"}])

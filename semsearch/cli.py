@@ -85,7 +85,11 @@ def main(verbose: bool) -> None:
     help="Tokens per document window [default: the index's own; for a new index 128, capped by the model].",
 )
 @click.option(
-    "--overlap", default=32, show_default=True, help="Tokens shared by consecutive windows of a long document."
+    "--overlap",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Tokens shared by consecutive windows of a long document [default: the index's own; for a new index 32, "
+    "at most a quarter of the window].",
 )
 @click.option("--id-field", default=None, help="Field holding the document id [default: _id or id].")
 @click.option("--text-field", default=None, help="Field holding the text [default: text].")

@@ -55,7 +55,7 @@ class IndexOptions:
     pooling: Pooling = Pooling.MEAN
     precision: Precision | None = None  # None: the index's own, or for a new index the fastest exact-enough one
     window: int | None = None  # tokens per document window; None: the index's own, for a new one DEFAULT_WINDOW
-    overlap: int = DEFAULT_OVERLAP  # tokens shared by consecutive windows of a long document
+    overlap: int | None = None  # tokens shared by consecutive windows; None: the index's own, else a default
     backend: Backend = Backend.FAISS
     faiss_factory: str = "auto"  # by size: exact while fast enough, HNSW above (see semsearch.index.faiss)
     fields: corpus.FieldMap = field(default_factory=corpus.FieldMap)
@@ -135,12 +135,13 @@ def open_for_writing(directory: Path, encoder: Encoder, options: IndexOptions) -
     existing = None
     if (directory / MANIFEST).exists() or (directory / BACKUP).exists():
         existing = Manifest.load(directory)  # a damaged one is refused with the way back, never replaced
+    cut = chunking_of(existing, encoder, options)
     wanted = Manifest(
         model=encoder.identity,
         pooling=encoder.pooling,
         dim=encoder.dim,
-        max_length=window_of(existing, encoder, options),
-        overlap=options.overlap,
+        max_length=cut.max_length,
+        overlap=cut.overlap,
         backend=options.backend,
         faiss_factory=options.faiss_factory,
         precision=encoder.precision,
@@ -166,23 +167,29 @@ def recorded_precision(directory: Path) -> Precision | None:
     return Manifest.load(directory).precision if (directory / MANIFEST).exists() else None
 
 
-def window_of(existing: Manifest | None, encoder: Encoder, options: IndexOptions) -> int:
-    """Tokens per document window: as asked, else the existing index's own, else :data:`DEFAULT_WINDOW`.
+def chunking_of(existing: Manifest | None, encoder: Encoder, options: IndexOptions) -> ChunkConfig:
+    """How documents are cut: as asked, else as the existing index cuts them, else by default.
 
-    An update encodes its documents as the index's other documents were. A window the model cannot
-    read whole, or too short for the overlap, is refused before anything is written.
+    An update encodes its documents as the index's other documents were, so what is not asked for
+    comes from the manifest. A new index gets :data:`DEFAULT_WINDOW` tokens (or the model's whole
+    length if shorter) and :data:`DEFAULT_OVERLAP` (or a quarter of a window too short for it). A
+    window the model cannot read whole, or an overlap the window cannot hold, is refused before
+    anything is written.
     """
-    if options.window is None:
-        return existing.max_length if existing else min(DEFAULT_WINDOW, encoder.max_length)
-    if options.window > encoder.max_length:
+    if options.window is not None and options.window > encoder.max_length:
         raise SemsearchError(
             f"--window {options.window}: {encoder.name} reads windows of 8 to {encoder.max_length} tokens"
         )
+    window = options.window or (existing.max_length if existing else min(DEFAULT_WINDOW, encoder.max_length))
+    overlap = options.overlap
+    if overlap is None:
+        overlap = existing.overlap if existing and window == existing.max_length else None
+    if overlap is None:
+        overlap = min(DEFAULT_OVERLAP, window // 4)
     try:
-        ChunkConfig(options.window, options.overlap)
+        return ChunkConfig(window, overlap)
     except ValueError as exc:
-        raise SemsearchError(f"--window {options.window} with --overlap {options.overlap}: {exc}") from exc
-    return options.window
+        raise SemsearchError(f"{window}-token windows with an overlap of {overlap} tokens: {exc}") from exc
 
 
 def check_metadata(doc: Document, fields: dict[str, FieldInfo]) -> None:

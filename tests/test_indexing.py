@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from helpers import write_jsonl
 
 import semsearch
-from semsearch.chunking import DEFAULT_WINDOW
+from semsearch.chunking import DEFAULT_WINDOW, ChunkConfig
 from semsearch.errors import BadRecordError, IncompatibleEncoderError, IndexLockedError, SemsearchError
-from semsearch.indexing import IndexOptions, build_index, writer_lock
+from semsearch.indexing import IndexOptions, build_index, chunking_of, writer_lock
 from semsearch.types import Backend, Pooling
 
 
@@ -133,11 +134,18 @@ def test_window_defaults_to_128_and_an_update_keeps_the_index_own(tmp_path: Path
     narrow = build_index(source, tmp_path / "old", wide)
     assert narrow.chunks > default.chunks  # shorter windows: more of them over the same text
     rows = [{"_id": "long", "text": long_text}, {"_id": "new", "text": " ".join(["word"] * 100)}]
-    same_overlap = IndexOptions(**{**options.__dict__, "overlap": 16})
-    update = build_index(write_jsonl(source, rows), tmp_path / "old", same_overlap)  # no --window: 64, its own
+    update = build_index(write_jsonl(source, rows), tmp_path / "old", options)  # window 64, overlap 16: its own
     assert update.added == 1 and update.chunks == narrow.chunks + 2
-    with pytest.raises(IncompatibleEncoderError, match="64-token windows"):
-        build_index(source, tmp_path / "old", IndexOptions(**{**same_overlap.__dict__, "window": 128}))
+    with pytest.raises(IncompatibleEncoderError, match="64-token windows overlapping by 16"):
+        build_index(source, tmp_path / "old", IndexOptions(**{**options.__dict__, "window": 128}))
+    with pytest.raises(IncompatibleEncoderError, match="64-token windows overlapping by 16"):
+        build_index(source, tmp_path / "old", IndexOptions(**{**options.__dict__, "overlap": 8}))
+
+
+@pytest.mark.parametrize(("model_reads", "window", "overlap"), [(512, 128, 32), (128, 128, 32), (48, 48, 12)])
+def test_a_new_index_cuts_within_what_the_model_reads(model_reads: int, window: int, overlap: int) -> None:
+    encoder = SimpleNamespace(name="m", max_length=model_reads)
+    assert chunking_of(None, encoder, IndexOptions()) == ChunkConfig(window, overlap)  # type: ignore[arg-type]
 
 
 def test_a_window_longer_than_the_model_reads_is_refused(tmp_path: Path, options: IndexOptions) -> None:
@@ -145,7 +153,7 @@ def test_a_window_longer_than_the_model_reads_is_refused(tmp_path: Path, options
     with pytest.raises(SemsearchError, match="reads windows of 8 to 128 tokens"):
         build_index(source, tmp_path / "idx", IndexOptions(**{**options.__dict__, "window": 512}))
     with pytest.raises(SemsearchError, match="overlap must be between 0 and half a window"):
-        build_index(source, tmp_path / "idx", IndexOptions(**{**options.__dict__, "window": 40}))
+        build_index(source, tmp_path / "idx", IndexOptions(**{**options.__dict__, "window": 40, "overlap": 30}))
     assert not (tmp_path / "idx" / "manifest.json").exists()
 
 

@@ -289,7 +289,7 @@ def to_document(raw: dict[str, Any], fields: FieldMap, source: str, line: int) -
 
     metadata: dict[str, Any] = {}
     for key, value in raw.items():
-        if key in fields.id_fields or key == fields.text_field:
+        if key in (id_field, fields.text_field):  # another id field (``id`` beside ``_id``) is metadata
             continue
         if key == "metadata" and isinstance(value, dict):  # BEIR nests extra fields here
             metadata.update(value)

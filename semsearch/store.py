@@ -211,14 +211,20 @@ class Store:
         return int(self.table.version)
 
     def fields(self) -> dict[str, FieldInfo]:
-        """Filterable fields: metadata columns plus the system ones."""
-        found = dict(SYSTEM_FIELDS)
+        """Filterable fields: metadata columns plus the system ones.
+
+        Reserved names win over metadata fields of the same name (a corpus field ``id`` beside
+        ``_id``): ``id`` in a filter is always the document id. Such a field still comes back in
+        each hit's metadata.
+        """
+        found = {}
         for column in self.table.schema:
             if column.name.startswith(META_PREFIX):
                 kind = _KIND_OF_ARROW.get(str(column.type))
                 if kind is not None:
                     found[column.name[len(META_PREFIX) :]] = FieldInfo(column=column.name, kind=kind)
-        if self.has_labels():  # reserved names win over metadata fields of the same name
+        found.update(SYSTEM_FIELDS)
+        if self.has_labels():
             found.update(_LABEL_FIELDS)
         return found
 

@@ -68,6 +68,13 @@ def test_field_overrides(tmp_path: Path) -> None:
     assert doc.metadata == {"head": "Hi", "text": "other"}
 
 
+def test_an_id_field_not_used_as_the_id_is_metadata(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "c.jsonl", [{"_id": "a", "id": "legacy-7", "text": "t"}, {"id": "b", "text": "u"}])
+    first, second = corpus.load(path)
+    assert (first.id, first.metadata) == ("a", {"id": "legacy-7"})
+    assert (second.id, second.metadata) == ("b", {})
+
+
 @pytest.mark.parametrize(
     ("line", "field", "reason"),
     [

@@ -106,6 +106,18 @@ def test_negative_numbers_filter_in_every_mode(tmp_path: Path, options: IndexOpt
             assert ids == {f"doc{i}" for i in range(30) if i % 3 in groups}, (mode, where)
 
 
+def test_id_in_a_filter_is_the_document_id_even_beside_a_metadata_field_id(
+    tmp_path: Path, options: IndexOptions
+) -> None:
+    rows = [{"_id": "d1", "id": "legacy-7", "text": "cats purr"}, {"_id": "d2", "id": "legacy-8", "text": "cats nap"}]
+    build_index(write_jsonl(tmp_path / "c.jsonl", rows), tmp_path / "idx", options)
+    index = semsearch.open(tmp_path / "idx")
+    for mode in ("dense", "bm25", "hybrid"):
+        hits = index.search("cats", k=5, mode=mode, where="id = 'd1'").hits
+        assert [(h.id, h.metadata) for h in hits] == [("d1", {"id": "legacy-7"})], mode
+        assert index.search("cats", k=5, mode=mode, where="id = 'legacy-7'").hits == [], mode
+
+
 def test_long_documents_are_chunked_and_returned_once(tmp_path: Path, options: IndexOptions) -> None:
     long_text = " ".join(f"word{i}" for i in range(400)) + " needle"
     source = write_jsonl(tmp_path / "c.jsonl", [{"_id": "long", "text": long_text}, {"_id": "short", "text": "hay"}])

@@ -13,12 +13,13 @@ Rows: the baseline; the frozen dense head (logistic regression on the first wind
 the frozen hybrid head (a linear SVM on that pooled vector beside hashed sublinear TF-IDF of the whole
 post's word unigrams and bigrams, its margins made probabilities by a fitted softmax temperature); the
 fine-tuned mode (top N layers + head, on the same first windows). Every post is encoded once per run
-(first 256-token window; with --mean-windows all windows too): the frozen vectors and the hidden
-states that fine-tuning trains on come from that one pass and are cached in benchmarks/results/ so
-that a second run skips it (--no-cache re-encodes). Times are CPU seconds (user+sys of this process)
-and wall seconds. Then the search check: the validation posts are indexed with the best classifier
-(`build_index(..., classifier=...)`), and `search(query, k=10, label="sci.med")` must return 10 hits,
-all labelled sci.med by the classifier; how many are truly sci.med is printed beside.
+(first 128-token window, as a new index cuts them, or --window; with --mean-windows all windows too):
+the frozen vectors and the hidden states that fine-tuning trains on come from that one pass and are
+cached in benchmarks/results/ so that a second run skips it (--no-cache re-encodes). Times are CPU
+seconds (user+sys of this process) and wall seconds. Then the search check: the validation posts are
+indexed with the best classifier (`build_index(..., classifier=...)`), and
+`search(query, k=10, label="sci.med")` must return 10 hits, all labelled sci.med by the classifier; how
+many are truly sci.med is printed beside.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from semsearch.chunking import default_window
 from semsearch.classify import (
     Classifier,
     Encoded,
@@ -141,22 +143,24 @@ def subset(encoded: Encoded, docs: np.ndarray) -> Encoded:
         states=[encoded.states[i] for i in docs] if encoded.states is not None else None,
         state_layer=encoded.state_layer,
         texts=[encoded.texts[i] for i in docs] if encoded.texts is not None else None,
+        window=encoded.window,
     )
 
 
-def cache_key(encoder: Encoder, first_only: bool, state_layer: int) -> str:
+def cache_key(encoder: Encoder, window: int, first_only: bool, state_layer: int) -> str:
     data = hashlib.sha256((DATA / "train.jsonl.gz").read_bytes()).hexdigest()
-    parts = [encoder.identity.sha256, str(encoder.pooling), str(encoder.max_length), str(first_only), str(state_layer)]
+    parts = [encoder.identity.sha256, str(encoder.pooling), str(window), str(first_only), str(state_layer)]
     return hashlib.sha256("|".join([data, *parts]).encode()).hexdigest()[:16]
 
 
 def encode_cached(
-    encoder: Encoder, texts: list[str], first_only: bool, state_layer: int, use_cache: bool
+    encoder: Encoder, window: int, texts: list[str], first_only: bool, state_layer: int, use_cache: bool
 ) -> tuple[Encoded, float, float]:
     """Encode the posts once: (encoding, CPU s, wall s). The vectors and states are kept in a safetensors
     file (no pickle) with the time the encoding took, which a cached run reports as its own."""
     path = (
-        RESULTS / f"20ng-{'first' if first_only else 'all'}-{cache_key(encoder, first_only, state_layer)}.safetensors"
+        RESULTS
+        / f"20ng-{'first' if first_only else 'all'}-{cache_key(encoder, window, first_only, state_layer)}.safetensors"
     )
     if use_cache and path.is_file():
         from safetensors import safe_open
@@ -168,10 +172,12 @@ def encode_cached(
         flat = saved["states"]
         states = [flat[offsets[i] : offsets[i + 1]] for i in range(len(texts))] if flat.numel() else None
         encoded = Encoded(
-            saved["doc_index"].numpy(), saved["vectors"].numpy(), len(texts), states, state_layer, texts=texts
+            saved["doc_index"].numpy(), saved["vectors"].numpy(), len(texts), states, state_layer, texts, window
         )
         return encoded, float(took.get("cpu_s", "nan")), float(took.get("wall_s", "nan"))
-    encoded, cpu, wall = timed(lambda: encode_texts(encoder, texts, first_only=first_only, state_layer=state_layer))
+    encoded, cpu, wall = timed(
+        lambda: encode_texts(encoder, texts, first_only=first_only, window=window, state_layer=state_layer)
+    )
     tensors = {"doc_index": torch.from_numpy(encoded.doc_index), "vectors": torch.from_numpy(encoded.vectors)}
     if encoded.states is not None:
         lengths = [s.shape[0] for s in encoded.states]
@@ -216,6 +222,13 @@ def search_check(classifier_dir: Path, posts: list[dict[str, Any]], val: np.ndar
         f"indexed {summary.docs} validation posts ({summary.chunks} chunks) with --classifier {classifier_dir} "
         f"in {cpu:.0f} CPU s / {wall:.0f} s wall",
     ]
+    stored = dict(zip(*index.store.scan(["doc_id", "sys_label"], "chunk = 0").to_pydict().values(), strict=True))
+    right = sum(stored[posts[i]["id"]] == posts[i]["label_name"] for i in chosen)
+    own = Classifier.load(classifier_dir).predict([posts[i]["text"] for i in chosen])
+    agree = sum(stored[posts[i]["id"]] == label for i, label in zip(chosen, own, strict=True))
+    lines.append(
+        f"stored labels: accuracy {right / len(chosen):.4f}; the same as Classifier.predict for {agree}/{len(chosen)}"
+    )
     predicted = index.store.scan(["doc_id"], "chunk = 0 AND sys_label = 'sci.med'").num_rows
     truly = sum(posts[i]["label_name"] == "sci.med" for i in chosen)
     lines.append(f"{predicted} posts labelled sci.med by the classifier; {truly} of the indexed are truly sci.med")
@@ -251,6 +264,9 @@ def main() -> None:
         "texts, no extra encoding; best: the highest validation macro-F1).",
     )  # fmt: skip
     parser.add_argument("--no-cache", action="store_true", help="Re-encode even if a cached encoding exists.")
+    parser.add_argument(
+        "--window", type=int, default=None, help="Tokens per window [default: as a new index cuts them, 128]."
+    )
     args = parser.parse_args()
     if not DATA.is_dir():
         sys.exit(f"benchmark data not found at {DATA}")
@@ -268,9 +284,11 @@ def main() -> None:
 
     encoder = Encoder()
     state_layer = len(encoder.torch_model.encoder.layer) - args.layers
-    encoded, enc_cpu, enc_wall = encode_cached(encoder, texts, True, state_layer, use_cache=not args.no_cache)
+    window = args.window or default_window(encoder.max_length)
+    encoded, enc_cpu, enc_wall = encode_cached(encoder, window, texts, True, state_layer, not args.no_cache)
     print(
-        f"encoded first windows of {len(texts)} posts (one pass, also caching the states after layer {state_layer}): "
+        f"encoded first {window}-token windows of {len(texts)} posts "
+        f"(one pass, also caching the states after layer {state_layer}): "
         f"{enc_cpu:.0f} CPU s, {enc_wall:.0f} s wall (a run that reuses the cache reports the recorded figures)",
         flush=True,
     )
@@ -324,7 +342,7 @@ def main() -> None:
     print(rows[-1].markdown(), flush=True)
 
     if args.mean_windows:
-        every, all_cpu, all_wall = encode_cached(encoder, texts, False, -1, use_cache=not args.no_cache)
+        every, all_cpu, all_wall = encode_cached(encoder, window, texts, False, -1, not args.no_cache)
         mean = Classifier(encoder=encoder, options=TrainOptions(window=Window.MEAN, features=Features.DENSE))
         _, cpu, wall = timed(lambda: mean.fit(subset(every, train), y_train))
         scores, _ = score(mean, subset(every, val), y_val)

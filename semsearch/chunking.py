@@ -24,6 +24,12 @@ DEFAULT_WINDOW = 128
 DEFAULT_OVERLAP = 32  # tokens shared by consecutive windows of a long document
 
 
+def default_window(model_reads: int) -> int:
+    """Tokens per window of a new index, and of a classifier's training texts, for a model that reads
+    ``model_reads`` tokens: the same, so a classifier labels an index from the vectors it stores."""
+    return min(DEFAULT_WINDOW, model_reads)
+
+
 @dataclass(frozen=True)
 class ChunkConfig:
     """How documents are cut. Recorded in the index manifest: changing it changes every vector."""

@@ -48,7 +48,7 @@ from safetensors.numpy import save_file as save_numpy
 from scipy import sparse
 from tqdm.auto import tqdm
 
-from semsearch.chunking import DEFAULT_OVERLAP
+from semsearch.chunking import DEFAULT_OVERLAP, default_window
 from semsearch.encoder import DEFAULT_MODEL, Encoder, ModelIdentity
 from semsearch.errors import IncompatibleEncoderError, SemsearchError
 from semsearch.fsutil import atomic_write_text
@@ -168,8 +168,8 @@ class EncoderRef:
     overlap: int
 
     @classmethod
-    def of(cls, encoder: Encoder, overlap: int) -> EncoderRef:
-        return cls(model=encoder.identity, pooling=encoder.pooling, max_length=encoder.max_length, overlap=overlap)
+    def of(cls, encoder: Encoder, overlap: int, window: int) -> EncoderRef:
+        return cls(model=encoder.identity, pooling=encoder.pooling, max_length=window, overlap=overlap)
 
     def check_matches(self, model: ModelIdentity, pooling: Pooling, what: str) -> None:
         """Refuse ``what`` (an index, an encoder) whose vectors are made by another model or pooling."""
@@ -196,6 +196,7 @@ class TrainOptions:
     # beat the dense head by 12 points of accuracy and a TF-IDF + LinearSVC baseline by 1 (README, Classifying).
     features: Features = Features.HYBRID
     overlap: int = DEFAULT_OVERLAP  # window overlap, as in indexing (matters for Window.MEAN)
+    max_length: int | None = None  # tokens per window; None: as a new index cuts them (chunking.default_window)
     c_grid: tuple[float, ...] = (0.1, 1.0, 10.0)  # inverse L2 strengths tried by 3-fold CV (frozen, dense)
     hashing: Hashing = Hashing()  # hybrid: how words become columns
     min_df: int = 2  # hybrid: keep the hashed columns seen in this many training texts
@@ -277,6 +278,7 @@ class Encoded:
     states: list[torch.Tensor] | None = None
     state_layer: int = -1  # how many layers produced ``states``
     texts: list[str] | None = None
+    window: int = 0  # tokens per window the texts were cut into (0: the encoder's whole length)
 
     def pooled(self, window: Window) -> np.ndarray:
         """One vector per text: its first window's, or the re-normalised mean of its windows'."""
@@ -354,6 +356,7 @@ def encode_texts(
     *,
     first_only: bool,
     overlap: int = DEFAULT_OVERLAP,
+    window: int | None = None,
     state_layer: int | None = None,
     progress: bool = True,
 ) -> Encoded:
@@ -363,7 +366,8 @@ def encode_texts(
     The vectors equal :meth:`Encoder.encode_ids` (same windows, pooling and normalisation), so a
     head trained here applies unchanged to an index's stored vectors.
     """
-    chunks = encoder.chunks(texts, overlap)
+    window = window or default_window(encoder.max_length)
+    chunks = encoder.chunks(texts, overlap, window)
     if first_only:
         chunks = [c for c in chunks if c.number == 0]
     windows = [c.input_ids for c in chunks]
@@ -372,7 +376,7 @@ def encode_texts(
     if state_layer is None:  # a frozen head: exactly the vectors the index stores, at its precision
         with tqdm(total=len(windows), unit="window", desc="encoding", disable=not progress) as bar:
             vectors = encoder.encode_ids(windows, bar)
-        return Encoded(doc_index=doc_index, vectors=vectors, count=len(texts), texts=list(texts))
+        return Encoded(doc_index=doc_index, vectors=vectors, count=len(texts), texts=list(texts), window=window)
     vectors = np.zeros((len(windows), encoder.dim), dtype=np.float32)
     states: list[torch.Tensor | None] = [None] * len(texts)
     model = encoder.torch_model
@@ -400,6 +404,7 @@ def encode_texts(
         states=states,  # type: ignore[arg-type]
         state_layer=state_layer,
         texts=list(texts),
+        window=window,
     )
 
 
@@ -631,7 +636,9 @@ class Classifier:
         report["cpu_seconds"] = round(time.process_time() - cpu_started, 1)
         self.config = ClassifierConfig(
             labels=names,
-            encoder=EncoderRef.of(self.encoder, options.overlap),
+            encoder=EncoderRef.of(
+                self.encoder, options.overlap, encoded.window or default_window(self.encoder.max_length)
+            ),
             window=Window.FIRST if options.finetune_layers else options.window,
             finetune_layers=options.finetune_layers,
             training=report,
@@ -668,6 +675,19 @@ class Classifier:
         """True when labels come from the encoder's own vectors (frozen), so an index's vectors suffice
         (a hybrid head also reads each text's words, which an index stores too: still no encoding)."""
         return self._config.finetune_layers == 0
+
+    @property
+    def trained_window(self) -> int:
+        """Tokens per window of the texts the head was trained on."""
+        return self._config.encoder.max_length
+
+    def reads_vectors_cut_as(self, window: int, overlap: int) -> bool:
+        """True when this head can label from vectors of ``window``-token windows overlapping by
+        ``overlap`` (an index's): a frozen head trained on vectors cut the same way. Another cut gives
+        other vectors (a 256-token first window is not a 128-token one), which the head never saw."""
+        ref = self._config.encoder
+        same_overlap = ref.overlap == overlap or self._config.window is Window.FIRST  # one window: no overlap
+        return self.uses_vectors and ref.max_length == window and same_overlap
 
     @property
     def features(self) -> Features:
@@ -781,6 +801,7 @@ class Classifier:
             list(texts),
             first_only=finetuned or window is Window.FIRST,
             overlap=overlap,
+            window=self.config.encoder.max_length if self.config else self.options.max_length,
             state_layer=self._state_layer if finetuned else None,
             progress=self.options.progress and len(texts) > 64,
         )

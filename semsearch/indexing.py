@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 
 from semsearch import bm25, corpus
 from semsearch.bm25 import BM25Index
-from semsearch.chunking import DEFAULT_OVERLAP, DEFAULT_WINDOW, ChunkConfig
+from semsearch.chunking import DEFAULT_OVERLAP, ChunkConfig, default_window
 from semsearch.encoder import DEFAULT_MODEL, Encoder, Precision
 from semsearch.errors import BadRecordError, CorpusError, IndexDamagedError, IndexLockedError, SemsearchError
 from semsearch.filters import FieldInfo
@@ -180,7 +180,7 @@ def chunking_of(existing: Manifest | None, encoder: Encoder, options: IndexOptio
         raise SemsearchError(
             f"--window {options.window}: {encoder.name} reads windows of 8 to {encoder.max_length} tokens"
         )
-    window = options.window or (existing.max_length if existing else min(DEFAULT_WINDOW, encoder.max_length))
+    window = options.window or (existing.max_length if existing else default_window(encoder.max_length))
     overlap = options.overlap
     if overlap is None:
         overlap = existing.overlap if existing and window == existing.max_length else None
@@ -356,6 +356,7 @@ def build_index(source: str | Path, directory: str | Path, options: IndexOptions
         labeller = open_labeller(directory, encoder, options.classifier)  # refuses another encoder's classifier
         manifest, store = open_for_writing(directory, encoder, options)
         if labeller is not None:
+            labeller = labeller.cutting_as(ChunkConfig(manifest.max_length, manifest.overlap))
             install_if_new(labeller, directory)
             store.ensure_label_columns()
         report = corpus.LoadReport()

@@ -19,6 +19,7 @@ import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from semsearch.chunking import ChunkConfig
 from semsearch.classify import CONFIG_FILE, Classifier, pool_windows, saved_fingerprint
 from semsearch.encoder import Encoder
 from semsearch.store import ChunkRows, DocLabel
@@ -34,13 +35,28 @@ class IndexLabeller:
 
     classifier: Classifier
     fingerprint: str
+    from_vectors: bool  # the index's own vectors are the ones the head reads (see Classifier.reads_vectors_cut_as)
+
+    def cutting_as(self, cut: ChunkConfig) -> IndexLabeller:
+        """This labeller for an index that cuts documents as ``cut``: it reads the index's vectors when
+        the head was trained on vectors cut the same way, otherwise encodes each document its own way
+        (as ``Classifier.predict`` does), at the cost of that encoding."""
+        from_vectors = self.classifier.reads_vectors_cut_as(cut.max_length, cut.overlap)
+        if self.classifier.uses_vectors and not from_vectors:
+            log.info(
+                "the classifier was trained on %d-token windows, the index cuts %d-token ones: "
+                "labelling encodes each document the classifier's way",
+                self.classifier.trained_window,
+                cut.max_length,
+            )
+        return replace(self, from_vectors=from_vectors)
 
     def label(self, rows: ChunkRows) -> ChunkRows:
         """``rows`` with each document's predicted label and probability."""
         if not rows.docs:
             return rows
         clf = self.classifier
-        if clf.uses_vectors:
+        if self.from_vectors:
             assert clf.config is not None
             features = pool_windows(rows.doc_index, rows.vectors, len(rows.docs), clf.config.window, rows.numbers)
             proba = clf.proba_from_vectors(features, [doc.text for doc in rows.docs])  # a hybrid head reads words
@@ -54,14 +70,18 @@ class IndexLabeller:
 
 def open_labeller(directory: Path, encoder: Encoder, classifier_dir: Path | None) -> IndexLabeller | None:
     """The index's labeller: ``classifier_dir`` (refused unless trained on the index's encoder), else
-    the classifier an earlier run installed in the index, else None (an index without labels)."""
+    the classifier an earlier run installed in the index, else None (an index without labels).
+
+    It encodes each document the classifier's way until :meth:`IndexLabeller.cutting_as` says the
+    index's own vectors will do.
+    """
     installed = directory / CLASSIFIER_DIR
     if classifier_dir is None and not installed.is_dir():
         return None
     classifier = Classifier.load(classifier_dir if classifier_dir is not None else installed)
     classifier.use_encoder(encoder, f"the index at {directory}")
     classifier.options = replace(classifier.options, progress=False)  # the indexing bar is enough
-    return IndexLabeller(classifier, classifier.fingerprint)
+    return IndexLabeller(classifier, classifier.fingerprint, from_vectors=False)
 
 
 def install_if_new(labeller: IndexLabeller, directory: Path) -> None:

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from helpers import write_jsonl
 
 import semsearch
+from semsearch.chunking import DEFAULT_OVERLAP, DEFAULT_WINDOW
 from semsearch.classify import (
     CONFIG_FILE,
     WEIGHTS_FILE,
@@ -207,6 +208,38 @@ def test_index_with_classifier_filters_by_label_before_top_k(tmp_path: Path, tin
     assert {h.id for h in hits} == confident
     with pytest.raises(FilterError, match="unknown label 'sci.med'.*hockey, medicine, space"):
         index.search("x", label="sci.med")
+
+
+def test_stored_labels_are_the_classifiers_own_whatever_windows_the_index_cuts(
+    tmp_path: Path, tiny_model: Path, tiny_encoder: Encoder, frozen: Path
+) -> None:
+    """The head was trained on the model's whole 128-token first windows; an index of 16-token windows
+    holds other vectors, which the head never saw: it must label by encoding as Classifier.predict does."""
+    rows = corpus(8, seed=7)
+    for row in rows:
+        row["text"] = "a note filed on a weekday, then " + row["text"]  # the first 16 tokens say nothing
+    texts = [row["text"] for row in rows]
+    classifier = Classifier.load(frozen)
+    assert classifier.trained_window == 128 and not classifier.reads_vectors_cut_as(16, 4)
+    short = encode_texts(tiny_encoder, texts, first_only=True, overlap=4, window=16, progress=False)
+    from_short_vectors = classifier.proba_from_vectors(short.pooled(Window.FIRST)).argmax(axis=1)
+    own = classifier.predict(texts)
+    assert any(classifier.classes_[i] != label for i, label in zip(from_short_vectors, own, strict=True))
+
+    options = IndexOptions(model=str(tiny_model), progress=False, window=16, overlap=4, classifier=frozen)
+    build_index(write_jsonl(tmp_path / "c.jsonl", rows), tmp_path / "idx", options)
+    labels = predicted(semsearch.open(tmp_path / "idx"))
+    assert [labels[row["id"]][0] for row in rows] == own
+
+
+def test_a_default_classifier_reads_the_vectors_of_a_default_index() -> None:
+    encoder = Encoder()  # the default model reads 256 tokens; a new index cuts 128
+    texts, labels = dataset(10, seed=3)
+    options = TrainOptions(features=Features.DENSE, progress=False)
+    classifier = Classifier(encoder=encoder, options=options).fit(texts, labels)
+    assert encoder.max_length == 256 and classifier.trained_window == DEFAULT_WINDOW == 128
+    assert classifier.reads_vectors_cut_as(DEFAULT_WINDOW, DEFAULT_OVERLAP)
+    assert not classifier.reads_vectors_cut_as(256, DEFAULT_OVERLAP)
 
 
 def test_labels_follow_incremental_indexing_and_classifier_changes(

@@ -51,7 +51,7 @@ from tqdm.auto import tqdm
 from semsearch.chunking import DEFAULT_OVERLAP, default_window
 from semsearch.encoder import DEFAULT_MODEL, Encoder, ModelIdentity
 from semsearch.errors import IncompatibleEncoderError, SemsearchError
-from semsearch.fsutil import atomic_write_text
+from semsearch.fsutil import atomic_write_text, file_sha256
 from semsearch.types import Pooling
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,7 @@ DENSE_FORMAT = 1  # a classifier without lexical features is still written as 1,
 READABLE_FORMATS = (DENSE_FORMAT, FORMAT)
 CONFIG_FILE = "classifier.json"
 WEIGHTS_FILE = "head.safetensors"
+WEIGHTS_HASH = "weights_sha256"  # in classifier.json: which head.safetensors it was saved with
 LAYER_PREFIX = "layers."
 LEXICAL_PREFIX = "lexical."
 
@@ -715,13 +716,19 @@ class Classifier:
     # -- persistence ------------------------------------------------------------------------------
 
     def save(self, directory: str | Path) -> Path:
-        """Write ``head.safetensors`` and ``classifier.json`` into ``directory`` (no pickle)."""
+        """Write ``head.safetensors`` and ``classifier.json`` into ``directory`` (no pickle).
+
+        Each file is replaced whole, one after the other; the config records the weights' SHA-256, so
+        a save interrupted between the two (over an earlier classifier) is refused on load rather than
+        pairing new weights with old labels.
+        """
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         temporary = directory / f".{WEIGHTS_FILE}.tmp"
         save_numpy(self._tensors(), str(temporary))
+        config = {**json.loads(self._config.to_json()), WEIGHTS_HASH: file_sha256(temporary)}
         temporary.replace(directory / WEIGHTS_FILE)
-        atomic_write_text(directory / CONFIG_FILE, self._config.to_json())
+        atomic_write_text(directory / CONFIG_FILE, json.dumps(config, indent=2, sort_keys=True) + "\n")
         self.directory = directory
         return directory
 
@@ -735,7 +742,14 @@ class Classifier:
                 f"no classifier at {directory} (expected {CONFIG_FILE} and {WEIGHTS_FILE}; "
                 "make one with 'semsearch classifier train DATA --out DIR')"
             )
-        config = ClassifierConfig.from_json(config_path.read_text(encoding="utf-8"), config_path)
+        text = config_path.read_text(encoding="utf-8")
+        config = ClassifierConfig.from_json(text, config_path)
+        recorded = json.loads(text).get(WEIGHTS_HASH)  # absent in classifiers saved by earlier versions
+        if recorded is not None and recorded != file_sha256(directory / WEIGHTS_FILE):
+            raise ClassifierError(
+                f"{directory}: {WEIGHTS_FILE} is not the one {CONFIG_FILE} was saved with (a save was "
+                "interrupted, or a file was replaced); train the classifier again"
+            )
         try:
             tensors = load_numpy(str(directory / WEIGHTS_FILE))
         except Exception as exc:  # safetensors raises several types for a damaged file

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -424,6 +425,17 @@ def test_a_dense_head_is_still_written_in_format_1(frozen: Path) -> None:
     config = json.loads((frozen / CONFIG_FILE).read_text())
     assert config["format"] == 1 and "lexical" not in config
     assert Classifier.load(frozen).features is Features.DENSE
+
+
+def test_weights_from_another_save_are_refused(frozen: Path, hybrid: Path, tmp_path: Path) -> None:
+    """What a save interrupted between its two files leaves: one classifier's config, another's weights."""
+    mixed = tmp_path / "mixed"
+    shutil.copytree(frozen, mixed)
+    shutil.copy(hybrid / WEIGHTS_FILE, mixed / WEIGHTS_FILE)
+    with pytest.raises(ClassifierError, match="not the one classifier.json was saved with"):
+        Classifier.load(mixed)
+    shutil.copy(frozen / WEIGHTS_FILE, mixed / WEIGHTS_FILE)
+    assert Classifier.load(mixed).fingerprint == Classifier.load(frozen).fingerprint
 
 
 def test_index_labelled_by_a_hybrid_head_from_stored_vectors_and_texts(

@@ -360,7 +360,7 @@ def main() -> None:
         scores, _ = score(tuned, val_enc, y_val)
         rows.append(
             Row(
-                f"fine-tuned top {args.layers} layers + head", scores.accuracy, scores.macro_f1,
+                f"fine-tuned top {args.layers} layers + head, {window} tokens", scores.accuracy, scores.macro_f1,
                 cpu + share * enc_cpu, wall + share * enc_wall,
                 f"{args.epochs} epochs; tuning alone {cpu:.0f} CPU s; loss {tuned.config.training['train_loss']}",
             )

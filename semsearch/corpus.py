@@ -77,9 +77,12 @@ class LoadReport:
     read: int = 0
     skipped: int = 0
     skipped_examples: list[str] = field(default_factory=list)
+    skipped_ids: set[str] = field(default_factory=set)  # ids of skipped records that had one
 
-    def skip(self, error: BadRecordError) -> None:
+    def skip(self, error: BadRecordError, doc_id: str | None = None) -> None:
         self.skipped += 1
+        if doc_id is not None:
+            self.skipped_ids.add(doc_id)
         if len(self.skipped_examples) < 5:
             self.skipped_examples.append(str(error))
 
@@ -254,6 +257,13 @@ def source_name(path: Path, fmt: Format) -> str:
     return str(path)
 
 
+def record_id(raw: dict[str, Any], fields: FieldMap) -> str | None:
+    """The id a record gives, if any, even when the record is otherwise unusable: an index keeps the
+    stored version of a document whose new record was skipped (``--delete-missing`` spares it)."""
+    value = next((raw[name] for name in fields.id_fields if raw.get(name) not in (None, "")), None)
+    return str(value) if isinstance(value, str | int) and not isinstance(value, bool) else None
+
+
 def to_document(raw: dict[str, Any], fields: FieldMap, source: str, line: int) -> Document:
     """Turn one raw record into a document, or say precisely why it cannot be one."""
     doc_id: Any = None
@@ -343,7 +353,7 @@ def load(
         except BadRecordError as error:
             if not skip_bad:
                 raise
-            report.skip(error)
+            report.skip(error, None if isinstance(raw, BadRecordError) else record_id(raw, fields))
             continue
         yield doc
 

@@ -240,7 +240,7 @@ class _Run:
             except BadRecordError as error:
                 if not self.options.skip_bad:
                     raise
-                self.report.skip(error)
+                self.report.skip(error, doc.id)
                 continue
             self.seen.add(doc.id)
             old = self.existing.get(doc.id)
@@ -369,7 +369,7 @@ def build_index(source: str | Path, directory: str | Path, options: IndexOptions
                 bar.set_postfix(added=run.added, updated=run.updated, unchanged=run.unchanged, refresh=False)
         deleted = 0
         if options.delete_missing:
-            missing = sorted(set(run.existing) - run.seen)
+            missing = sorted(set(run.existing) - run.seen - report.skipped_ids)  # a bad new record keeps the old
             if missing and not run.seen:
                 raise CorpusError(
                     f"{source} gave no usable documents; refusing to delete all {len(missing)} documents "

@@ -241,6 +241,8 @@ def test_a_default_classifier_reads_the_vectors_of_a_default_index() -> None:
     assert encoder.max_length == 256 and classifier.trained_window == DEFAULT_WINDOW == 128
     assert classifier.reads_vectors_cut_as(DEFAULT_WINDOW, DEFAULT_OVERLAP)
     assert not classifier.reads_vectors_cut_as(256, DEFAULT_OVERLAP)
+    tuned = Classifier(encoder=encoder, options=TrainOptions(finetune_layers=1, progress=False))
+    assert tuned._training_window(finetuned=True) == 256  # it encodes every text itself: all the model reads
 
 
 def test_labels_follow_incremental_indexing_and_classifier_changes(

@@ -65,6 +65,23 @@ def test_delete_missing_removes_documents_everywhere(tmp_path: Path, options: In
         assert len(ids) == 20, mode
 
 
+def test_delete_missing_keeps_a_document_whose_new_record_is_skipped_as_bad(
+    tmp_path: Path, options: IndexOptions
+) -> None:
+    rows = corpus_rows(6)
+    source = write_jsonl(tmp_path / "c.jsonl", rows)
+    build_index(source, tmp_path / "idx", options)
+    rows[1]["group"] = "one"  # a number before: this metadata type cannot be stored
+    rows[2]["text"] = ""  # an empty text is no document
+    del rows[5]  # really missing
+    lenient = IndexOptions(**{**options.__dict__, "delete_missing": True, "skip_bad": True})
+    summary = build_index(write_jsonl(source, rows), tmp_path / "idx", lenient)
+    assert (summary.skipped_bad, summary.deleted, summary.docs) == (2, 1, 5)
+    kept = semsearch.open(tmp_path / "idx").store.documents(["doc1", "doc2"])
+    assert kept["doc1"] == ("document number 1 about topic 1", {"group": 1})
+    assert kept["doc2"][0] == "document number 2 about topic 2"
+
+
 def test_a_deleted_vector_is_never_served_under_a_new_documents_name(tmp_path: Path, options: IndexOptions) -> None:
     """The newest document is deleted by a run that does not rebuild the FAISS file (lancedb backend),
     then another is added: its vector needs a rowid never given before, or the old file (same id set)

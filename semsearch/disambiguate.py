@@ -312,14 +312,20 @@ def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     return len(a & b) / union if union else 0.0
 
 
-def corroborated(best: int, words: Sequence[frozenset[str]], witnesses: Sequence[int]) -> int:
+def corroborated(
+    best: int, words: Sequence[frozenset[str]], witnesses: Sequence[int], exclude: frozenset[int] = frozenset()
+) -> int:
     """The version to lead with among ``best`` and its near-copies in ``words`` (candidates sharing
-    at least ``COPY_JACCARD`` of their distinct words with it).
+    at least ``COPY_JACCARD`` of their distinct words with it), ``exclude`` left out.
 
     Each version's own words (those none of the other versions has: where an altered copy differs)
     count +1 when one of the ``witnesses`` (other relevant candidates) has them too and -1 when none
     does; the highest total wins, ties going to the better ranked (lower position)."""
-    versions = [best] + [i for i in range(len(words)) if i != best and jaccard(words[best], words[i]) >= COPY_JACCARD]
+    versions = [best] + [
+        i
+        for i in range(len(words))
+        if i != best and i not in exclude and jaccard(words[best], words[i]) >= COPY_JACCARD
+    ]
     if len(versions) == 1:
         return best
     seen: frozenset[str] = frozenset().union(*(words[w] for w in witnesses if w not in versions))
@@ -336,13 +342,14 @@ def lead_with_corroborated(
     senses: Sequence[SenseGroup], texts: Sequence[str], witnesses: Sequence[int]
 ) -> list[SenseGroup]:
     """``senses`` with each one's members starting with its :func:`corroborated` version (which may be a
-    candidate outside the sense: a near-copy belongs to the same sense). A version already leading an
-    earlier sense is not used twice."""
+    candidate outside the sense: a near-copy belongs to the same sense). A version that leads an
+    earlier sense, or is a member of another sense, is not taken: no document is in two senses."""
     words = [word_set(text) for text in texts]
     led: list[SenseGroup] = []
     taken: set[int] = set()
     for sense in senses:
-        leader = corroborated(sense.members[0], words, witnesses)
+        elsewhere = {m for other in senses if other is not sense for m in other.members}
+        leader = corroborated(sense.members[0], words, witnesses, frozenset(taken | elsewhere))
         if leader in taken:
             leader = next((m for m in sense.members if m not in taken), sense.members[0])
         taken.add(leader)

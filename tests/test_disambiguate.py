@@ -26,6 +26,7 @@ from semsearch.disambiguate import (
     diversify,
     find_senses,
     group,
+    lead_with_corroborated,
     narrow,
     overlap,
     relevance,
@@ -126,6 +127,18 @@ def test_corroborated_picks_the_copy_other_documents_agree_with() -> None:
     assert corroborated(2, words, witnesses=[0, 1, 2, 3]) == 2
     # Without witnesses the two versions tie and the better ranked one leads.
     assert corroborated(0, words, witnesses=[]) == 0
+
+
+def test_a_sense_is_not_led_by_a_member_of_another_sense() -> None:
+    """The corroborated copy of sense A's best document was grouped into sense B: A keeps its own."""
+    texts = [ALTERED, OKLAHOMA[0], NEBRASKA[0], NEBRASKA[1], OKLAHOMA[1]]
+    senses = [SenseGroup("Nebraska", (0, 3)), SenseGroup("Oklahoma", (1, 2, 4))]
+    led = lead_with_corroborated(senses, texts, witnesses=[0, 1, 2, 3, 4])
+    members = [m for sense in led for m in sense.members]
+    assert len(members) == len(set(members)) == 5
+    assert led[0].members[0] == 0 and set(led[1].members) == {1, 2, 4}
+    # Grouped into A, the same copy does lead it.
+    assert lead_with_corroborated([SenseGroup("Nebraska", (0, 2, 3))], texts, [0, 1, 2, 3, 4])[0].members[0] == 2
 
 
 def test_a_contradicting_copy_does_not_lead_its_sense() -> None:

@@ -279,7 +279,7 @@ class Encoded:
     states: list[torch.Tensor] | None = None
     state_layer: int = -1  # how many layers produced ``states``
     texts: list[str] | None = None
-    window: int = 0  # tokens per window the texts were cut into (0: the encoder's whole length)
+    window: int = 0  # tokens per window the texts were cut into (0: not said; taken as the default for the head)
 
     def pooled(self, window: Window) -> np.ndarray:
         """One vector per text: its first window's, or the re-normalised mean of its windows'."""
@@ -638,7 +638,7 @@ class Classifier:
         self.config = ClassifierConfig(
             labels=names,
             encoder=EncoderRef.of(
-                self.encoder, options.overlap, encoded.window or default_window(self.encoder.max_length)
+                self.encoder, options.overlap, encoded.window or self._training_window(options.finetune_layers > 0)
             ),
             window=Window.FIRST if options.finetune_layers else options.window,
             finetune_layers=options.finetune_layers,

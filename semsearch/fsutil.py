@@ -112,12 +112,14 @@ def sweep_temporaries(directory: Path) -> int:
 
 
 def size_on_disk(path: Path) -> int:
-    """Bytes used by the files under ``path`` (files removed while counting, by another process, are skipped)."""
+    """Bytes used by the files under ``path``. Files and folders removed while counting (a reader of the
+    index replacing a derived folder) are skipped: ``os.walk`` ignores a folder it can no longer list,
+    where ``Path.rglob`` raised ``FileNotFoundError`` and failed the writer's whole run."""
     total = 0
-    for entry in path.rglob("*"):
-        try:
-            if entry.is_file():
-                total += entry.stat().st_size
-        except OSError:
-            continue
+    for folder, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.stat(os.path.join(folder, name)).st_size
+            except OSError:
+                continue
     return total

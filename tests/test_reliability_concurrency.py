@@ -17,7 +17,7 @@ import pytest
 from reliability_kit import CHILD_ENV, ROOT, expected_docs, inspect, write_rows
 
 import semsearch
-from semsearch.fsutil import file_sha256, temporary_name
+from semsearch.fsutil import file_sha256, size_on_disk, temporary_name
 from semsearch.indexing import IndexOptions, build_index
 from semsearch.manifest import MANIFEST
 
@@ -170,3 +170,21 @@ def test_readers_rebuilding_derived_files_at_once_never_mix_them(tmp_path: Path,
 def test_temporary_names_are_unique_per_call_and_process(tmp_path: Path) -> None:
     names = {temporary_name(tmp_path / "index.faiss") for _ in range(1000)}
     assert len(names) == 1000 and all(f".index.faiss.{os.getpid()}." in n.name for n in names)
+
+
+def test_size_on_disk_skips_a_folder_removed_while_counting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reader may replace a derived folder (bm25/data-*) while the writer sums the index's size."""
+    (tmp_path / "kept").mkdir()
+    (tmp_path / "kept" / "a").write_bytes(b"x" * 10)
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    (gone / "b").write_bytes(b"y" * 5)
+    listing = os.scandir
+
+    def vanishing(path: str | int | os.PathLike[str] = ".") -> object:
+        if not isinstance(path, int) and Path(path) == gone:  # rmtree lists by file descriptor
+            shutil.rmtree(gone)
+        return listing(path)
+
+    monkeypatch.setattr(os, "scandir", vanishing)
+    assert size_on_disk(tmp_path) == 10

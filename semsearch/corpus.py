@@ -257,23 +257,25 @@ def source_name(path: Path, fmt: Format) -> str:
     return str(path)
 
 
+def _id_field(raw: dict[str, Any], fields: FieldMap) -> str | None:
+    """The first of the id fields that the record fills, if any."""
+    return next((name for name in fields.id_fields if raw.get(name) not in (None, "")), None)
+
+
 def record_id(raw: dict[str, Any], fields: FieldMap) -> str | None:
     """The id a record gives, if any, even when the record is otherwise unusable: an index keeps the
     stored version of a document whose new record was skipped (``--delete-missing`` spares it)."""
-    value = next((raw[name] for name in fields.id_fields if raw.get(name) not in (None, "")), None)
+    name = _id_field(raw, fields)
+    value = None if name is None else raw[name]
     return str(value) if isinstance(value, str | int) and not isinstance(value, bool) else None
 
 
 def to_document(raw: dict[str, Any], fields: FieldMap, source: str, line: int) -> Document:
     """Turn one raw record into a document, or say precisely why it cannot be one."""
-    doc_id: Any = None
-    id_field = fields.id_fields[0]
-    for name in fields.id_fields:
-        if raw.get(name) not in (None, ""):
-            doc_id, id_field = raw[name], name
-            break
-    if doc_id is None:
+    id_field = _id_field(raw, fields)
+    if id_field is None:
         raise BadRecordError(source, line, "/".join(fields.id_fields), "missing id")
+    doc_id: Any = raw[id_field]
     if isinstance(doc_id, bool) or not isinstance(doc_id, str | int):
         raise BadRecordError(source, line, id_field, f"id must be a string or integer, got {type(doc_id).__name__}")
     doc_id = str(doc_id)

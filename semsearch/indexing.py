@@ -181,10 +181,11 @@ def chunking_of(existing: Manifest | None, encoder: Encoder, options: IndexOptio
             f"--window {options.window}: {encoder.name} reads windows of 8 to {encoder.max_length} tokens"
         )
     window = options.window or (existing.max_length if existing else default_window(encoder.max_length))
-    overlap = options.overlap
-    if overlap is None:
-        overlap = existing.overlap if existing and window == existing.max_length else None
-    if overlap is None:
+    if options.overlap is not None:
+        overlap = options.overlap
+    elif existing and window == existing.max_length:
+        overlap = existing.overlap
+    else:
         overlap = min(DEFAULT_OVERLAP, window // 4)
     try:
         return ChunkConfig(window, overlap)

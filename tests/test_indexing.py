@@ -123,6 +123,26 @@ def test_negative_numbers_filter_in_every_mode(tmp_path: Path, options: IndexOpt
             assert ids == {f"doc{i}" for i in range(30) if i % 3 in groups}, (mode, where)
 
 
+def test_like_escapes_with_a_backslash_and_equality_takes_it_literally(tmp_path: Path, options: IndexOptions) -> None:
+    """As README "Searching" says: in a LIKE pattern a backslash makes the next %, _ or backslash literal
+    (DataFusion's default); elsewhere a backslash is just a character."""
+    titles = {"p": "50% off", "n": "50 percent", "u": "a_b", "x": "axb", "b": "back\\slash"}
+    rows = [{"_id": i, "title": t, "text": f"offer number {i}"} for i, t in titles.items()]
+    build_index(write_jsonl(tmp_path / "c.jsonl", rows), tmp_path / "idx", options)
+    index = semsearch.open(tmp_path / "idx")
+    cases = {
+        r"title LIKE '%50\%%'": {"p"},
+        "title LIKE '%50%'": {"p", "n"},
+        r"title LIKE 'a\_b'": {"u"},
+        "title LIKE 'a_b'": {"u", "x"},
+        r"title LIKE '%\\%'": {"b"},
+        r"title = 'back\slash'": {"b"},
+    }
+    for mode in ("dense", "bm25", "hybrid"):
+        for where, expected in cases.items():
+            assert {h.id for h in index.search("offer", k=10, mode=mode, where=where).hits} == expected, (mode, where)
+
+
 def test_id_in_a_filter_is_the_document_id_even_beside_a_metadata_field_id(
     tmp_path: Path, options: IndexOptions
 ) -> None:

@@ -15,7 +15,8 @@ beside the issue's targets, with the gate's own figures. Last, it runs `adapt` o
 The test qrels are used here only, to report; every choice in the recipe was made on the gate's
 held-out pseudo-queries and NFCorpus's train qrels (see README, "Domain adaptation").
 `--base-index DATASET=DIR` evaluates a copy of an existing index built with the default model
-(mean pooling, default chunking) instead of indexing the base again.
+(mean pooling, default chunking) instead of indexing the base again; `--mlm-index DATASET=DIR` does the
+same for the MLM-only row (an index built by an earlier run with the same stage 1).
 """
 
 from __future__ import annotations
@@ -79,18 +80,25 @@ def scores(dataset: str, index_dir: Path) -> dict[Mode, dict[str, float]]:
     return result
 
 
-def dataset_rows(dataset: str, base_index: Path | None, work: Path, max_minutes: float) -> tuple[list[str], list[str]]:
+def copied(index: Path, to: Path) -> Path:
+    """A copy of an existing index, so that the original is never written to."""
+    shutil.rmtree(to, ignore_errors=True)
+    shutil.copytree(index, to)
+    return to
+
+
+def dataset_rows(dataset: str, reused: dict[str, Path], work: Path, max_minutes: float) -> tuple[list[str], list[str]]:
     out = work / f"adapt-{dataset}"
     report, cpu, wall = run_adapt(DATA / dataset, out, ["--max-minutes", str(max_minutes)])
     work_dir = Path(f"{out}.work")  # kept by --keep-work: the stage-1 encoder and the candidate
     encoders: dict[str, Path] = {}
-    if base_index is not None:
-        encoders["base"] = work / f"index-{dataset}-base"
-        shutil.rmtree(encoders["base"], ignore_errors=True)
-        shutil.copytree(base_index, encoders["base"])  # a copy: the original is never written to
+    if "base" in reused:
+        encoders["base"] = copied(reused["base"], work / f"index-{dataset}-base")
     else:
         encoders["base"] = index_with(DATA / dataset, "default", work / f"index-{dataset}-base")
-    if (work_dir / "stage1-model").is_dir():
+    if "mlm" in reused:
+        encoders["MLM only (reused index)"] = copied(reused["mlm"], work / f"index-{dataset}-mlm")
+    elif (work_dir / "stage1-model").is_dir():
         encoders["MLM only"] = index_with(DATA / dataset, work_dir / "stage1-model", work / f"index-{dataset}-mlm")
     # The candidate, promoted or not: what adaptation gives, whatever the gate decided. --out holds
     # either this model or the base (same weights hash), so it needs no index of its own.
@@ -135,13 +143,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", nargs="+", default=["scifact", "nfcorpus"], choices=sorted(TARGET))
     parser.add_argument("--base-index", action="append", default=[], help="DATASET=DIR: evaluate a copy of DIR")
+    parser.add_argument(
+        "--mlm-index", action="append", default=[], help="DATASET=DIR: a copy of DIR as the MLM-only row"
+    )
     parser.add_argument("--skip-sample", action="store_true", help="Skip the small-corpus gate demonstration.")
     parser.add_argument("--max-minutes", type=float, default=18.0, help="Wall-clock budget of each adapt run.")
     parser.add_argument("--work", type=Path, default=None, help="Where models and indexes go [a temporary folder].")
     args = parser.parse_args()
     if not DATA.is_dir():
         sys.exit(f"benchmark data not found at {DATA}")
-    base_indexes = dict(item.split("=", 1) for item in args.base_index)
+    reused = {
+        kind: {dataset: Path(path) for dataset, path in (item.split("=", 1) for item in items)}
+        for kind, items in (("base", args.base_index), ("mlm", args.mlm_index))
+    }
     work = args.work or Path(tempfile.mkdtemp(prefix="semsearch-adapt-bench-"))
     work.mkdir(parents=True, exist_ok=True)
 
@@ -151,8 +165,8 @@ def main() -> None:
     ]
     notes = []
     for dataset in args.datasets:
-        base_index = Path(base_indexes[dataset]) if dataset in base_indexes else None
-        rows, dataset_notes = dataset_rows(dataset, base_index, work, args.max_minutes)
+        ours = {kind: paths[dataset] for kind, paths in reused.items() if dataset in paths}
+        rows, dataset_notes = dataset_rows(dataset, ours, work, args.max_minutes)
         table += rows
         notes += dataset_notes
     if not args.skip_sample:

@@ -363,6 +363,8 @@ def classifier_eval(directory: Path, data: Path, text_field: str, label_field: s
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="Contrastive steps (a ceiling).")
 @click.option("--blend", type=click.FloatRange(0, 1), default=0.5, show_default=True,
               help="Share of the trained weights in the adapted encoder; the rest is the base's.")  # fmt: skip
+@click.option("--lexical-weight", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="BM25's weight in the contrastive logits (the lexical residual; see README).")  # fmt: skip
 @click.option("--work-dir", type=click.Path(path_type=Path), default=None, help="[default: OUT.work]")
 @click.option("--keep-work", is_flag=True, help="Keep checkpoints and the stage-1 model after success.")
 @click.option("--id-field", default=None, help="Field holding the document id [default: _id or id].")
@@ -388,6 +390,7 @@ def adapt(corpus_source: Path, out: Path, **options: Any) -> None:
 
     defaults = AdaptOptions()
     mlm_steps, steps = options.pop("mlm_steps"), options.pop("steps")
+    contrastive = replace(defaults.contrastive, lexical_weight=options.pop("lexical_weight"))
     result = run_adapt(
         corpus_source,
         out,
@@ -395,7 +398,7 @@ def adapt(corpus_source: Path, out: Path, **options: Any) -> None:
             base=options["base"],
             seed=options["seed"],
             mlm=defaults.mlm if mlm_steps is None else replace(defaults.mlm, steps=mlm_steps),
-            contrastive=defaults.contrastive if steps is None else replace(defaults.contrastive, steps=steps),
+            contrastive=contrastive if steps is None else replace(contrastive, steps=steps),
             blend=options["blend"],
             max_steps=options["max_steps"],
             max_minutes=options["max_minutes"],

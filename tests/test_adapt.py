@@ -19,6 +19,7 @@ from safetensors.torch import load_file
 
 from semsearch.adapt import AdaptOptions, ContrastiveSettings, MLMSettings, adapt, gate, pairs
 from semsearch.adapt.callbacks import LossBar
+from semsearch.adapt.losses import LexicalBias
 from semsearch.adapt.mlm import masked_lm, windows
 from semsearch.adapt.texts import Passage, load_passages, sentences, split_held_out
 from semsearch.bm25 import BM25Index, tokenize
@@ -107,6 +108,34 @@ def test_bm25_negative_is_another_document_sharing_words(small_corpus: Path) -> 
     share = pairs.bm25_first_share(triplets)
     assert share == sum(t.source_rank == 1 for t in triplets) / len(triplets)
     assert share > 0.8  # a sentence shares its rare words with the rest of its abstract
+
+
+def test_lexical_scorer_gives_a_document_the_score_bm25s_gives_it(small_corpus: Path) -> None:
+    passages = load_passages(small_corpus)
+    scorer = pairs.LexicalScorer.fit(passages)
+    text = {p.id: p.text for p in passages}
+    bm25 = BM25Index.build([p.id for p in passages], [p.text for p in passages])
+    for query in ("vitamin deficiency increases infection risk in children", "tumour cells grow in mice"):
+        found = bm25.top(query, 10)
+        assert found
+        (bag,) = scorer.bags([query])
+        for doc, score in found:
+            assert scorer.score(bag, scorer.bags([text[doc]])[0]) == pytest.approx(score, rel=1e-5)
+
+
+def test_lexical_bias_is_each_querys_bm25_over_the_batch_divided_by_its_best(small_corpus: Path) -> None:
+    passages = load_passages(small_corpus)
+    triplets = pairs.mine_negatives(pairs.training_queries(passages, 1, 0)[:8], passages, 5, 0, progress=False)
+    scorer = pairs.LexicalScorer.fit(passages)
+    bias = LexicalBias(triplets, scorer)
+    rows = [5, 2, 7]
+    matrix = bias(rows, hard_negatives=True)
+    candidates = scorer.bags([triplets[r].positive for r in rows] + [triplets[r].negative for r in rows])
+    for i, r in enumerate(rows):
+        raw = [scorer.score(scorer.bags([triplets[r].query])[0], bag) for bag in candidates]
+        assert matrix[i].tolist() == pytest.approx([x / max(raw) for x in raw], rel=1e-5)
+        assert raw[i] > 0  # its own document shares its words
+    assert tuple(bias(rows, hard_negatives=False).shape) == (3, 3)
 
 
 def test_triplets_round_trip_through_jsonl(tmp_path: Path, small_corpus: Path) -> None:
@@ -222,6 +251,8 @@ def test_adapt_writes_a_model_dir_resumes_and_is_deterministic(
     mined = pairs.load_triplets(tmp_path / "a.work" / "triplets.jsonl")
     assert report["bm25_first_share"] == pairs.bm25_first_share(mined)
     assert f"first for {report['bm25_first_share']:.0%} of those" in straight.summary
+    assert report["recipe"]["contrastive"]["lexical_weight"] == 0.0
+    assert "no lexical residual (weight 0)" in straight.summary
     candidate = load_file(tmp_path / "a.work" / "candidate" / "model.safetensors")
     base = load_file(tiny_model / "model.safetensors")
     assert any(not np.array_equal(candidate[k].numpy(), base[k].numpy()) for k in base if k in candidate)
@@ -279,12 +310,13 @@ def test_promoted_model_is_indexed_and_loaded_back(
 def test_cli_adapt_and_its_errors(tiny_model: Path, small_corpus: Path, tmp_path: Path) -> None:
     runner = CliRunner()
     out = tmp_path / "cli-model"
-    result = runner.invoke(
-        main, ["adapt", str(small_corpus), "--out", str(out), "--base", str(tiny_model), "--max-steps", "1", "--json"]
-    )
+    arguments = ["adapt", str(small_corpus), "--out", str(out), "--base", str(tiny_model), "--max-steps", "1"]
+    result = runner.invoke(main, [*arguments, "--json", "--lexical-weight", "8"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output.strip().splitlines()[-1])
     assert report["stages"]["mlm"]["steps"] == 1 and report["stages"]["contrastive"]["steps"] == 1
+    assert report["recipe"]["contrastive"]["lexical_weight"] == 8.0  # trained with row labels and BM25 logits
+    assert "lexical residual, weight 8)" in (out / "adapt_report.md").read_text()
     assert (out / "adapt_report.json").is_file() and not Path(f"{out}.work").exists()
 
     taken = tmp_path / "taken"

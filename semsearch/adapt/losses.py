@@ -13,11 +13,21 @@ two terms:
   ``embedding``: 1 - cosine between student and teacher vectors of every text in the batch (the
   vector space keeps its shape); ``scores``: KL divergence from the teacher's to the student's
   softmax over the batch's candidates (the base model's ranking is the target, not its vectors).
+
+**The lexical residual** (CLEAR, Gao et al. 2021, here in InfoNCE form; off unless ``lexical_weight``
+is set). The contrastive logits become ``scale * cosine + lexical_weight * bm25 / max bm25`` (each
+query's BM25 scores of the batch's candidates, divided by its best), so the loss is what a BM25 + dense
+mix still gets wrong: an example BM25 already separates moves the encoder little, and training goes to
+the pairs BM25 confuses, which is what hybrid search needs of its dense half. Almost every pseudo-query
+is one BM25 already answers (:mod:`semsearch.adapt.pairs`), hence the idea. On NFCorpus's train queries
+(54 steps, blended) weight 0, 3, 8 gave dense -0.0012, -0.0002, +0.0005 and hybrid -0.0000, +0.0003,
++0.0007 against the base; but in the full ``adapt`` run at weight 8 the test figures were no better
+than without it (README, "Domain adaptation"), so it is not the default.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from enum import StrEnum
 from typing import Any
 
@@ -27,6 +37,8 @@ from sentence_transformers.base.losses.merged_forward import embed_columns
 from torch import Tensor, nn
 from torch.nn import functional
 
+from semsearch.adapt.pairs import LexicalScorer, Triplet
+
 
 class Distillation(StrEnum):
     """What of the frozen base encoder the student is held to."""
@@ -34,6 +46,25 @@ class Distillation(StrEnum):
     NONE = "none"
     EMBEDDING = "embedding"
     SCORES = "scores"
+
+
+class LexicalBias:
+    """BM25 of each batch query against each batch candidate, each row divided by its largest.
+
+    The loss gets the triplets' row numbers as labels; candidates are ordered as the loss orders them:
+    the batch's documents, then its hard negatives.
+    """
+
+    def __init__(self, triplets: Sequence[Triplet], scorer: LexicalScorer) -> None:
+        self.scorer = scorer
+        self.queries = scorer.bags([t.query for t in triplets])
+        self.positives = scorer.bags([t.positive for t in triplets])
+        self.negatives = scorer.bags([t.negative for t in triplets])
+
+    def __call__(self, rows: Sequence[int], hard_negatives: bool) -> Tensor:
+        candidates = [self.positives[r] for r in rows] + ([self.negatives[r] for r in rows] if hard_negatives else [])
+        scores = torch.tensor([[self.scorer.score(self.queries[r], c) for c in candidates] for r in rows])
+        return scores / scores.max(dim=1, keepdim=True).values.clamp_min(1e-6)
 
 
 class GuidedDistillationLoss(nn.Module):
@@ -47,6 +78,8 @@ class GuidedDistillationLoss(nn.Module):
         distillation: Distillation = Distillation.EMBEDDING,
         weight: float = 1.0,
         margin: float = 0.0,
+        lexical: LexicalBias | None = None,
+        lexical_weight: float = 0.0,
     ) -> None:
         super().__init__()
         self.model = model
@@ -57,6 +90,8 @@ class GuidedDistillationLoss(nn.Module):
         self.distillation = Distillation(distillation)
         self.weight = weight
         self.margin = margin
+        self.lexical = lexical
+        self.lexical_weight = lexical_weight
 
     def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor | None = None) -> Tensor:
         features = list(sentence_features)
@@ -71,7 +106,13 @@ class GuidedDistillationLoss(nn.Module):
         own = guide[targets, targets].unsqueeze(1)
         false_negative = guide > own - self.margin
         false_negative[targets, targets] = False
-        masked = (scores * self.scale).masked_fill(false_negative, float("-inf"))
+        logits = scores * self.scale
+        if self.lexical is not None:
+            if labels is None:
+                raise ValueError("the lexical residual needs each example's row number as its label")
+            bias = self.lexical([int(row) for row in labels.tolist()], len(features) > 2)
+            logits = logits + self.lexical_weight * bias.to(logits.device)
+        masked = logits.masked_fill(false_negative, float("-inf"))
         loss = functional.cross_entropy(masked, targets)
         if self.distillation is Distillation.EMBEDDING:
             distances = [1 - functional.cosine_similarity(s, t) for s, t in zip(student, teacher, strict=True)]
@@ -91,6 +132,7 @@ class GuidedDistillationLoss(nn.Module):
             "distillation": str(self.distillation),
             "weight": self.weight,
             "margin": self.margin,
+            "lexical_weight": self.lexical_weight,
         }
 
 

@@ -19,15 +19,19 @@ encoder as a guide (see :mod:`semsearch.adapt.losses`), so they are not pushed a
 The same search records where BM25 ranks the query's own document. BM25 alone finds it first for
 almost every pseudo-query (99.2% on SciFact, 96.5% on NFCorpus; for their real queries the first
 BM25 hit is relevant 55% and 45% of the time), because a sentence shares its rare words with the
-rest of its abstract. So stage 2 learns only from queries BM25 already answers: the likely reason
-hybrid search gains nothing from it (README, "Domain adaptation"). The report gives the share.
+rest of its abstract. So stage 2 learns mostly from queries BM25 already answers, the likely reason
+hybrid search gains nothing from it (README, "Domain adaptation"). The report gives the share. The
+loss can add BM25's scores to its logits and train on what is left (:class:`LexicalScorer`, the
+lexical residual in :mod:`semsearch.adapt.losses`); tried, it did not help.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import random
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -35,7 +39,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from semsearch.adapt.texts import Passage, join, sentences, word_count
-from semsearch.bm25 import BM25Index
+from semsearch.bm25 import BM25Index, tokenize
 
 MIN_QUERY_WORDS = 4  # shorter "sentences" are headings, numbers, split errors
 MAX_QUERY_WORDS = 60  # longer ones are run-ons or tables
@@ -157,6 +161,41 @@ def mine_negatives(
 def bm25_first_share(triplets: Sequence[Triplet]) -> float:
     """Share of the pseudo-queries whose own document BM25 alone ranks first (0 for none)."""
     return sum(t.source_rank == 1 for t in triplets) / len(triplets) if triplets else 0.0
+
+
+@dataclass(frozen=True)
+class LexicalScorer:
+    """BM25 of a query against any text, with the training documents' statistics.
+
+    bm25s's formula and defaults (Lucene's, k1 1.5, b 0.75) over the same stemmed tokens, each query
+    word counted once, so a document's score is the one bm25s gives it. Computed here because stage 2
+    scores texts no index holds (a document with its query taken out).
+    """
+
+    idf: Mapping[str, float]
+    average_length: float
+    k1: float = 1.5
+    b: float = 0.75
+
+    @classmethod
+    def fit(cls, passages: Sequence[Passage]) -> LexicalScorer:
+        documents = tokenize([p.text for p in passages])
+        counts = Counter(token for tokens in documents for token in set(tokens))
+        n = len(documents)
+        idf = {token: math.log(1 + (n - df + 0.5) / (df + 0.5)) for token, df in counts.items()}
+        return cls(idf, sum(map(len, documents)) / max(n, 1))
+
+    @staticmethod
+    def bags(texts: Sequence[str]) -> list[Counter[str]]:
+        return [Counter(tokens) for tokens in tokenize(list(texts))]
+
+    def score(self, query: Counter[str], document: Counter[str]) -> float:
+        norm = self.k1 * (1 - self.b + self.b * sum(document.values()) / self.average_length)
+        return sum(
+            self.idf.get(token, 0.0) * document[token] / (document[token] + norm)
+            for token in query
+            if token in document
+        )
 
 
 def save_triplets(path: Path, triplets: Sequence[Triplet]) -> None:

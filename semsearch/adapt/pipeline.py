@@ -213,7 +213,7 @@ def adapt(source: str | Path, out: str | Path, options: AdaptOptions | None = No
     if train_outcome is None:
         train_outcome = fine_tune(
             student, teacher, triplets, options.contrastive, work.path / "contrastive", options.seed,
-            deadline_of(TRAIN_SHARE), options.progress,
+            deadline_of(TRAIN_SHARE), options.progress, pairs.LexicalScorer.fit(split.train),
         )  # fmt: skip
         blend_into_base(student, teacher, options.blend)
         student.save(str(candidate_dir))
@@ -287,6 +287,7 @@ def render_summary(report: dict[str, Any]) -> str:
     base, adapted = verdict["base"], verdict["adapted"]
     mlm, contrastive = report["stages"]["mlm"], report["stages"]["contrastive"]
     blend = report["recipe"]["blend"]
+    lexical = report["recipe"]["contrastive"]["lexical_weight"]
     kinds = ", ".join(f"{count} {kind}" for kind, count in sorted(verdict["query_kinds"].items()))
     decision = "PROMOTED the adapted encoder" if report["promoted"] else "KEPT the base model"
     lines = [
@@ -308,8 +309,14 @@ def render_summary(report: dict[str, Any]) -> str:
         "",
         f"- stage 1, masked-LM: {_stage(mlm)}",
         f"- stage 2, contrastive + distillation: {_stage(contrastive)} on {report['triplets']} mined triplets",
-        f"- BM25 alone ranks the source document first for {report['bm25_first_share']:.0%} of those pseudo-queries: "
-        "stage 2 learns from queries that hybrid search's BM25 half already answers",
+        f"- BM25 alone ranks the source document first for {report['bm25_first_share']:.0%} of those pseudo-queries, "
+        "queries that hybrid search's BM25 half already answers; "
+        + (
+            f"BM25's scores were in the training logits (lexical residual, weight {lexical:g}), so it trained on "
+            "what BM25 leaves"
+            if lexical
+            else "with no lexical residual (weight 0) it trained on them as they are"
+        ),
         f"- candidate: {blend:.0%} the trained weights, {1 - blend:.0%} the base's (--blend)",
         f"- time: {report['cpu_seconds'] / 60:.1f} CPU-minutes (user+sys), {report['wall_seconds'] / 60:.1f} minutes "
         f"wall, on {report['device']}",

@@ -2,7 +2,8 @@
 
 sentence-transformers' ``SentenceTransformerTrainer`` trains the student on the mined triplets
 (:mod:`semsearch.adapt.pairs`) with :class:`~semsearch.adapt.losses.GuidedDistillationLoss`: the
-frozen base encoder both filters false negatives and anchors the student through distillation.
+frozen base encoder both filters false negatives and anchors the student through distillation; on
+request BM25's scores enter the logits, so that training goes to what BM25 gets wrong (the lexical residual).
 Texts are cut at 128 tokens, the index's default window (the cost of a step grows with the length);
 the student's own ``max_seq_length`` is restored before it is saved.
 """
@@ -23,9 +24,9 @@ from transformers.trainer_callback import PrinterCallback
 from transformers.trainer_utils import get_last_checkpoint
 
 from semsearch.adapt.callbacks import Deadline, LossBar
-from semsearch.adapt.losses import Distillation, GuidedDistillationLoss
+from semsearch.adapt.losses import Distillation, GuidedDistillationLoss, LexicalBias
 from semsearch.adapt.mlm import StageOutcome
-from semsearch.adapt.pairs import Triplet
+from semsearch.adapt.pairs import LexicalScorer, Triplet
 from semsearch.errors import SemsearchError
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ class ContrastiveSettings:
     distillation_weight: float = 1.0
     scale: float = 20.0  # 1 / temperature, as all-MiniLM-L6-v2 was trained
     guide_margin: float = 0.0
+    lexical_weight: float = 0.0  # BM25's weight in the logits (losses.py: tried at 8, not better on test)
 
     def planned_steps(self, examples: int) -> int:
         return min(self.steps, math.ceil(examples / self.batch_size))
@@ -67,11 +69,16 @@ def blend_into_base(student: SentenceTransformer, base: SentenceTransformer, sha
                 tensor.copy_(torch.lerp(weights[name].to(tensor.device), tensor, share))
 
 
-def triplet_dataset(triplets: Sequence[Triplet], hard_negatives: bool) -> Dataset:
-    """Columns in the order the loss reads them: query, its document, then the hard negative."""
-    columns = {"anchor": [t.query for t in triplets], "positive": [t.positive for t in triplets]}
+def triplet_dataset(triplets: Sequence[Triplet], hard_negatives: bool, row_labels: bool = False) -> Dataset:
+    """Columns in the order the loss reads them: query, its document, then the hard negative.
+
+    ``row_labels``: each row's number as its label, by which the loss finds the batch's BM25 scores.
+    """
+    columns: dict[str, list] = {"anchor": [t.query for t in triplets], "positive": [t.positive for t in triplets]}
     if hard_negatives:
         columns["negative"] = [t.negative for t in triplets]
+    if row_labels:
+        columns["label"] = list(range(len(triplets)))
     return Dataset.from_dict(columns)
 
 
@@ -84,10 +91,16 @@ def fine_tune(
     seed: int,
     deadline: float | None = None,
     progress: bool = True,
+    scorer: LexicalScorer | None = None,
 ) -> StageOutcome:
-    """Train ``student`` in place; checkpoints go to ``work`` and an interrupted run resumes there."""
+    """Train ``student`` in place; checkpoints go to ``work`` and an interrupted run resumes there.
+
+    ``scorer`` holds the corpus's BM25 statistics, needed when ``settings.lexical_weight`` is not 0.
+    """
     if not triplets:
         raise SemsearchError("no training pairs could be mined from the corpus (documents too short?)")
+    if settings.lexical_weight and scorer is None:
+        raise SemsearchError("lexical_weight needs the corpus's BM25 statistics: pass a LexicalScorer")
     planned = settings.planned_steps(len(triplets))
     used = list(triplets[: planned * settings.batch_size])
     window = student.max_seq_length
@@ -119,12 +132,14 @@ def fine_tune(
         distillation=settings.distillation,
         weight=settings.distillation_weight,
         margin=settings.guide_margin,
+        lexical=LexicalBias(used, scorer) if settings.lexical_weight and scorer is not None else None,
+        lexical_weight=settings.lexical_weight,
     )
     deadline_callback = Deadline(deadline)
     trainer = SentenceTransformerTrainer(
         model=student,
         args=arguments,
-        train_dataset=triplet_dataset(used, settings.hard_negatives),
+        train_dataset=triplet_dataset(used, settings.hard_negatives, row_labels=bool(settings.lexical_weight)),
         loss=loss,
         callbacks=[LossBar("stage 2: contrastive + distillation", progress), deadline_callback],
     )

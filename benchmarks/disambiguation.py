@@ -22,7 +22,8 @@ have a correct document in the corpus:
 
 Also: a split-half check (settings chosen on one half of the questions by a small grid, scored on the
 other half, both ways), SciFact nDCG@10 with and without disambiguation (a copy of the prebuilt index, so
-the original is never written), and the CPU time disambiguation adds per query.
+the original is never written; `--scifact-index DIR` names another), and the CPU time disambiguation adds
+per query.
 """
 
 from __future__ import annotations
@@ -309,16 +310,16 @@ def added_time(index: Index, queries: Sequence[str], mode: Mode, repeats: int = 
     )
 
 
-def scifact(skip_timing: bool) -> list[str]:
-    if not SCIFACT_INDEX.is_dir():
-        return [f"SciFact skipped: no prebuilt index at {SCIFACT_INDEX}"]
+def scifact(prebuilt: Path, skip_timing: bool) -> list[str]:
+    if not prebuilt.is_dir():
+        return [f"SciFact skipped: no prebuilt index at {prebuilt}"]
     queries = load_queries(DATA / "scifact" / "queries.jsonl")
     qrels = load_qrels(DATA / "scifact" / "qrels" / "test.tsv")
     judged = {q: r for q, r in qrels.items() if q in queries}
     notes = []
     with tempfile.TemporaryDirectory() as scratch:
         copy = Path(scratch) / "scifact"
-        shutil.copytree(SCIFACT_INDEX, copy)  # read the original only; derived files may be refreshed here
+        shutil.copytree(prebuilt, copy)  # read the original only; derived files may be refreshed here
         index = Index.open(copy)
         for mode in (Mode.HYBRID, Mode.DENSE):
             runs = {}
@@ -369,6 +370,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rebuild", action="store_true", help="Index RAMDocs from scratch.")
     parser.add_argument("--skip-scifact", action="store_true")
+    parser.add_argument("--scifact-index", type=Path, default=SCIFACT_INDEX, help="SciFact index (only read).")
     parser.add_argument("--skip-timing", action="store_true")
     args = parser.parse_args()
     if not RAMDOCS.is_file():
@@ -440,7 +442,7 @@ def main() -> None:
         sample = [q["question"] for q in questions[:100]]
         notes += ["RAMDocs time " + added_time(index, sample, mode) for mode in (Mode.HYBRID, Mode.DENSE)]
     if not args.skip_scifact:
-        notes += scifact(args.skip_timing)
+        notes += scifact(args.scifact_index, args.skip_timing)
     print("\n".join(f"- {n}" for n in notes))
 
 

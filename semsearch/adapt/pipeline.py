@@ -211,9 +211,10 @@ def adapt(source: str | Path, out: str | Path, options: AdaptOptions | None = No
     candidate_dir = work.path / "candidate"
     train_outcome = work.outcome("contrastive")
     if train_outcome is None:
+        scorer = pairs.LexicalScorer.fit(split.train) if options.contrastive.lexical_weight else None
         train_outcome = fine_tune(
             student, teacher, triplets, options.contrastive, work.path / "contrastive", options.seed,
-            deadline_of(TRAIN_SHARE), options.progress, pairs.LexicalScorer.fit(split.train),
+            deadline_of(TRAIN_SHARE), options.progress, scorer,
         )  # fmt: skip
         blend_into_base(student, teacher, options.blend)
         student.save(str(candidate_dir))

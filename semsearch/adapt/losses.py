@@ -49,14 +49,15 @@ class Distillation(StrEnum):
 
 
 class LexicalBias:
-    """BM25 of each batch query against each batch candidate, each row divided by its largest.
+    """``weight`` times the BM25 of each batch query against each batch candidate, each row divided by its largest.
 
     The loss gets the triplets' row numbers as labels; candidates are ordered as the loss orders them:
     the batch's documents, then its hard negatives.
     """
 
-    def __init__(self, triplets: Sequence[Triplet], scorer: LexicalScorer) -> None:
+    def __init__(self, triplets: Sequence[Triplet], scorer: LexicalScorer, weight: float = 1.0) -> None:
         self.scorer = scorer
+        self.weight = weight
         self.queries = scorer.bags([t.query for t in triplets])
         self.positives = scorer.bags([t.positive for t in triplets])
         self.negatives = scorer.bags([t.negative for t in triplets])
@@ -64,7 +65,7 @@ class LexicalBias:
     def __call__(self, rows: Sequence[int], hard_negatives: bool) -> Tensor:
         candidates = [self.positives[r] for r in rows] + ([self.negatives[r] for r in rows] if hard_negatives else [])
         scores = torch.tensor([[self.scorer.score(self.queries[r], c) for c in candidates] for r in rows])
-        return scores / scores.max(dim=1, keepdim=True).values.clamp_min(1e-6)
+        return self.weight * scores / scores.max(dim=1, keepdim=True).values.clamp_min(1e-6)
 
 
 class GuidedDistillationLoss(nn.Module):
@@ -79,7 +80,6 @@ class GuidedDistillationLoss(nn.Module):
         weight: float = 1.0,
         margin: float = 0.0,
         lexical: LexicalBias | None = None,
-        lexical_weight: float = 0.0,
     ) -> None:
         super().__init__()
         self.model = model
@@ -91,7 +91,6 @@ class GuidedDistillationLoss(nn.Module):
         self.weight = weight
         self.margin = margin
         self.lexical = lexical
-        self.lexical_weight = lexical_weight
 
     def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor | None = None) -> Tensor:
         features = list(sentence_features)
@@ -111,7 +110,7 @@ class GuidedDistillationLoss(nn.Module):
             if labels is None:
                 raise ValueError("the lexical residual needs each example's row number as its label")
             bias = self.lexical([int(row) for row in labels.tolist()], len(features) > 2)
-            logits = logits + self.lexical_weight * bias.to(logits.device)
+            logits = logits + bias.to(logits.device)
         masked = logits.masked_fill(false_negative, float("-inf"))
         loss = functional.cross_entropy(masked, targets)
         if self.distillation is Distillation.EMBEDDING:
@@ -132,7 +131,7 @@ class GuidedDistillationLoss(nn.Module):
             "distillation": str(self.distillation),
             "weight": self.weight,
             "margin": self.margin,
-            "lexical_weight": self.lexical_weight,
+            "lexical_weight": self.lexical.weight if self.lexical is not None else 0.0,
         }
 
 

@@ -125,6 +125,9 @@ def fine_tune(
         use_cpu=not torch.cuda.is_available(),
         dataloader_num_workers=0,
     )
+    lexical = (
+        LexicalBias(used, scorer, settings.lexical_weight) if settings.lexical_weight and scorer is not None else None
+    )
     loss = GuidedDistillationLoss(
         student,
         teacher,
@@ -132,14 +135,13 @@ def fine_tune(
         distillation=settings.distillation,
         weight=settings.distillation_weight,
         margin=settings.guide_margin,
-        lexical=LexicalBias(used, scorer) if settings.lexical_weight and scorer is not None else None,
-        lexical_weight=settings.lexical_weight,
+        lexical=lexical,
     )
     deadline_callback = Deadline(deadline)
     trainer = SentenceTransformerTrainer(
         model=student,
         args=arguments,
-        train_dataset=triplet_dataset(used, settings.hard_negatives, row_labels=bool(settings.lexical_weight)),
+        train_dataset=triplet_dataset(used, settings.hard_negatives, row_labels=lexical is not None),
         loss=loss,
         callbacks=[LossBar("stage 2: contrastive + distillation", progress), deadline_callback],
     )

@@ -34,9 +34,9 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from semsearch.engine import Index
-from semsearch.evaluate import DEPTH, evaluate, load_qrels, load_queries
-from semsearch.indexing import IndexOptions, build_index
+from semsearch import Index
+from semsearch.evaluation import DEPTH, evaluate, load_qrels, load_queries
+from semsearch.ingest import IndexOptions, build_index
 from semsearch.types import Mode
 
 ROOT = Path(__file__).resolve().parents[1]

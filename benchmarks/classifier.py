@@ -205,8 +205,8 @@ def score(classifier: Classifier, encoded: Encoded, labels: list[str]) -> tuple[
 
 def search_check(classifier_dir: Path, posts: list[dict[str, Any]], val: np.ndarray, limit: int | None) -> list[str]:
     """Index the validation posts with the classifier, then filter searches by label."""
-    from semsearch.engine import Index
-    from semsearch.indexing import IndexOptions, build_index
+    from semsearch import Index
+    from semsearch.ingest import IndexOptions, build_index
 
     target = Path("indexes") / "bench-20newsgroups-val"
     if target.exists():

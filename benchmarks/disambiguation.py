@@ -49,10 +49,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # Measure the checkout this script belongs to, not whichever semsearch the interpreter has installed.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from semsearch import Index
 from semsearch.disambiguate import Candidate, DisambiguationConfig, find_senses
-from semsearch.engine import Index
-from semsearch.evaluate import DEPTH, load_qrels, load_queries, score
-from semsearch.indexing import IndexOptions, build_index
+from semsearch.evaluation import DEPTH, load_qrels, load_queries, score
+from semsearch.facade.senses import candidates
+from semsearch.ingest import IndexOptions, build_index
 from semsearch.types import Hit, Mode, SearchResult
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -397,7 +398,7 @@ def main() -> None:
             plain[qi] = replace(plain[qi], ambiguous=True)  # a plain list says nothing; score it as always-True
             ours[qi] = outcome(index.search(query, k=K, mode=mode, disambiguate=True))
             hits = index.hits(index.rank(query, config.candidates, mode))
-            cache[qi] = (query, hits, index.candidates(query, hits))
+            cache[qi] = (query, hits, candidates(index, query, hits))
         methods[f"{mode} ranking (ambiguous always True)"] = plain
         methods[f"{mode} + disambiguate=True"] = ours
         caches[mode] = cache

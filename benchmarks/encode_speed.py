@@ -33,10 +33,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's 
 import numpy as np
 
 from semsearch import corpus
-from semsearch.encoder import Encoder, Precision
-from semsearch.evaluate import DEPTH, load_qrels, load_queries, score
-from semsearch.index import exact_search
-from semsearch.search import Ranking, best_per_document
+from semsearch.ann import exact_search
+from semsearch.encoder import Encoder
+from semsearch.evaluation import DEPTH, load_qrels, load_queries, score
+from semsearch.ranking import Ranking, best_per_document
+from semsearch.types import Precision
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "scifact"
 OVERLAP = 32
@@ -68,7 +69,7 @@ def rankings(vectors: np.ndarray, doc_of_row: np.ndarray, query_vectors: np.ndar
 def peer(texts: list[str], doc_ids: np.ndarray, queries: dict[str, str], qrels: dict) -> Row:
     from sentence_transformers import SentenceTransformer
 
-    from semsearch.encoder import default_model_dir
+    from semsearch.models import default_model_dir
 
     model = SentenceTransformer(str(default_model_dir()), device="cpu")
     model.encode(texts[:64], batch_size=64)  # warm-up

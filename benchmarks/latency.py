@@ -25,9 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's 
 
 import numpy as np
 
-from semsearch.engine import Index
-from semsearch.evaluate import load_qrels, load_queries
-from semsearch.indexing import IndexOptions, build_index
+from semsearch import Index
+from semsearch.evaluation import load_qrels, load_queries
+from semsearch.ingest import IndexOptions, build_index
 from semsearch.types import Mode
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "scifact"

@@ -23,11 +23,10 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from semsearch.encoder import Precision
-from semsearch.engine import Index
-from semsearch.evaluate import DEPTH, evaluate, load_qrels, load_queries
-from semsearch.indexing import IndexOptions, build_index
-from semsearch.types import Backend, Mode, Pooling
+from semsearch import Index, runtime
+from semsearch.evaluation import DEPTH, evaluate, load_qrels, load_queries
+from semsearch.ingest import IndexOptions, build_index
+from semsearch.types import Backend, Mode, Pooling, Precision
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 # nDCG@10 of plain sentence-transformers (mean pooling), bm25s and their RRF: ../shared/data/README.md
@@ -106,7 +105,7 @@ def main() -> None:
     parser.add_argument(
         "--precision",
         choices=[p.value for p in Precision],
-        default=Precision.best_available().value,
+        default=runtime.best_precision().value,
         help="Encoder precision of the indexes [default: the engine's default on this machine].",
     )
     parser.add_argument("--reuse", action="store_true", help="Keep existing indexes/bench-* (updated incrementally).")

@@ -1,38 +1,61 @@
-"""semsearch: embedding and semantic search with BM25 fusion, filters, adaptation and more.
+"""semsearch: embedding and semantic search with BM25 fusion, filters, a classifier, adaptation and more.
 
 >>> import semsearch
->>> idx = semsearch.open("indexes/scifact")
->>> res = idx.search("query", k=10)
+>>> idx = semsearch.index([{"id": "a", "text": "vitamin D and infection"}], "indexes/notes")
+>>> idx.search("vitamin", k=10).hits
+>>> idx.add([{"id": "b", "text": "another note"}]); idx.delete(["a"])
+>>> semsearch.open("indexes/scifact").search("query", k=10, mode="hybrid", where="year >= 2015")
 
-Importing the package is cheap; torch and the model load when an index is first searched.
+Importing the package is cheap: every name below is imported on first use, and torch loads only
+when something needs the model (a dense or hybrid query, indexing, training).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 from semsearch.errors import SemsearchError
-from semsearch.types import Backend, Hit, Mode, Pooling, SearchResult, Sense
+from semsearch.types import Backend, Hit, Mode, Pooling, Precision, SearchResult, Sense
 
 if TYPE_CHECKING:
-    from semsearch.engine import Index
+    from semsearch.classify import Classifier, TrainOptions
+    from semsearch.evaluation import EvalReport
+    from semsearch.facade.api import adapt, evaluate, index, open, repair  # noqa: A004 - the public name
+    from semsearch.facade.index import Index
+    from semsearch.ingest import IndexOptions, IndexSummary
 
 __version__ = "0.1.0"
 
-__all__ = ["Backend", "Hit", "Index", "Mode", "Pooling", "SearchResult", "SemsearchError", "Sense", "open"]
+# name -> module that defines it, imported when the name is first used
+_LAZY = {
+    "open": "semsearch.facade.api",
+    "index": "semsearch.facade.api",
+    "evaluate": "semsearch.facade.api",
+    "adapt": "semsearch.facade.api",
+    "repair": "semsearch.facade.api",
+    "Index": "semsearch.facade.index",
+    "IndexOptions": "semsearch.ingest",
+    "IndexSummary": "semsearch.ingest",
+    "Classifier": "semsearch.classify",
+    "TrainOptions": "semsearch.classify",
+    "EvalReport": "semsearch.evaluation",
+}
+
+__all__ = [
+    "Backend", "Classifier", "EvalReport", "Hit", "Index", "IndexOptions", "IndexSummary", "Mode", "Pooling",
+    "Precision", "SearchResult", "SemsearchError", "Sense", "TrainOptions", "adapt", "evaluate", "index", "open",
+    "repair",
+]  # fmt: skip
 
 
-def open(directory: str | Path, backend: Backend | str | None = None) -> Index:  # noqa: A001 - the public name
-    """Open an index directory for search; raises a clear error if it is missing or damaged."""
-    from semsearch.engine import Index
-
-    return Index.open(directory, backend)
-
-
-def __getattr__(name: str) -> object:
-    if name == "Index":
-        from semsearch.engine import Index
-
-        return Index
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name]), name)
+        globals()[name] = value  # later look-ups skip this function
+        return value
     raise AttributeError(f"module 'semsearch' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

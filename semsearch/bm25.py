@@ -54,7 +54,7 @@ def tokenize(texts: list[str]) -> list[list[str]]:
     return bm25s.tokenize(texts, stopwords="en", stemmer=_stemmer().stemWords, return_ids=False, show_progress=False)
 
 
-class BM25Index:
+class BM25:
     """A bm25s index with the document ids it scores, in bm25s' document order."""
 
     def __init__(self, retriever: bm25s.BM25, doc_ids: list[str]) -> None:
@@ -63,14 +63,14 @@ class BM25Index:
         self.position = {doc_id: i for i, doc_id in enumerate(doc_ids)}
 
     @classmethod
-    def build(cls, doc_ids: list[str], texts: list[str]) -> BM25Index:
+    def build(cls, doc_ids: list[str], texts: list[str]) -> BM25:
         retriever = bm25s.BM25()
         if texts:
             retriever.index(tokenize(texts), show_progress=False)
         return cls(retriever, doc_ids)
 
     @classmethod
-    def for_store(cls, store: Store, directory: Path) -> BM25Index:
+    def for_store(cls, store: Store, directory: Path) -> BM25:
         """The saved index if it matches the store's documents, else one rebuilt and saved."""
         rows = store.scan(["doc_id", "text_hash"], "chunk = 0")
         fingerprint = _fingerprint(rows["doc_id"].to_pylist(), rows["text_hash"].to_pylist())
@@ -84,7 +84,7 @@ class BM25Index:
         return index
 
     @classmethod
-    def _load(cls, directory: Path, fingerprint: str) -> BM25Index | None:
+    def _load(cls, directory: Path, fingerprint: str) -> BM25 | None:
         state_file = directory / STATE_FILE
         if not state_file.is_file():
             return None

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from transformers import PreTrainedTokenizerBase
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 # Tokens per document window of a new index (capped by what the model reads). all-MiniLM-L6-v2 reads 256
-# tokens but was trained on 128-token texts, and its vectors of 128-token windows find documents better:
-# dense nDCG@10 SciFact 0.6551 -> 0.6709, NFCorpus 0.3209 -> 0.3309 (test) and 0.3222 -> 0.3301 (train
-# queries), where 64-token windows scored 0.3273 / 0.3259 (README, "What happens when you index").
+# tokens but was trained on 128-token texts, and its vectors of 128-token windows find documents better
+# than 256- or 64-token ones (benchmarks/RESULTS.md, windows).
 DEFAULT_WINDOW = 128
 DEFAULT_OVERLAP = 32  # tokens shared by consecutive windows of a long document
 

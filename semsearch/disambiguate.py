@@ -67,7 +67,7 @@ class SenseNotFoundError(SemsearchError):
 
 
 class TermStatistics(Protocol):
-    """Corpus-wide term counts: the lexical index provides them (:class:`semsearch.bm25.BM25Index`)."""
+    """Corpus-wide term counts: the lexical index provides them (:class:`semsearch.bm25.BM25`)."""
 
     @property
     def num_docs(self) -> int:

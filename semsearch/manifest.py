@@ -15,15 +15,16 @@ import json
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from semsearch.encoder import DEFAULT_MODEL, ModelIdentity, Precision
-from semsearch.errors import IncompatibleEncoderError, IndexDamagedError, IndexNotFoundError, SemsearchError
+from semsearch.errors import IncompatibleEncoderError, IndexDamagedError, IndexFormatError, IndexNotFoundError
 from semsearch.fsutil import atomic_write_text
-from semsearch.types import Backend, Pooling
+from semsearch.models import model_spec
+from semsearch.types import Backend, ModelIdentity, Pooling, Precision
 
 FORMAT = 1
 MANIFEST = "manifest.json"
 BACKUP = "manifest.backup.json"
 STORE_DIR = "store"
+CLASSIFIER_DIR = "classifier"  # the index's own classifier (semsearch.ingest.labelling installs it)
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ class Manifest:
             if not isinstance(data, dict):
                 raise ValueError(f"expected a JSON object, got {type(data).__name__}")
             if data.get("format") != FORMAT:
-                raise SemsearchError(
+                raise IndexFormatError(
                     f"{path}: index format {data.get('format')!r}, this version of semsearch reads format {FORMAT}"
                 )
             return cls(
@@ -143,4 +144,13 @@ class Manifest:
     @property
     def model_spec(self) -> str:
         """What to pass to :class:`~semsearch.encoder.Encoder` to load this index's model."""
-        return DEFAULT_MODEL if self.model.name == DEFAULT_MODEL else self.model.path
+        return model_spec(self.model.name, self.model.path)
+
+
+def installed_labels(directory: Path) -> tuple[str, ...]:
+    """The label names of the classifier installed in the index at ``directory`` (empty without one),
+    read from its JSON config alone: asking an index what it can filter on loads no classifier."""
+    path = directory / CLASSIFIER_DIR / "classifier.json"
+    if not path.is_file():
+        return ()
+    return tuple(str(label) for label in json.loads(path.read_text(encoding="utf-8")).get("labels", []))

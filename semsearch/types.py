@@ -6,9 +6,23 @@ that options are checked once, where they enter, instead of compared as strings 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
+
+from semsearch.errors import OptionError
+
+E = TypeVar("E", bound=StrEnum)
+
+
+def choice(kind: type[E], value: object, option: str) -> E:
+    """``value`` as a member of ``kind``, or an :class:`OptionError` for ``option`` listing the valid values."""
+    try:
+        return kind(value)
+    except ValueError:
+        valid = ", ".join(repr(member.value) for member in kind)
+        raise OptionError(option, value, f"expected one of {valid}") from None
 
 
 class Pooling(StrEnum):
@@ -31,6 +45,27 @@ class Backend(StrEnum):
 
     FAISS = "faiss"
     LANCEDB = "lancedb"
+
+
+class Precision(StrEnum):
+    """Number format of the encoder's matrix work.
+
+    An index records the precision its windows were encoded at, encodes its queries at the same one,
+    and refuses updates at another (see :meth:`semsearch.manifest.Manifest.check_same_vectors`).
+    """
+
+    FP32 = "fp32"  # the reference
+    BF16 = "bf16"  # torch autocast; close to fp32, fast only where the CPU has bf16 arithmetic
+    INT8 = "int8"  # an NNCF static int8 model run by OpenVINO; close to fp32, not equal
+
+
+@dataclass(frozen=True)
+class ModelIdentity:
+    """Which weights made a vector: ``name`` is how the user named the model, ``path`` where it was."""
+
+    name: str
+    path: str
+    sha256: str
 
 
 @dataclass(frozen=True)
@@ -70,12 +105,24 @@ class Sense:
 
 @dataclass(frozen=True)
 class SearchResult:
-    """What a search returns. ``ambiguous`` is None unless disambiguation was asked for."""
+    """What a search returns. ``ambiguous`` is None unless disambiguation was asked for.
+
+    It reads like the list of its hits: ``len(result)``, ``result[0]``, ``for hit in result``.
+    """
 
     query: str
     hits: list[Hit]
     ambiguous: bool | None = None
     senses: list[Sense] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.hits)
+
+    def __iter__(self) -> Iterator[Hit]:
+        return iter(self.hits)
+
+    def __getitem__(self, position: int) -> Hit:
+        return self.hits[position]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -83,4 +130,52 @@ class SearchResult:
             "hits": [h.to_json() for h in self.hits],
             "ambiguous": self.ambiguous,
             "senses": [s.to_json() for s in self.senses],
+        }
+
+
+@dataclass(frozen=True)
+class FieldSummary:
+    """A metadata field an index can filter on, and its kind (number, string or bool)."""
+
+    name: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class IndexInfo:
+    """What an index holds and how it was made (``Index.info()``, ``semsearch info``)."""
+
+    path: str
+    documents: int
+    chunks: int
+    fields: list[FieldSummary]
+    model: ModelIdentity
+    pooling: Pooling
+    precision: Precision
+    window: int
+    overlap: int
+    backend: Backend
+    faiss_factory: str
+    vector_index: str  # which vector search serves it, with its recall where approximate
+    labels: list[str]  # the installed classifier's labels (empty without one)
+    bytes_on_disk: int
+    version: int  # the store version this handle reads
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "documents": self.documents,
+            "chunks": self.chunks,
+            "fields": [{"name": f.name, "kind": f.kind} for f in self.fields],
+            "model": {"name": self.model.name, "path": self.model.path, "sha256": self.model.sha256},
+            "pooling": str(self.pooling),
+            "precision": str(self.precision),
+            "window": self.window,
+            "overlap": self.overlap,
+            "backend": str(self.backend),
+            "faiss_factory": self.faiss_factory,
+            "vector_index": self.vector_index,
+            "labels": self.labels,
+            "bytes_on_disk": self.bytes_on_disk,
+            "version": self.version,
         }

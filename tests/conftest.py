@@ -35,7 +35,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import torch
     from transformers import AutoTokenizer, BertConfig, BertModel
 
-    from semsearch.encoder import default_model_dir
+    from semsearch.models import default_model_dir
 
     torch.manual_seed(0)
     target = tmp_path_factory.mktemp("tiny-bert")
@@ -51,7 +51,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def sample_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The bundled sample indexed once with the default model (about 15 s on 2 cores)."""
-    from semsearch.indexing import IndexOptions, build_index
+    from semsearch.ingest import IndexOptions, build_index
 
     target = tmp_path_factory.mktemp("indexes") / "sample"
     build_index(SAMPLE, target, IndexOptions(progress=False))

@@ -26,7 +26,7 @@ def random_store(
         Document(id=f"d{i}", text=f"document {i}", metadata={"group": i % 33, "even": i % 2 == 0, "name": f"n{i % 5}"})
         for i in range(docs)
     ]
-    from semsearch.store import filterable_kinds
+    from semsearch.store.schema import filterable_kinds
 
     store.ensure_fields(filterable_kinds(documents))
     vectors = rng.normal(size=(docs * chunks_per_doc, dim)).astype(np.float32)

@@ -25,7 +25,7 @@ import torch
 
 import semsearch
 from semsearch import corpus
-from semsearch.store import sha256
+from semsearch.store.schema import sha256
 
 ROOT = Path(__file__).resolve().parent.parent
 SCIFACT = ROOT.parent / "shared" / "data" / "scifact" / "corpus.jsonl"

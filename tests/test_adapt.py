@@ -17,14 +17,16 @@ from click.testing import CliRunner
 from helpers import write_jsonl
 from safetensors.torch import load_file
 
-from semsearch.adapt import AdaptOptions, ContrastiveSettings, MLMSettings, adapt, gate, pairs
-from semsearch.adapt.callbacks import LossBar
-from semsearch.adapt.losses import LexicalBias
-from semsearch.adapt.mlm import masked_lm, windows
-from semsearch.adapt.texts import Passage, load_passages, sentences, split_held_out
-from semsearch.bm25 import BM25Index, tokenize
+from semsearch.adaptation import AdaptOptions, ContrastiveSettings, MLMSettings, adapt, gate, pairs
+from semsearch.adaptation.callbacks import LossBar
+from semsearch.adaptation.losses import LexicalBias
+from semsearch.adaptation.mlm import masked_lm, windows
+from semsearch.adaptation.texts import Passage, load_passages, sentences, split_held_out
+from semsearch.bm25 import BM25, tokenize
 from semsearch.cli import main
-from semsearch.encoder import Encoder, weights_sha256
+from semsearch.encoder import Encoder
+from semsearch.errors import OptionError
+from semsearch.models import weights_sha256
 
 SMALL = AdaptOptions(
     mlm=MLMSettings(steps=3, batch_size=4, max_length=32),
@@ -97,7 +99,7 @@ def test_bm25_negative_is_another_document_sharing_words(small_corpus: Path) -> 
     triplets = pairs.mine_negatives(queries, passages, depth=5, seed=0, progress=False)
     assert len(triplets) >= 25
     text = {p.id: p.text for p in passages}
-    bm25 = BM25Index.build([p.id for p in passages], [p.text for p in passages])
+    bm25 = BM25.build([p.id for p in passages], [p.text for p in passages])
     for triplet in triplets:
         found = [doc for doc, _ in bm25.top(triplet.query, 6)]
         assert triplet.source_rank == (found.index(triplet.doc_id) + 1 if triplet.doc_id in found else 0)
@@ -114,7 +116,7 @@ def test_lexical_scorer_gives_a_document_the_score_bm25s_gives_it(small_corpus: 
     passages = load_passages(small_corpus)
     scorer = pairs.LexicalScorer.fit(passages)
     text = {p.id: p.text for p in passages}
-    bm25 = BM25Index.build([p.id for p in passages], [p.text for p in passages])
+    bm25 = BM25.build([p.id for p in passages], [p.text for p in passages])
     for query in ("vitamin deficiency increases infection risk in children", "tumour cells grow in mice"):
         found = bm25.top(query, 10)
         assert found
@@ -168,7 +170,7 @@ def test_mlm_windows_mark_special_tokens(tiny_model: Path, small_corpus: Path) -
 def test_blend_moves_every_weight_the_given_share_of_the_way_from_the_base(tiny_model: Path) -> None:
     from sentence_transformers import SentenceTransformer
 
-    from semsearch.adapt.train import blend_into_base
+    from semsearch.adaptation.train import blend_into_base
 
     base = SentenceTransformer(str(tiny_model), device="cpu")
     trained = SentenceTransformer(str(tiny_model), device="cpu")
@@ -181,7 +183,7 @@ def test_blend_moves_every_weight_the_given_share_of_the_way_from_the_base(tiny_
     assert floats and all(np.allclose(blended[n].numpy(), original[n].numpy() + 0.25, atol=1e-6) for n in floats)
     blend_into_base(trained, base, 0.0)
     assert all(np.array_equal(trained.state_dict()[n].numpy(), original[n].numpy()) for n in floats)
-    with pytest.raises(Exception, match="--blend"):
+    with pytest.raises(OptionError, match="blend=1.5"):
         AdaptOptions(blend=1.5)
 
 
@@ -261,7 +263,7 @@ def test_adapt_writes_a_model_dir_resumes_and_is_deterministic(
         weights_sha256(tmp_path / "a.work" / "candidate") if straight.promoted else weights_sha256(tiny_model)
     )
 
-    import semsearch.adapt.train as train_module
+    import semsearch.adaptation.train as train_module
 
     monkeypatch.setattr(train_module, "LossBar", _Interrupt)
     with pytest.raises(KeyboardInterrupt):
@@ -294,8 +296,8 @@ def test_promoted_model_is_indexed_and_loaded_back(
     assert json.loads((out / "modules.json").read_text())[0]["path"] == ""
     assert weights_sha256(out) != weights_sha256(tiny_model)
 
-    from semsearch.engine import Index
-    from semsearch.indexing import IndexOptions, build_index
+    from semsearch import Index
+    from semsearch.ingest import IndexOptions, build_index
 
     build_index(small_corpus, tmp_path / "index", IndexOptions(model=str(out), progress=False))
     manifest = json.loads((tmp_path / "index" / "manifest.json").read_text())
@@ -331,7 +333,7 @@ def test_cli_adapt_and_its_errors(tiny_model: Path, small_corpus: Path, tmp_path
 @pytest.mark.slow
 def test_default_model_on_the_small_sample_keeps_the_base(sample_dir: Path, tmp_path: Path) -> None:
     """300 abstracts: the gate has 30 queries, too few to show a gain, so the base stays (minutes on 2 cores)."""
-    from semsearch.encoder import default_model_dir
+    from semsearch.models import default_model_dir
 
     result = adapt(sample_dir, tmp_path / "model", AdaptOptions(progress=False))
     assert not result.promoted

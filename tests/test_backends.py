@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from helpers import random_store
 
+from semsearch.ann import exact_search, open_backend
+from semsearch.ann.faiss import FaissBackend
 from semsearch.filters import parse
-from semsearch.index import exact_search, open_backend
-from semsearch.index.faiss import FaissIndex
-from semsearch.search import best_per_document, top_documents
+from semsearch.ranking import best_per_document, top_documents
 from semsearch.types import Backend
 
 DOCS = 600
@@ -72,19 +72,19 @@ def test_documents_come_back_once_with_their_best_chunk(backend) -> None:
 
 def test_faiss_file_is_rebuilt_when_missing_stale_or_damaged(tmp_path: Path) -> None:
     store, _vectors = random_store(tmp_path / "store", 50)
-    index = FaissIndex(store, tmp_path / "faiss")
+    index = FaissBackend(store, tmp_path / "faiss")
     index.sync()
     assert index.path.is_file()
     query = queries()[0]
     expected = list(index.search(query, 5).doc_ids)
 
     index.path.write_bytes(b"garbage")  # damaged
-    fresh = FaissIndex(store, tmp_path / "faiss")
+    fresh = FaissBackend(store, tmp_path / "faiss")
     fresh.sync()
     assert list(fresh.search(query, 5).doc_ids) == expected
 
     store.delete([expected[0]])  # stale: the store changed after the file was written
-    fresh = FaissIndex(store, tmp_path / "faiss")
+    fresh = FaissBackend(store, tmp_path / "faiss")
     fresh.sync()
     assert expected[0] not in list(fresh.search(query, 5).doc_ids)
     assert fresh.index.ntotal == 49
@@ -92,7 +92,7 @@ def test_faiss_file_is_rebuilt_when_missing_stale_or_damaged(tmp_path: Path) -> 
 
 def test_faiss_factory_strings_hnsw(tmp_path: Path) -> None:
     store, vectors = random_store(tmp_path / "store", 300)
-    index = FaissIndex(store, tmp_path / "faiss", factory="HNSW16,Flat")
+    index = FaissBackend(store, tmp_path / "faiss", factory="HNSW16,Flat")
     index.sync()
     assert "HNSW16" in index.path.name
     doc_ids = np.array([f"d{i}" for i in range(300)], dtype=object)

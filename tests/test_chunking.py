@@ -8,7 +8,7 @@ import pytest
 from transformers import AutoTokenizer
 
 from semsearch.chunking import ChunkConfig, split
-from semsearch.encoder import default_model_dir
+from semsearch.models import default_model_dir
 
 
 @pytest.fixture(scope="module")

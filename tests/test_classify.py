@@ -19,7 +19,6 @@ from semsearch.classify import (
     CONFIG_FILE,
     WEIGHTS_FILE,
     Classifier,
-    ClassifierError,
     Features,
     Hashing,
     TrainOptions,
@@ -32,11 +31,11 @@ from semsearch.classify import (
     split_validation,
 )
 from semsearch.cli import main
-from semsearch.encoder import Encoder, Precision
-from semsearch.errors import BadRecordError, FilterError, IncompatibleEncoderError
-from semsearch.indexing import IndexOptions, build_index
-from semsearch.labelling import CLASSIFIER_DIR
-from semsearch.types import Pooling
+from semsearch.encoder import Encoder
+from semsearch.errors import BadRecordError, ClassifierError, FilterError, IncompatibleEncoderError
+from semsearch.ingest import IndexOptions, build_index
+from semsearch.manifest import CLASSIFIER_DIR
+from semsearch.types import Pooling, Precision
 
 VOCAB = {
     "space": ["orbit", "rocket", "shuttle", "launch", "nasa", "moon", "satellite", "astronaut", "planet", "telescope"],
@@ -327,7 +326,7 @@ def test_cli_train_eval_index_and_search(tmp_path: Path, tiny_model: Path) -> No
     labels_by_id = predicted(semsearch.open(tmp_path / "idx"))
     assert len(hits) == 4 and all(labels_by_id[h["id"]][0] == "hockey" for h in hits)
     code, _, err = run("search", "x", "--index", tmp_path / "idx", "--label", "hockey", "--min-prob", "2")
-    assert code == 1 and "min_prob must be between 0 and 1" in err
+    assert code == 1 and "--min-prob 2.0: must be between 0 and 1" in err  # the flag, not the parameter
     code, _, err = run("classifier", "eval", tmp_path / "nothing", test)
     assert code == 1 and err.startswith("error: no classifier at") and err.count("\n") == 1
 

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from helpers import write_jsonl
 
 import semsearch
-from semsearch.bm25 import BM25Index
+from semsearch.bm25 import BM25
 from semsearch.cli import main
 from semsearch.disambiguate import (
     Candidate,
@@ -208,7 +208,7 @@ def test_config_is_checked() -> None:
 
 
 def test_bm25_document_frequencies() -> None:
-    index = BM25Index.build(["a", "b", "c"], ["Nebraska towns", "towns of Oklahoma", "the towns"])
+    index = BM25.build(["a", "b", "c"], ["Nebraska towns", "towns of Oklahoma", "the towns"])
     assert index.num_docs == 3
     terms = index.normalize(["Towns", "Nebraska", "the", "Kansas"])
     assert index.document_frequencies(terms) == [3, 1, None, None]  # "the" is a stop word, Kansas is absent
@@ -216,7 +216,7 @@ def test_bm25_document_frequencies() -> None:
 
 @pytest.fixture(scope="module")
 def towns_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from semsearch.indexing import IndexOptions, build_index
+    from semsearch.ingest import IndexOptions, build_index
 
     root = tmp_path_factory.mktemp("towns")
     rows = [{"id": f"ne{i}", "text": t} for i, t in enumerate(NEBRASKA)]

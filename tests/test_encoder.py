@@ -7,9 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from semsearch.encoder import Encoder, Precision, weights_sha256
+from semsearch.encoder import Encoder
 from semsearch.errors import SemsearchError
-from semsearch.types import Pooling
+from semsearch.models import weights_sha256
+from semsearch.types import Pooling, Precision
 
 TEXTS = ["The cat sat on the mat.", "Quantum chromodynamics describes the strong force.", "short"]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from semsearch.errors import SemsearchError
-from semsearch.evaluate import evaluate, load_qrels, load_queries, score
+from semsearch.evaluation import evaluate, load_qrels, load_queries, score
 
 
 def test_qrels_with_header_and_crlf(tmp_path: Path) -> None:

@@ -12,7 +12,9 @@ from helpers import write_jsonl
 import semsearch
 from semsearch.chunking import DEFAULT_WINDOW, ChunkConfig
 from semsearch.errors import BadRecordError, IncompatibleEncoderError, IndexLockedError, SemsearchError
-from semsearch.indexing import IndexOptions, build_index, chunking_of, writer_lock
+from semsearch.ingest import IndexOptions, build_index
+from semsearch.ingest.prepare import chunking_of
+from semsearch.store.lock import writer_lock
 from semsearch.types import Backend, Pooling
 
 
@@ -171,7 +173,9 @@ def test_a_different_encoder_is_refused(tmp_path: Path, options: IndexOptions) -
     with pytest.raises(IncompatibleEncoderError, match="pooling"):
         build_index(source, tmp_path / "idx", IndexOptions(**{**options.__dict__, "pooling": Pooling.CLS}))
     with pytest.raises(IncompatibleEncoderError, match="model"):
-        build_index(source, tmp_path / "idx", IndexOptions(progress=False))
+        build_index(source, tmp_path / "idx", IndexOptions(model="default", progress=False))
+    # not naming a model is asking for the index's own: the update goes through
+    assert build_index(source, tmp_path / "idx", IndexOptions(progress=False)).unchanged == 5
 
 
 def test_window_defaults_to_128_and_an_update_keeps_the_index_own(tmp_path: Path, options: IndexOptions) -> None:

@@ -18,7 +18,7 @@ from reliability_kit import CHILD_ENV, ROOT, expected_docs, inspect, write_rows
 
 import semsearch
 from semsearch.fsutil import file_sha256, size_on_disk, temporary_name
-from semsearch.indexing import IndexOptions, build_index
+from semsearch.ingest import IndexOptions, build_index
 from semsearch.manifest import MANIFEST
 
 N_DOCS = 120
@@ -45,7 +45,7 @@ def cli(*args: str | Path) -> list[str]:
 HOLD_LOCK = """
 import sys
 from pathlib import Path
-from semsearch.indexing import writer_lock
+from semsearch.store.lock import writer_lock
 with writer_lock(Path(sys.argv[1])):
     print("locked", flush=True)
     sys.stdin.readline()
@@ -105,7 +105,7 @@ def test_two_writers_started_together_both_finish_one_after_the_other(tmp_path: 
 WRITER = """
 import sys
 from pathlib import Path
-from semsearch.indexing import IndexOptions, build_index
+from semsearch.ingest import IndexOptions, build_index
 directory, model, short, long, rounds = Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
 options = IndexOptions(model=model, progress=False, batch_docs=10_000)  # one commit per run
 for number in range(rounds):

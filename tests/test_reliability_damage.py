@@ -18,13 +18,13 @@ from click.testing import CliRunner
 from helpers import write_jsonl
 
 import semsearch
-from semsearch import lance_files
 from semsearch.cli import main
 from semsearch.errors import IndexDamagedError, SemsearchError
+from semsearch.facade.maintenance import repair_index
 from semsearch.fsutil import file_sha256
-from semsearch.indexing import IndexOptions, build_index
+from semsearch.ingest import IndexOptions, build_index
 from semsearch.manifest import BACKUP, MANIFEST
-from semsearch.repair import repair_index
+from semsearch.store import damage as lance_files
 
 QUERIES = ["document number 7 about topic 1", "topic 2", "zebra"]
 
@@ -266,7 +266,7 @@ def test_derived_files_that_cannot_be_saved_still_answer(
     def refuse(*_: object, **__: object) -> None:
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr("semsearch.index.faiss.atomic_write", refuse)
+    monkeypatch.setattr("semsearch.ann.faiss.atomic_write", refuse)
     monkeypatch.setattr("bm25s.BM25.save", refuse)
     assert results(index_copy) == reference
     assert not (index_copy / "faiss" / "index.Flat.faiss").exists()

@@ -28,7 +28,8 @@ from hypothesis import strategies as st
 from semsearch import corpus
 from semsearch.errors import BadRecordError, CorpusError, FilterError
 from semsearch.filters import parse
-from semsearch.store import Store, metadata_json
+from semsearch.store import Store
+from semsearch.store.schema import metadata_json
 
 FUZZ = settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -23,7 +23,7 @@ from reliability_kit import CHILD_ENV, ROOT
 import semsearch
 from semsearch import corpus
 from semsearch.errors import BadRecordError, CorpusError
-from semsearch.indexing import IndexOptions, build_index
+from semsearch.ingest import IndexOptions, build_index
 
 GOOD_1 = b'{"_id": "one", "text": "first good record"}'
 GOOD_3 = b'{"_id": "three", "text": "third good record"}'
@@ -68,13 +68,13 @@ def test_bad_jsonl_line_is_named_or_skipped_and_counted(
         list(corpus.load(path))
     error = info.value
     assert (error.source, error.line, error.field) == (str(path), 2, field)
-    assert reason in str(error) and str(error).startswith(f"{path}:2: ") and "--skip-bad" in str(error)
+    assert reason in str(error) and str(error).startswith(f"{path}:2: ") and "skip_bad=True" in str(error)
     assert "\n" not in str(error)
 
     report = corpus.LoadReport()
     assert [d.id for d in corpus.load(path, skip_bad=True, report=report)] == ["one", "three"]
     assert (report.read, report.skipped) == (3, 1)
-    assert report.skipped_examples[0].startswith(f"{path}:2: ")
+    assert report.skipped_examples[0].startswith(f"{path}:2: ") and "skip_bad" not in report.skipped_examples[0]
 
 
 def test_duplicate_ids_keep_the_first_and_name_both_lines(tmp_path: Path) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from semsearch.index import ChunkMatches
-from semsearch.search import best_per_document, reciprocal_rank_fusion, top_documents
+from semsearch.ann import ChunkMatches
+from semsearch.ranking import best_per_document, reciprocal_rank_fusion, top_documents
 
 
 def matches(pairs: list[tuple[str, float]]) -> ChunkMatches:

@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 from helpers import random_store, write_jsonl
 
-from semsearch import quantized
-from semsearch.encoder import Encoder, Precision, length_batches
+from semsearch.ann import exact_search
+from semsearch.ann import faiss as faiss_backend
+from semsearch.ann.faiss import FaissBackend, choose_factory
+from semsearch.encoder import Encoder, length_batches
 from semsearch.errors import IncompatibleEncoderError
-from semsearch.index import exact_search
-from semsearch.index import faiss as faiss_backend
-from semsearch.index.faiss import FaissIndex, choose_factory
-from semsearch.indexing import IndexOptions, build_index
+from semsearch.ingest import IndexOptions, build_index
 from semsearch.manifest import MANIFEST, Manifest
+from semsearch.types import Precision
 
 TEXTS = ["The cat sat on the mat.", "Quantum chromodynamics describes the strong force.", "short"]
 
@@ -77,10 +77,13 @@ def test_an_interrupted_quantization_is_not_trusted(
 
 
 def test_default_precision_follows_the_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(quantized, "cpu_has_fast_int8", lambda: True)
-    assert Precision.best_available() is (Precision.INT8 if quantized.available() else Precision.FP32)
-    monkeypatch.setattr(quantized, "cpu_has_fast_int8", lambda: False)
-    assert Precision.best_available() is Precision.FP32
+    from semsearch import runtime
+    from semsearch.runtime import cpu, openvino_runtime
+
+    monkeypatch.setattr(cpu, "has_fast_int8", lambda: True)
+    assert runtime.best_precision() is (Precision.INT8 if openvino_runtime.available() else Precision.FP32)
+    monkeypatch.setattr(cpu, "has_fast_int8", lambda: False)
+    assert runtime.best_precision() is Precision.FP32
 
 
 def test_default_model_int8_vectors_match_fp32() -> None:
@@ -117,12 +120,12 @@ def test_auto_factory_is_exact_while_small_and_hnsw_with_measured_recall_above(
 ) -> None:
     assert choose_factory(10_000) == "Flat" and choose_factory(10_000_000) == "HNSW32,Flat"
     store, vectors = random_store(tmp_path / "store", 400)
-    small = FaissIndex(store, tmp_path / "faiss")
+    small = FaissBackend(store, tmp_path / "faiss")
     small.sync()
     assert small.factory == "Flat" and "exact" in small.describe()
 
     monkeypatch.setattr(faiss_backend, "EXACT_LIMIT", 100)  # the store has outgrown exact search
-    grown = FaissIndex(store, tmp_path / "faiss")
+    grown = FaissBackend(store, tmp_path / "faiss")
     grown.sync()
     assert grown.factory == "HNSW32,Flat" and grown.report is not None
     assert grown.report.sample == 200 and grown.report.recall_at_10 >= 0.9
@@ -132,14 +135,14 @@ def test_auto_factory_is_exact_while_small_and_hnsw_with_measured_recall_above(
     query = vectors[7]
     assert grown.search(query, 10).doc_ids[0] == exact_search(vectors, doc_ids, query, 10).doc_ids[0]
 
-    reopened = FaissIndex(store, tmp_path / "faiss")  # loads the file and its report, builds nothing
+    reopened = FaissBackend(store, tmp_path / "faiss")  # loads the file and its report, builds nothing
     reopened.sync()
     assert reopened.report == grown.report
 
 
 def test_an_explicit_factory_overrides_auto(tmp_path: Path) -> None:
     store, _ = random_store(tmp_path / "store", 300)
-    index = FaissIndex(store, tmp_path / "faiss", factory="HNSW16,Flat")
+    index = FaissBackend(store, tmp_path / "faiss", factory="HNSW16,Flat")
     index.sync()
     assert index.factory == "HNSW16,Flat" and index.report is not None and index.report.sample > 0
 

@@ -1,0 +1,150 @@
+"""What every command shares: option decorators, how a library error becomes one line, quiet libraries.
+
+The library names options as Python parameters (``skip_bad=True``); here they become flags
+(``--skip-bad``): :func:`flag` maps one to the other, and :func:`render` writes an error in flag terms.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from semsearch.errors import Hint, OptionError, SemsearchError
+from semsearch.types import Backend, Mode
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Parameters whose flag is not "--" + the name with dashes.
+_FLAGS = {"lock_timeout": "--wait", "k": "-k", "query": "QUERY", "doc_ids": "ID", "directory": "--index"}
+
+
+def flag(option: str) -> str:
+    """The command-line spelling of the library parameter ``option``."""
+    return _FLAGS.get(option, "--" + option.replace("_", "-"))
+
+
+def render_hint(hint: Hint) -> str:
+    shown = flag(hint.option) if hint.value == "True" else f"{flag(hint.option)} {hint.value}"
+    return hint.text.format(option=shown)
+
+
+def render(error: SemsearchError) -> str:
+    """One line for ``error``, with its options named as flags."""
+    text = f"{flag(error.option)} {error.value}: {error.reason}" if isinstance(error, OptionError) else error.message
+    if error.hint is not None:
+        text = f"{text} ({render_hint(error.hint)})"
+    return " ".join(text.split())
+
+
+def user_errors(command: F) -> F:
+    """Turn library errors into one line on stderr and exit status 1."""
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except SemsearchError as error:
+            click.echo("error: " + render(error), err=True)
+            sys.exit(1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def interrupted(what: str) -> Callable[[F], F]:
+    """On Ctrl-C: ``what`` on stderr (what was kept, how to go on) and exit status 130."""
+
+    def decorate(command: F) -> F:
+        @wraps(command)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return command(*args, **kwargs)
+            except KeyboardInterrupt:
+                click.echo(f"interrupted{': ' + what if what else ''}", err=True)
+                sys.exit(130)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def quiet_libraries() -> None:
+    """transformers' own warnings and progress bars say nothing a semsearch user can act on."""
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
+
+
+def configure_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+# -- options more than one command takes ------------------------------------------------------------
+
+
+def index_dir(command: F) -> F:
+    return click.option(
+        "--index", "index_dir", required=True, type=click.Path(path_type=Path), help="Index directory."
+    )(command)
+
+
+def json_output(command: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")(command)
+
+
+def mode_option(command: F) -> F:
+    return click.option(
+        "--mode", type=click.Choice([m.value for m in Mode]), default=Mode.HYBRID.value, show_default=True,
+        help="dense: the encoder's vectors; bm25: words; hybrid: both, fused.",
+    )(command)  # fmt: skip
+
+
+def backend_override(command: F) -> F:
+    return click.option(
+        "--backend", type=click.Choice([b.value for b in Backend]), default=None, help="[default: the index's own]"
+    )(command)
+
+
+def wait_option(command: F) -> F:
+    return click.option(
+        "--wait", "lock_timeout", default=0.0, show_default=True,
+        help="Seconds to wait for another process writing --index.",
+    )(command)  # fmt: skip
+
+
+def skip_bad_option(command: F) -> F:
+    return click.option(
+        "--skip-bad", is_flag=True, help="Skip unusable records (counted) instead of stopping at the first."
+    )(command)
+
+
+def corpus_fields(command: F) -> F:
+    """--id-field, --text-field, --title-field: which fields of a record are its id, text and title."""
+    from semsearch.corpus import FieldMap
+
+    default = FieldMap()
+    for name, help_text in reversed(
+        (
+            ("--id-field", f"Field holding the document id [default: {' or '.join(default.id_fields)}]."),
+            ("--text-field", f"Field holding the text [default: {default.text_field}]."),
+            ("--title-field", f"Field prepended to the text [default: {default.title_field}]."),
+        )
+    ):
+        command = click.option(name, default=None, help=help_text)(command)
+    return command
+
+
+def field_map(id_field: str | None, text_field: str | None, title_field: str | None) -> Any:
+    from semsearch.corpus import FieldMap
+
+    return FieldMap.from_options(id_field, text_field, title_field)

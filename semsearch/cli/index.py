@@ -1,0 +1,76 @@
+"""``semsearch index``: build or update an index from a corpus source."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from semsearch.cli.common import (
+    corpus_fields,
+    field_map,
+    interrupted,
+    quiet_libraries,
+    skip_bad_option,
+    user_errors,
+    wait_option,
+)
+from semsearch.cli.common import index_dir as index_dir_option
+from semsearch.ingest.options import NEW_INDEX
+from semsearch.types import Backend, Pooling, Precision
+
+
+@click.command()
+@click.argument("source", type=click.Path(path_type=Path))
+@index_dir_option
+@click.option("--backend", type=click.Choice([b.value for b in Backend]), default=None,
+              help=f"Vector search [default: the index's own; {NEW_INDEX.backend} for a new index].")  # fmt: skip
+@click.option("--model", default=None, help=f"Model directory, any BERT-family model [default: the index's own; "
+              f"{NEW_INDEX.model} (all-MiniLM-L6-v2) for a new index].")  # fmt: skip
+@click.option("--pooling", type=click.Choice([p.value for p in Pooling]), default=None,
+              help=f"[default: the index's own; {NEW_INDEX.pooling} for a new index]")  # fmt: skip
+@click.option("--precision", type=click.Choice([p.value for p in Precision]), default=None,
+              help="Encoder arithmetic [default: the index's own; for a new index int8 where the CPU has VNNI, "
+                   "else fp32].")  # fmt: skip
+@click.option("--faiss-factory", default=None,
+              help=f"FAISS index factory string, e.g. Flat or HNSW32,Flat [default: the index's own; "
+                   f"{NEW_INDEX.faiss_factory} for a new index: exact while fast enough, HNSW above].")  # fmt: skip
+@click.option("--window", type=click.IntRange(min=8), default=None,
+              help="Tokens per document window [default: the index's own; for a new index 128, capped by the "
+                   "model].")  # fmt: skip
+@click.option("--overlap", type=click.IntRange(min=0), default=None,
+              help="Tokens shared by consecutive windows of a long document [default: the index's own; for a new "
+                   "index 32, at most a quarter of the window].")  # fmt: skip
+@corpus_fields
+@skip_bad_option
+@click.option("--delete-missing", is_flag=True, help="Remove documents no longer in SOURCE.")
+@wait_option
+@click.option("--classifier", type=click.Path(path_type=Path), default=None,
+              help="Label every document with this classifier (kept in the index for later runs; see "
+                   "'classifier train').")  # fmt: skip
+@interrupted("every committed batch is kept; run the same command again to finish")
+@user_errors
+def index(source: Path, index_dir: Path, id_field: str | None, text_field: str | None, title_field: str | None,
+          **options: Any) -> None:  # fmt: skip
+    """Index SOURCE (jsonl, csv, parquet, a folder of .txt/.md, or a BEIR folder) into --index."""
+    quiet_libraries()
+    from semsearch.ingest import IndexOptions, build_index
+
+    summary = build_index(
+        source, index_dir, IndexOptions(fields=field_map(id_field, text_field, title_field), **options)
+    )
+    click.echo(
+        f"{summary.docs} documents in {index_dir}: {summary.added} added, {summary.updated} updated, "
+        f"{summary.unchanged} unchanged, {summary.deleted} deleted, {summary.skipped_bad} bad records skipped"
+    )
+    click.echo(
+        f"{summary.chunks} chunks | {summary.seconds:.1f} s | {summary.docs_per_second:.1f} docs/s encoded | "
+        f"{summary.bytes_on_disk / 1e6:.1f} MB on disk"
+    )
+    if summary.relabelled:
+        click.echo(f"{summary.relabelled} unchanged documents labelled by the index's classifier")
+    if summary.vector_index:
+        click.echo(f"vector index: {summary.vector_index}")
+    for example in summary.skipped_examples:
+        click.echo(f"  skipped: {example}", err=True)

@@ -1,0 +1,92 @@
+"""The top-level functions of the public API: ``semsearch.open``, ``index``, ``evaluate``, ``adapt``, ``repair``.
+
+Each is a thin wrapper over one capability, in the conventions of sentence-transformers and LanceDB:
+options as keyword arguments (the fields of the capability's options dataclass), a result object back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import fields, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from semsearch.errors import OptionError
+from semsearch.facade.index import Index
+from semsearch.types import Backend, Mode, choice
+
+if TYPE_CHECKING:
+    from semsearch.adaptation import AdaptResult
+    from semsearch.corpus import Source
+    from semsearch.evaluation import EvalReport
+    from semsearch.facade.maintenance import RepairSummary
+
+Options = TypeVar("Options")
+
+
+def open(directory: str | Path, backend: Backend | str | None = None) -> Index:  # noqa: A001 - the public name
+    """Open an index for search; raises a clear error if it is missing or damaged."""
+    return Index.open(directory, backend)
+
+
+def index(source: Source, directory: str | Path, **options: Any) -> Index:
+    """Index ``source`` into ``directory`` and open it: a corpus path (any format ``semsearch index``
+    reads) or an iterable of dicts (``{"id": ..., "text": ..., "title": ..., other fields: metadata}``).
+
+    ``directory`` is created, or updated as ``semsearch index`` updates it: new and changed documents are
+    encoded, unchanged ones skipped. ``options`` are :class:`~semsearch.ingest.IndexOptions` fields
+    (``model=``, ``backend=``, ``skip_bad=True``, ``progress=False``...). What the run did is the
+    returned index's ``last_write``.
+    """
+    from semsearch.ingest import IndexOptions, build_index
+
+    summary = build_index(source, directory, with_options(IndexOptions(), options))
+    opened = Index.open(directory)
+    opened.last_write = summary
+    return opened
+
+
+def evaluate(
+    target: Index | str | Path,
+    queries: str | Path | Mapping[str, str],
+    qrels: str | Path | Mapping[str, Mapping[str, int]],
+    mode: Mode | str = Mode.HYBRID,
+    progress: bool = False,
+) -> EvalReport:
+    """nDCG@10, Recall@100 and MRR@10 of an index (or its path) on BEIR queries and qrels (paths or dicts)."""
+    from semsearch.evaluation import DEPTH, load_qrels, load_queries
+    from semsearch.evaluation import evaluate as run
+
+    opened = target if isinstance(target, Index) else Index.open(target)
+    mode = choice(Mode, mode, "mode")
+    asked = load_queries(queries) if isinstance(queries, str | Path) else dict(queries)
+    judged = load_qrels(qrels) if isinstance(qrels, str | Path) else {q: dict(r) for q, r in qrels.items()}
+    return run(lambda text: opened.rank(text, DEPTH, mode), asked, judged, progress=progress)
+
+
+def adapt(corpus: Source, out: str | Path, **options: Any) -> AdaptResult:
+    """Adapt the encoder to ``corpus`` and write a model directory to ``out`` (the base model's copy
+    when the gate finds no gain); ``options`` are :class:`~semsearch.adaptation.AdaptOptions` fields."""
+    from semsearch.adaptation import AdaptOptions
+    from semsearch.adaptation import adapt as run
+
+    return run(corpus, Path(out), with_options(AdaptOptions(), options))
+
+
+def repair(directory: str | Path, lock_timeout: float = 0.0) -> RepairSummary:
+    """Bring a damaged index back to its newest intact state (damaged files are set aside, not deleted)."""
+    from semsearch.facade.maintenance import repair_index
+
+    return repair_index(directory, lock_timeout)
+
+
+def with_options(base: Options, overrides: Mapping[str, Any]) -> Options:
+    """``base`` (an options dataclass) with ``overrides`` by field name; an unknown name is an OptionError."""
+    known = {f.name for f in fields(base)}  # type: ignore[arg-type]
+    for name, value in overrides.items():
+        if name not in known:
+            raise OptionError(name, value, f"not an option here; the options are {', '.join(sorted(known))}")
+    return replace(base, **overrides)  # type: ignore[type-var]
+
+
+__all__ = ["adapt", "evaluate", "index", "open", "repair", "with_options"]

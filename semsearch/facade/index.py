@@ -1,0 +1,317 @@
+"""The :class:`Index` handle: an index directory opened for search, and for writes through the library.
+
+``semsearch.open(path)`` returns one. Opening is cheap and imports no model: the encoder loads on
+the first dense or hybrid query, the BM25 index on the first lexical one, and both then stay, so a
+process pays for them once, not per query. A handle reads the store version it opened; after a
+write through it (``add``, ``delete``) it moves to the new version.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from functools import cache, cached_property, lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from semsearch.ann import VectorBackend, open_backend
+from semsearch.errors import FilterError, IncompatibleEncoderError, OptionError
+from semsearch.filters import Filter, parse
+from semsearch.fsutil import size_on_disk
+from semsearch.manifest import STORE_DIR, Manifest, installed_labels
+from semsearch.ranking import Ranking, reciprocal_rank_fusion, top_documents
+from semsearch.store import Store
+from semsearch.store.schema import LABEL_FIELD, PROB_FIELD, quote
+from semsearch.types import (
+    Backend,
+    Document,
+    FieldSummary,
+    Hit,
+    IndexInfo,
+    Mode,
+    Pooling,
+    Precision,
+    SearchResult,
+    choice,
+)
+
+if TYPE_CHECKING:
+    from semsearch.bm25 import BM25
+    from semsearch.disambiguate import DisambiguationConfig
+    from semsearch.encoder import Encoder
+    from semsearch.ingest import IndexSummary
+
+log = logging.getLogger(__name__)
+
+FUSION_DEPTH = 100  # documents taken from each retriever before fusing
+QUERY_VECTOR_CACHE = 64  # recent query vectors kept, so disambiguation reuses the search's own encoding
+QUERY_THREADS = 1  # a query is a few dozen tokens: one thread is fastest, and much faster on a busy machine
+
+
+@cache
+def query_encoder(model: str, pooling: Pooling, precision: Precision) -> Encoder:
+    """One encoder per model, pooling and precision per process, however many indexes are opened."""
+    from semsearch.encoder import Encoder
+
+    return Encoder(model, pooling, precision, threads=QUERY_THREADS)
+
+
+def checked_query(query: object) -> str:
+    if not isinstance(query, str):
+        raise OptionError("query", query, f"expected a string, got {type(query).__name__}")
+    if not query.strip():
+        raise OptionError("query", query, "is empty: give the words to search for")
+    return query
+
+
+def checked_k(k: object) -> int:
+    if isinstance(k, bool) or not isinstance(k, int):
+        raise OptionError("k", k, f"expected a whole number of results, got {type(k).__name__}")
+    if k < 1:
+        raise OptionError("k", k, "must be at least 1")
+    return k
+
+
+class Index:
+    """An index directory opened for search (and writes), usable as a context manager."""
+
+    def __init__(self, directory: Path, manifest: Manifest, store: Store, backend: Backend) -> None:
+        self.directory = directory
+        self.manifest = manifest
+        self.store = store
+        self.backend_name = backend
+        self._backend_override = backend if backend != manifest.backend else None
+        self.last_write: IndexSummary | None = None  # what the last add() through this handle did
+
+    @classmethod
+    def open(cls, directory: str | Path, backend: Backend | str | None = None) -> Index:
+        """Open ``directory``; raises a clear error if it is missing or damaged."""
+        directory = Path(directory)
+        manifest = Manifest.load(directory)
+        store = Store.open(directory / STORE_DIR)
+        chosen = choice(Backend, backend, "backend") if backend is not None else manifest.backend
+        return cls(directory, manifest, store, chosen)
+
+    # -- the handle ---------------------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        return (
+            f"Index({str(self.directory)!r}, documents={len(self)}, model={self.manifest.model.name!r}, "
+            f"version={self.store.version})"
+        )
+
+    def __len__(self) -> int:
+        return self.store.count_docs()
+
+    def __enter__(self) -> Index:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Let go of what this handle loaded (the encoder stays shared in the process)."""
+        for name in ("vectors", "bm25", "_query_vectors"):
+            self.__dict__.pop(name, None)
+
+    def reload(self) -> None:
+        """Move to the newest committed version (a handle otherwise keeps reading the one it opened)."""
+        self.close()
+        self.manifest = Manifest.load(self.directory)
+        self.store = Store.open(self.directory / STORE_DIR)
+        self.backend_name = self._backend_override or self.manifest.backend
+
+    # -- writes ------------------------------------------------------------------------------------
+
+    def add(self, docs: Iterable[Mapping[str, Any]] | str | Path, **options: Any) -> IndexSummary:
+        """Add documents, or update those whose id the index holds (unchanged ones are skipped), as
+        ``semsearch index`` does. ``options`` are :class:`~semsearch.ingest.IndexOptions` fields
+        (``skip_bad=True``, ``lock_timeout=5``...); the encoder and backend stay the index's own."""
+        from semsearch.facade.api import with_options
+        from semsearch.ingest import IndexOptions, build_index
+
+        settings = with_options(IndexOptions(progress=False), options)
+        self.last_write = build_index(docs, self.directory, settings)
+        self.reload()
+        return self.last_write
+
+    def delete(self, doc_ids: Iterable[str], lock_timeout: float = 0.0) -> int:
+        """Remove documents by id in one commit; returns how many the index held (others are ignored)."""
+        from semsearch.ingest.pipeline import delete_documents
+
+        if isinstance(doc_ids, str):
+            raise OptionError("doc_ids", doc_ids, "expected a list of ids, got one string")
+        deleted = delete_documents(self.directory, doc_ids, lock_timeout)
+        self.reload()
+        return deleted
+
+    # -- what the index holds ------------------------------------------------------------------------
+
+    def fields(self) -> list[str]:
+        """Names usable in a ``where`` filter."""
+        return sorted(self.store.fields())
+
+    def labels(self) -> tuple[str, ...]:
+        """The label names of the index's classifier (empty when it has none)."""
+        return installed_labels(self.directory)
+
+    def get(self, doc_id: str) -> Document | None:
+        """The stored document ``doc_id`` (its text and metadata), or None if the index does not hold it."""
+        found = self.store.documents([str(doc_id)])
+        if str(doc_id) not in found:
+            return None
+        text, metadata = found[str(doc_id)]
+        return Document(id=str(doc_id), text=text, metadata=metadata)
+
+    def info(self) -> IndexInfo:
+        """What the index holds and how it was made."""
+        manifest = self.manifest
+        fields = [
+            FieldSummary(name, str(info.kind)) for name, info in sorted(self.store.fields().items()) if name != "id"
+        ]
+        return IndexInfo(
+            path=str(self.directory),
+            documents=len(self),
+            chunks=self.store.count_chunks(),
+            fields=fields,
+            model=manifest.model,
+            pooling=manifest.pooling,
+            precision=manifest.precision,
+            window=manifest.max_length,
+            overlap=manifest.overlap,
+            backend=self.backend_name,
+            faiss_factory=manifest.faiss_factory,
+            vector_index=self.vectors.describe(),
+            labels=list(self.labels()),
+            bytes_on_disk=size_on_disk(self.directory),
+            version=self.store.version,
+        )
+
+    # -- the parts a query uses, loaded on first use -----------------------------------------------------
+
+    @cached_property
+    def encoder(self) -> Encoder:
+        """The index's own encoder (at the precision its windows were encoded at), verified by weights hash."""
+        encoder = query_encoder(self.manifest.model_spec, self.manifest.pooling, self.manifest.precision)
+        if encoder.identity.sha256 != self.manifest.model.sha256:
+            raise IncompatibleEncoderError(
+                f"the model at {encoder.identity.path} is not the one this index was built with "
+                f"(weights {encoder.identity.sha256[:12]}, index expects {self.manifest.model.sha256[:12]})"
+            )
+        return encoder
+
+    @cached_property
+    def _query_vectors(self) -> Callable[[str], np.ndarray]:
+        return lru_cache(maxsize=QUERY_VECTOR_CACHE)(lambda query: self.encoder.encode([query])[0])
+
+    def query_vector(self, query: str) -> np.ndarray:
+        """The encoder's vector for ``query`` (recent ones are cached; do not modify it)."""
+        return self._query_vectors(query)
+
+    @cached_property
+    def vectors(self) -> VectorBackend:
+        backend = open_backend(self.backend_name, self.store, self.directory, self.manifest.faiss_factory)
+        backend.sync()
+        return backend
+
+    @cached_property
+    def bm25(self) -> BM25:
+        from semsearch.bm25 import BM25
+
+        return BM25.for_store(self.store, self.directory / "bm25")
+
+    @cached_property
+    def disambiguation(self) -> DisambiguationConfig:
+        """The settings :meth:`search` disambiguates with (replace them to change the method's thresholds)."""
+        from semsearch.disambiguate import DisambiguationConfig
+
+        return DisambiguationConfig()
+
+    # -- search ------------------------------------------------------------------------------------------
+
+    def condition(
+        self, where: str | None = None, label: str | None = None, min_prob: float | None = None
+    ) -> Filter | None:
+        """The checked filter for ``where``, the predicted ``label`` and its ``min_prob`` together
+        (None when none is given). Labels are reserved columns, not the corpus's own metadata."""
+        if where is None and label is None and min_prob is None:
+            return None
+        fields = self.store.fields()
+        parts = [parse(where, fields)] if where else []
+        if label is not None or min_prob is not None:
+            if LABEL_FIELD not in fields:
+                raise FilterError("this index has no predicted labels; index it with a classifier to filter by label")
+            known = self.labels()
+            if label is not None and known and label not in known:
+                raise FilterError(f"unknown label {label!r}; the index's classifier knows: {', '.join(known)}")
+        if label is not None:
+            parts.append(parse(f"{LABEL_FIELD} = {quote(label)}", fields))
+        if min_prob is not None:
+            if not 0.0 <= min_prob <= 1.0:
+                raise OptionError("min_prob", min_prob, "must be between 0 and 1")
+            parts.append(parse(f"{PROB_FIELD} >= {min_prob:.6f}", fields))
+        if not parts:
+            return None
+        combined = parts[0]
+        for part in parts[1:]:
+            combined = combined & part
+        return combined
+
+    def rank(self, query: str, k: int = 10, mode: Mode | str = Mode.HYBRID, where: Filter | None = None) -> Ranking:
+        """Document ids and scores, best first, without fetching texts."""
+        query, k, mode = checked_query(query), checked_k(k), choice(Mode, mode, "mode")
+        if mode is Mode.DENSE:
+            return self._dense(query, k, where)
+        if mode is Mode.BM25:
+            return self._bm25(query, k, where)
+        depth = max(k, FUSION_DEPTH)
+        return reciprocal_rank_fusion([self._dense(query, depth, where), self._bm25(query, depth, where)])[:k]
+
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        mode: Mode | str = Mode.HYBRID,
+        where: str | None = None,
+        label: str | None = None,
+        disambiguate: bool = False,
+        sense: str | int | None = None,
+        min_prob: float | None = None,
+    ) -> SearchResult:
+        """The ``k`` best documents for ``query`` among those matching ``where``, and labelled ``label``
+        (with at least ``min_prob``) by the index's classifier; filters apply before top-k.
+
+        ``disambiguate=True`` also says whether the top documents carry several senses of the query,
+        labels them and lists each sense's best document first (:mod:`semsearch.disambiguate`);
+        ``sense`` (a label or 0-based index, implies ``disambiguate``) puts that sense's documents first.
+        """
+        query, k, mode = checked_query(query), checked_k(k), choice(Mode, mode, "mode")
+        condition = self.condition(where, label, min_prob)
+        if disambiguate or sense is not None:
+            from semsearch.facade.senses import disambiguated
+
+            return disambiguated(self, query, k, mode, condition, sense)
+        ranked = self.rank(query, k, mode, condition)
+        return SearchResult(query=query, hits=self.hits(ranked))
+
+    def hits(self, ranked: Ranking) -> list[Hit]:
+        """The documents of ``ranked`` with their texts and metadata, in its order."""
+        documents = self.store.documents([doc_id for doc_id, _ in ranked])
+        return [
+            Hit(id=doc_id, score=score, text=documents[doc_id][0], metadata=documents[doc_id][1])
+            for doc_id, score in ranked
+            if doc_id in documents
+        ]
+
+    def _dense(self, query: str, k: int, where: Filter | None) -> Ranking:
+        vector = self.query_vector(query)
+        return top_documents(lambda limit: self.vectors.search(vector, limit, where), k)
+
+    def _bm25(self, query: str, k: int, where: Filter | None) -> Ranking:
+        allowed = None
+        if where is not None:
+            ids = self.store.scan(["doc_id"], f"chunk = 0 AND ({where.sql})")["doc_id"].to_pylist()
+            allowed = self.bm25.mask(ids)
+        return self.bm25.top(query, k, allowed)

@@ -1,0 +1,233 @@
+"""Build or update an index from a corpus source: new documents are added, changed ones re-encoded,
+unchanged ones skipped (by content hash), and missing ones deleted on request.
+
+Documents are processed in batches; each batch is one atomic commit of the store, so an
+interrupted run keeps every batch it committed and the next run picks up from there without
+re-encoding them. Derived data (the FAISS file, the BM25 index) is refreshed at the end.
+
+Crash safety, step by step (a SIGKILL can land anywhere): the store is created before the
+manifest, so a manifest always has a store; every batch, the ``delete_missing`` deletion and
+the compaction are single commits; derived files are written under unique temporary names and
+renamed into place. One writer at a time: :func:`semsearch.store.lock.writer_lock`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from itertools import islice
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from semsearch import corpus
+from semsearch.ann import open_backend
+from semsearch.bm25 import BM25
+from semsearch.chunking import ChunkConfig
+from semsearch.encoder import Encoder
+from semsearch.errors import BadRecordError, CorpusError
+from semsearch.fsutil import size_on_disk
+from semsearch.ingest.labelling import IndexLabeller, install_if_new, open_labeller
+from semsearch.ingest.options import IndexOptions, IndexSummary
+from semsearch.ingest.prepare import check_metadata, existing_manifest, open_for_writing, settle
+from semsearch.manifest import STORE_DIR, Manifest
+from semsearch.store import ChunkRows, Store
+from semsearch.store.lock import writer_lock
+from semsearch.store.rowids import RowidCounter
+from semsearch.store.schema import filterable_kinds, metadata_json, sha256
+from semsearch.types import Document
+
+log = logging.getLogger(__name__)
+
+
+class _Run:
+    """One indexing run: counts what happened while the batches stream through."""
+
+    def __init__(
+        self,
+        encoder: Encoder,
+        store: Store,
+        manifest: Manifest,
+        options: IndexOptions,
+        report: corpus.LoadReport,
+        labeller: IndexLabeller | None = None,
+    ) -> None:
+        self.rowids = RowidCounter(store)
+        self.encoder = encoder
+        self.manifest = manifest  # its window and overlap cut every document
+        self.labeller = labeller
+        self.store = store
+        self.options = options
+        self.report = report
+        self.existing = store.doc_hashes()
+        self.seen: set[str] = set()
+        self.added = self.updated = self.unchanged = self.encoded = 0
+
+    def process(self, batch: list[Document]) -> None:
+        self.store.ensure_fields(filterable_kinds(batch))
+        fields = self.store.fields()
+        to_encode: list[Document] = []
+        metadata_only: list[Document] = []
+        for doc in batch:
+            try:
+                check_metadata(doc, fields)
+            except BadRecordError as error:
+                if not self.options.skip_bad:
+                    raise
+                self.report.skip(error, doc.id)
+                continue
+            self.seen.add(doc.id)
+            old = self.existing.get(doc.id)
+            text_hash = sha256(doc.text)
+            if old is None:
+                self.added += 1
+                to_encode.append(doc)
+            elif old == (text_hash, sha256(doc.text + metadata_json(doc.metadata))):
+                self.unchanged += 1
+            elif old[0] == text_hash:
+                self.updated += 1
+                metadata_only.append(doc)
+            else:
+                self.updated += 1
+                to_encode.append(doc)
+        if to_encode:
+            self.store.write(self._encoded_rows(to_encode))
+            log.info("committed %d encoded documents (store version %d)", len(to_encode), self.store.version)
+        if metadata_only:
+            self.store.write(self._reused_rows(metadata_only))
+            log.info("committed %d metadata updates (store version %d)", len(metadata_only), self.store.version)
+
+    def _encoded_rows(self, docs: list[Document]) -> ChunkRows:
+        chunks = self.encoder.chunks([d.text for d in docs], self.manifest.overlap, self.manifest.max_length)
+        vectors = self.encoder.encode_ids([c.input_ids for c in chunks])
+        self.encoded += len(docs)
+        return self._labelled(
+            ChunkRows(
+                docs=docs,
+                doc_index=[c.doc for c in chunks],
+                numbers=[c.number for c in chunks],
+                spans=[(c.start, c.end) for c in chunks],
+                rowids=self.rowids.take(len(chunks)),
+                vectors=vectors,
+            )
+        )
+
+    def _reused_rows(self, docs: list[Document]) -> ChunkRows:
+        """Same text, new metadata: keep the stored vectors (and their rowids) as they are."""
+        stored = self.store.chunks_of([d.id for d in docs])
+        position = {d.id: i for i, d in enumerate(docs)}
+        dim = stored.schema.field("vector").type.list_size
+        vectors = stored["vector"].combine_chunks().flatten().to_numpy(zero_copy_only=False).reshape(-1, dim)
+        return self._labelled(
+            ChunkRows(
+                docs=docs,
+                doc_index=[position[d] for d in stored["doc_id"].to_pylist()],
+                numbers=stored["chunk"].to_pylist(),
+                spans=list(zip(stored["start"].to_pylist(), stored["end"].to_pylist(), strict=True)),
+                rowids=stored["rowid"].to_pylist(),
+                vectors=vectors,
+            )
+        )
+
+    # -- predicted labels (semsearch.labelling): kept apart from the encode/skip logic above --
+
+    def _labelled(self, rows: ChunkRows) -> ChunkRows:
+        return self.labeller.label(rows) if self.labeller is not None else rows
+
+    def relabel_stale(self) -> int:
+        """Label the stored documents that the index's classifier has not labelled (vectors reused)."""
+        if self.labeller is None:
+            return 0
+        stale = self.store.docs_not_labelled_by(self.labeller.fingerprint)
+        with tqdm(
+            total=len(stale), unit="doc", desc="labelling", disable=not self.options.progress or not stale
+        ) as bar:
+            for begin in range(0, len(stale), self.options.batch_docs):
+                stored = self.store.documents(stale[begin : begin + self.options.batch_docs])
+                docs = [Document(id=i, text=text, metadata=meta) for i, (text, meta) in stored.items()]
+                self.store.write(self._reused_rows(docs))
+                bar.update(len(docs))
+        return len(stale)
+
+
+def build_index(source: corpus.Source, directory: str | Path, options: IndexOptions | None = None) -> IndexSummary:
+    """Index ``source`` (a corpus path, or an iterable of dicts) into ``directory`` (created, or updated
+    incrementally: new and changed documents are encoded, unchanged ones skipped)."""
+    directory = Path(directory)
+    started = time.perf_counter()
+    total = corpus.count(source)  # also fails early on a missing or unknown source
+    options = settle(options or IndexOptions(), existing_manifest(directory))
+    encoder = Encoder(options.model, options.pooling, options.precision)
+    with writer_lock(directory, options.lock_timeout):
+        labeller = open_labeller(directory, encoder, options.classifier)  # refuses another encoder's classifier
+        manifest, store = open_for_writing(directory, encoder, options)
+        if labeller is not None:
+            labeller = labeller.cutting_as(ChunkConfig(manifest.max_length, manifest.overlap))
+            install_if_new(labeller, directory)
+            store.ensure_label_columns()
+        report = corpus.LoadReport()
+        run = _Run(encoder, store, manifest, options, report, labeller)
+        documents = corpus.load(source, options.fields, skip_bad=options.skip_bad, report=report)
+        with tqdm(total=total, unit="doc", desc="indexing", disable=not options.progress) as bar:
+            while batch := list(islice(documents, options.batch_docs)):
+                run.process(batch)
+                bar.update(len(batch))
+                bar.set_postfix(added=run.added, updated=run.updated, unchanged=run.unchanged, refresh=False)
+        deleted = 0
+        if options.delete_missing:
+            missing = sorted(set(run.existing) - run.seen - report.skipped_ids)  # a bad new record keeps the old
+            if missing and not run.seen:
+                raise CorpusError(
+                    f"{corpus.describe(source)} gave no usable documents; refusing to delete all {len(missing)} "
+                    "documents of the index (delete_missing)"
+                )
+            log.info("deleting %d documents no longer in the source (one commit)", len(missing))
+            deleted = store.delete(missing)
+        relabelled = run.relabel_stale()
+        if run.encoded or deleted or run.updated or relabelled:
+            log.info("compacting the store")
+            store.compact()
+        vector_index = refresh_derived(directory, store, manifest)
+        log.info("index complete: store version %d", store.version)
+        return IndexSummary(
+            docs=store.count_docs(),
+            chunks=store.count_chunks(),
+            added=run.added,
+            updated=run.updated,
+            unchanged=run.unchanged,
+            deleted=deleted,
+            skipped_bad=report.skipped,
+            encoded_docs=run.encoded,
+            seconds=time.perf_counter() - started,
+            bytes_on_disk=size_on_disk(directory),
+            skipped_examples=tuple(report.skipped_examples),
+            relabelled=relabelled,
+            vector_index=vector_index,
+        )
+
+
+def refresh_derived(directory: Path, store: Store, manifest: Manifest) -> str:
+    """Bring the vector backend's files and the BM25 index in line with the store; describe the former."""
+    log.info("refreshing derived files")
+    backend = open_backend(manifest.backend, store, directory, manifest.faiss_factory)
+    backend.sync()
+    BM25.for_store(store, directory / "bm25")
+    return backend.describe()
+
+
+def delete_documents(directory: str | Path, doc_ids: Iterable[str], lock_timeout: float = 0.0) -> int:
+    """Delete ``doc_ids`` from the index at ``directory`` in one commit; returns how many were there.
+
+    Ids the index does not hold are ignored. The derived files follow the store, as after an update.
+    """
+    directory = Path(directory)
+    manifest = Manifest.load(directory)
+    ids = list(dict.fromkeys(str(doc_id) for doc_id in doc_ids))
+    with writer_lock(directory, lock_timeout):
+        store = Store.open(directory / STORE_DIR)
+        present = sorted(store.present(ids))
+        if present:
+            store.delete(present)
+            refresh_derived(directory, store, manifest)
+        return len(present)

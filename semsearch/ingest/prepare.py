@@ -1,0 +1,134 @@
+"""Before an indexing run writes anything: the manifest and store it writes into, and how it cuts documents.
+
+An update encodes its documents as the index's other documents were (same model, pooling, window,
+overlap and precision); anything else is refused here, before a single row is written.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from pathlib import Path
+
+from semsearch import bm25
+from semsearch.chunking import DEFAULT_OVERLAP, ChunkConfig, default_window
+from semsearch.encoder import Encoder
+from semsearch.errors import BadRecordError, IndexDamagedError, OptionError
+from semsearch.filters import FieldInfo
+from semsearch.fsutil import sweep_temporaries
+from semsearch.ingest.options import NEW_INDEX, IndexOptions
+from semsearch.manifest import BACKUP, MANIFEST, STORE_DIR, Manifest
+from semsearch.store import Store
+from semsearch.store.schema import kind_of
+from semsearch.types import Document
+
+log = logging.getLogger(__name__)
+
+
+def existing_manifest(directory: Path) -> Manifest | None:
+    """The manifest of the index at ``directory``, None for a new index (a damaged one is refused with
+    the way back, never replaced)."""
+    if (directory / MANIFEST).exists() or (directory / BACKUP).exists():
+        return Manifest.load(directory)
+    return None
+
+
+def settle(options: IndexOptions, existing: Manifest | None) -> IndexOptions:
+    """``options`` with every "as the index is" (``None``) filled in: from the index's manifest for an
+    update, else with the defaults of a new index. A backend or factory given explicitly replaces the
+    index's own (both are derived from the store); the encoder's settings must match it (checked later)."""
+    if existing is None:
+        return replace(
+            options,
+            model=options.model or NEW_INDEX.model,
+            pooling=options.pooling or NEW_INDEX.pooling,
+            backend=options.backend or NEW_INDEX.backend,
+            faiss_factory=options.faiss_factory or NEW_INDEX.faiss_factory,
+        )
+    for name, old, new in (("backend", existing.backend, options.backend),
+                           ("faiss_factory", existing.faiss_factory, options.faiss_factory)):  # fmt: skip
+        if new is not None and new != old:
+            log.warning("the index's %s changes from %s to %s", name, old, new)
+    return replace(
+        options,
+        model=options.model or existing.model_spec,
+        pooling=options.pooling or existing.pooling,
+        precision=options.precision or existing.precision,
+        backend=options.backend or existing.backend,
+        faiss_factory=options.faiss_factory or existing.faiss_factory,
+    )
+
+
+def open_for_writing(directory: Path, encoder: Encoder, options: IndexOptions) -> tuple[Manifest, Store]:
+    """The manifest and store of ``directory``, created if new, refused if built differently.
+
+    The store is created before the manifest is written, so an index whose manifest exists always
+    has a store; a store without a manifest is a first run that was killed before its first commit.
+    """
+    existing = existing_manifest(directory)
+    assert options.backend is not None and options.faiss_factory is not None, "options are settled first"
+    cut = chunking_of(existing, encoder, options)
+    wanted = Manifest(
+        model=encoder.identity,
+        pooling=encoder.pooling,
+        dim=encoder.dim,
+        max_length=cut.max_length,
+        overlap=cut.overlap,
+        backend=options.backend,
+        faiss_factory=options.faiss_factory,
+        precision=encoder.precision,
+    )
+    if existing is not None:
+        existing.check_same_vectors(wanted)
+    for folder in (directory, directory / "faiss"):
+        sweep_temporaries(folder)  # what runs killed earlier left behind
+    bm25.tidy(directory / "bm25")
+    store = Store.create(directory / STORE_DIR, encoder.dim)
+    if existing is None and store.count_chunks() > 0:
+        raise IndexDamagedError(
+            f"{directory / MANIFEST} is missing but the store holds vectors from an unknown model; "
+            f"delete {directory} and index the corpus again"
+        )
+    manifest = existing.with_search_settings(options.backend, options.faiss_factory) if existing else wanted
+    manifest.save(directory)
+    return manifest, store
+
+
+def chunking_of(existing: Manifest | None, encoder: Encoder, options: IndexOptions) -> ChunkConfig:
+    """How documents are cut: as asked, else as the existing index cuts them, else by default.
+
+    An update encodes its documents as the index's other documents were, so what is not asked for
+    comes from the manifest. A new index gets :data:`DEFAULT_WINDOW` tokens (or the model's whole
+    length if shorter) and :data:`DEFAULT_OVERLAP` (or a quarter of a window too short for it). A
+    window the model cannot read whole, or an overlap the window cannot hold, is refused before
+    anything is written.
+    """
+    if options.window is not None and options.window > encoder.max_length:
+        raise OptionError("window", options.window, f"{encoder.name} reads windows of 8 to {encoder.max_length} tokens")
+    window = options.window or (existing.max_length if existing else default_window(encoder.max_length))
+    if options.overlap is not None:
+        overlap = options.overlap
+    elif existing and window == existing.max_length:
+        overlap = existing.overlap
+    else:
+        overlap = min(DEFAULT_OVERLAP, window // 4)
+    try:
+        return ChunkConfig(window, overlap)
+    except ValueError as exc:
+        raise OptionError(
+            "overlap", overlap, f"{window}-token windows cannot overlap by {overlap} tokens: {exc}"
+        ) from exc
+
+
+def check_metadata(doc: Document, fields: dict[str, FieldInfo]) -> None:
+    """A metadata value whose type differs from its column's cannot be stored or filtered."""
+    for name, value in doc.metadata.items():
+        info = fields.get(name)
+        if info is None or value is None or info.column == "doc_id":
+            continue
+        found = kind_of(value)
+        if found is not info.kind:
+            got = type(value).__name__
+            raise BadRecordError(
+                doc.source, doc.line, name, f"expected a {info.kind} (as in earlier records), got {got}"
+            )

@@ -1,0 +1,39 @@
+"""What every runtime is: token ids and an attention mask in, the last hidden state out.
+
+A runtime only runs the transformer; tokenising, batching and pooling are the encoder's
+(:mod:`semsearch.encoder`), so two runtimes of the same weights are interchangeable where their
+vectors agree (see ``tests/runtime``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Protocol
+
+import numpy as np
+
+
+class Runtime(Protocol):
+    """Runs the transformer: token ids and mask in, last hidden state (float32) out."""
+
+    def forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray: ...
+
+    def forward_all(self, batches: Iterable[tuple[np.ndarray, np.ndarray]]) -> Iterator[np.ndarray]:
+        """Hidden states of each batch, in order (a runtime may run several at once)."""
+        ...
+
+
+def pad(windows: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Token ids and attention mask, right-padded to the longest window."""
+    width = max(len(w) for w in windows)
+    ids = np.zeros((len(windows), width), dtype=np.int64)
+    mask = np.zeros((len(windows), width), dtype=np.int64)
+    for row, window in enumerate(windows):
+        ids[row, : len(window)] = window
+        mask[row, : len(window)] = 1
+    return ids, mask
+
+
+def bert_inputs(ids: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
+    """The three inputs an exported BERT graph takes, by name (one segment: token types all 0)."""
+    return {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}

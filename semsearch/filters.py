@@ -74,6 +74,7 @@ def parse(condition: str, fields: Mapping[str, FieldInfo]) -> Filter:
         if node.comments:
             raise FilterError(f"comments are not allowed in a filter: {condition!r}")
     renderer = _Renderer(fields, condition)
+    assert isinstance(tree, exp.Expression)
     return Filter(text=condition, sql=renderer.condition(tree))
 
 
@@ -123,8 +124,8 @@ class _Renderer:
                 raise self.fail("IS takes NULL only")
             return f"{column} IS NULL"
         if isinstance(node, exp.Column | exp.Boolean):  # a bare boolean field or TRUE/FALSE
-            value, kind = self.operand(node)
-            if kind is not Kind.BOOL:
+            value, operand_kind = self.operand(node)
+            if operand_kind is not Kind.BOOL:
                 raise self.fail(f"{node.sql()} is not a condition")
             return value
         if isinstance(node, exp.Func):

@@ -19,7 +19,7 @@ E = TypeVar("E", bound=StrEnum)
 def choice(kind: type[E], value: object, option: str) -> E:
     """``value`` as a member of ``kind``, or an :class:`OptionError` for ``option`` listing the valid values."""
     try:
-        return kind(value)
+        return kind(value)  # type: ignore[arg-type]  # a wrong type is refused like a wrong value
     except ValueError:
         valid = ", ".join(repr(member.value) for member in kind)
         raise OptionError(option, value, f"expected one of {valid}") from None

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from semsearch.encoder import Encoder
+from semsearch.encoder import Encoder, length_batches
 from semsearch.errors import SemsearchError
 from semsearch.models import weights_sha256
 from semsearch.types import Pooling, Precision
@@ -56,3 +56,17 @@ def test_missing_model_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(SemsearchError, match="cannot load a model"):
         Encoder(str(tmp_path / "empty"))
+
+
+def test_length_batches_cover_everything_longest_first_within_the_token_budget() -> None:
+    lengths = [5, 200, 17, 256, 3, 90, 90, 12] * 5
+    batches = length_batches(lengths, max_tokens=512, max_windows=6)
+    assert sorted(i for batch in batches for i in batch) == list(range(len(lengths)))
+    for batch in batches:
+        widths = [lengths[i] for i in batch]
+        assert widths == sorted(widths, reverse=True)
+        assert len(batch) <= 6
+        assert len(batch) == 1 or len(batch) * widths[0] <= 512
+    assert max(len(b) for b in batches) == 6  # short windows share a batch
+    firsts = [lengths[b[0]] for b in batches]
+    assert firsts == sorted(firsts, reverse=True)

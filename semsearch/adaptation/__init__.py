@@ -13,9 +13,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from semsearch.adaptation.options import AdaptOptions, ContrastiveSettings, Distillation, MLMSettings
+
+if TYPE_CHECKING:
+    from semsearch.adaptation.pipeline import AdaptResult, adapt
 
 __all__ = ["AdaptOptions", "AdaptResult", "ContrastiveSettings", "Distillation", "MLMSettings", "adapt"]
 

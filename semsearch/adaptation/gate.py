@@ -27,7 +27,7 @@ import numpy as np
 from sentence_transformers import SentenceTransformer
 
 from semsearch.adaptation.pairs import PseudoQuery
-from semsearch.chunking import DEFAULT_OVERLAP, ChunkConfig, default_window, split
+from semsearch.chunking import DEFAULT_OVERLAP, DEFAULT_WINDOW, ChunkConfig, default_window, split
 from semsearch.fsutil import atomic_write_text
 
 MIN_QUERIES = 20
@@ -67,7 +67,7 @@ def ranks(model: SentenceTransformer, queries: Sequence[PseudoQuery], progress: 
     tokens, or the model's whole length if shorter) and score as their best window, so the gate
     judges the vectors the index will hold.
     """
-    window = default_window(model.max_seq_length)
+    window = default_window(model.max_seq_length or DEFAULT_WINDOW)
     documents = [q.positive for q in queries]
     chunks = split(model.tokenizer, documents, ChunkConfig(window, DEFAULT_OVERLAP))
     texts = [documents[c.doc][c.start : c.end] for c in chunks]

@@ -72,7 +72,7 @@ class MaskedPositionsBertForMaskedLM(BertForMaskedLM):
     decoder runs on 15% of the tokens instead of all of them: about 30% less CPU per step.
     """
 
-    def forward(  # type: ignore[override]
+    def forward(
         self, input_ids: Tensor, attention_mask: Tensor | None = None, labels: Tensor | None = None, **_: object
     ) -> MaskedLMOutput:
         hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
@@ -157,7 +157,7 @@ def continue_pretraining(
     trainer = Trainer(
         model=model,
         args=arguments,
-        train_dataset=dataset,  # type: ignore[arg-type]
+        train_dataset=dataset,
         data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=True, mlm_probability=settings.probability),
         callbacks=[LossBar("stage 1: masked-LM", progress), deadline_callback],
     )
@@ -167,7 +167,7 @@ def continue_pretraining(
         log.info("resuming masked-LM training from %s", resume)
     trainer.train(resume_from_checkpoint=resume)
     body = model.base_model.state_dict()
-    missing, unexpected = base[0].auto_model.load_state_dict(body, strict=False)
+    missing, unexpected = base[0].auto_model.load_state_dict(body, strict=False)  # type: ignore[union-attr]
     if unexpected or any(not name.startswith("pooler.") for name in missing):
         raise SemsearchError(f"masked-LM weights do not fit the encoder (missing {missing}, unexpected {unexpected})")
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]

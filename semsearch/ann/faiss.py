@@ -120,7 +120,7 @@ class FaissBackend(VectorBackend):
                 return None
             report = BuildReport(**recorded["report"])
             index = faiss.read_index(str(self.path))
-            ids = np.sort(faiss.vector_to_array(index.id_map))
+            ids = np.sort(faiss.vector_to_array(index.id_map))  # type: ignore[attr-defined]  # faiss's stubs miss it
         except (OSError, ValueError, KeyError, TypeError, RuntimeError, AttributeError) as exc:
             log.warning("%s is unreadable (%s); rebuilding it from the store", self.path, exc)
             return None
@@ -140,7 +140,7 @@ class FaissBackend(VectorBackend):
         for begin in range(0, rows.num_rows, _BATCH):
             part = rows.slice(begin, _BATCH)
             index.add_with_ids(_vectors(part), part["rowid"].to_numpy())
-        inner = faiss.downcast_index(index.index)
+        inner = faiss.downcast_index(index.index)  # type: ignore[attr-defined]  # faiss's stubs miss it
         if isinstance(inner, faiss.IndexHNSW):
             inner.hnsw.efSearch = HNSW_EF_SEARCH  # saved with the index
         self.report = self._measure(index, rows)
@@ -214,7 +214,7 @@ class FaissBackend(VectorBackend):
                 rows = self.store.scan(["doc_id", "vector"], where.sql)
                 return exact_search(_vectors(rows), np.array(rows["doc_id"].to_pylist(), dtype=object), query[0], limit)
             allowed = self.store.scan(["rowid"], where.sql)["rowid"].to_numpy()
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
+            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))  # type: ignore[call-arg]
         scores, ids = _single_threaded(self.index, query, min(limit, self.index.ntotal), params)
         keep = ids[0] >= 0
         positions = np.searchsorted(self._rowids, ids[0][keep])

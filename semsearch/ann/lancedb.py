@@ -24,7 +24,7 @@ class LanceBackend(VectorBackend):
     def search(self, query: np.ndarray, limit: int, where: Filter | None = None) -> ChunkMatches:
         builder = (
             self.store.table.search(query.astype(np.float32), vector_column_name="vector")
-            .distance_type("dot")
+            .distance_type("dot")  # type: ignore[attr-defined]  # a vector search's builder has it
             .select(["doc_id", "_distance"])
             .limit(limit)
         )

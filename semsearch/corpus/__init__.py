@@ -35,8 +35,8 @@ def is_path(source: Source) -> bool:
 def count(source: Source) -> int | None:
     """How many records ``source`` holds, if that is cheap to know (for a progress bar); checks that a
     path exists and has a known format, and that anything else is an iterable of dicts."""
-    if is_path(source):
-        return estimate_count(source)  # type: ignore[arg-type]
+    if isinstance(source, str | Path):
+        return estimate_count(source)
     if isinstance(source, Mapping) or not isinstance(source, Iterable):
         raise CorpusError(f"expected a corpus path or an iterable of dicts, got {type(source).__name__}")
     return len(source) if isinstance(source, Sized) else None
@@ -100,16 +100,16 @@ def load(
 def _records(source: Source) -> Iterator[tuple[str, int, str | None, dict[str, Any] | BadRecordError]]:
     """(file, line, place, record or the error that made it unreadable) for a path or for documents in
     memory, where ``place`` (``documents[3]``, 0-based) says where a bad one is."""
-    if is_path(source):
-        for origin, line, raw in raw_records(source):  # type: ignore[arg-type]
+    if isinstance(source, str | Path):
+        for origin, line, raw in raw_records(source):
             yield origin, line, None, raw
         return
-    for position, raw in enumerate(source):  # type: ignore[union-attr]
+    for position, item in enumerate(source):
         place = f"{IN_MEMORY}[{position}]"
-        if not isinstance(raw, Mapping):
+        if not isinstance(item, Mapping):
             yield IN_MEMORY, position, place, BadRecordError(IN_MEMORY, position, None, "expected a dict", place)
         else:
-            yield IN_MEMORY, position, place, dict(raw)
+            yield IN_MEMORY, position, place, dict(item)
 
 
 def raw_records(path: str | Path) -> Iterator[tuple[str, int, dict[str, Any] | BadRecordError]]:

@@ -128,7 +128,7 @@ def _read_csv(path: Path) -> Iterator[RawRecord]:
     number = 0
     try:
         # surrogateescape keeps undecodable bytes as lone surrogates, so one bad row is one bad record
-        with opener(path, "rt", encoding="utf-8-sig", newline="", errors="surrogateescape") as handle:  # type: ignore[operator]
+        with opener(path, "rt", encoding="utf-8-sig", newline="", errors="surrogateescape") as handle:
             reader = csv.DictReader(handle)
             if any(_SURROGATE.search(name) for name in reader.fieldnames or []):
                 raise CorpusError(f"{path}:1: the header is not valid UTF-8")

@@ -64,7 +64,7 @@ def evaluate(
     return run(lambda text: opened.rank(text, DEPTH, mode), asked, judged, progress=progress)
 
 
-def adapt(corpus: Source, out: str | Path, **options: Any) -> AdaptResult:
+def adapt(corpus: str | Path, out: str | Path, **options: Any) -> AdaptResult:
     """Adapt the encoder to ``corpus`` and write a model directory to ``out`` (the base model's copy
     when the gate finds no gain); ``options`` are :class:`~semsearch.adaptation.AdaptOptions` fields."""
     from semsearch.adaptation import AdaptOptions

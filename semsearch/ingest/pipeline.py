@@ -158,6 +158,7 @@ def build_index(source: corpus.Source, directory: str | Path, options: IndexOpti
     started = time.perf_counter()
     total = corpus.count(source)  # also fails early on a missing or unknown source
     options = settle(options or IndexOptions(), existing_manifest(directory))
+    assert options.pooling is not None, "settled"
     encoder = Encoder(options.model, options.pooling, options.precision)
     with writer_lock(directory, options.lock_timeout):
         labeller = open_labeller(directory, encoder, options.classifier)  # refuses another encoder's classifier

@@ -76,3 +76,11 @@ def test_backends_agree_on_the_sample(sample_index: Path) -> None:
         assert [h.id for h in faiss.search(query, k=10, mode="dense").hits] == [
             h.id for h in lance.search(query, k=10, mode="dense").hits
         ]
+
+
+def test_the_query_encoder_loads_once_per_process(sample_index: Path) -> None:
+    import semsearch
+
+    first, second = semsearch.open(sample_index), semsearch.open(sample_index)
+    assert first.encoder is second.encoder
+    assert first.encoder.precision is first.manifest.precision

@@ -1,0 +1,124 @@
+"""The public Python API (docs/python-api.md): build from a list, search, add, delete, get, info; the
+README's example runs as written; an index written before the redesign opens and answers as it did;
+misuse is a semsearch error that says what is valid."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import semsearch
+from semsearch.errors import BadRecordError, OptionError
+from semsearch.types import Document, SearchResult
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+DOCS = [
+    {"id": "a1", "text": "Vitamin D deficiency raises the risk of respiratory infection.", "year": 2019},
+    {"id": "a2", "text": "Gene expression profiling of breast cancer cells.", "year": 2015},
+    {"id": "a3", "text": "Aspirin lowers the risk of a second heart attack.", "year": 2008},
+]
+
+
+def readme_example() -> str:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    match = re.search(r"## Python quick start\s+```python\n(.*?)```", text, re.DOTALL)
+    assert match, "the README has a Python quick start"
+    return match.group(1)
+
+
+def test_the_readme_example_runs_as_written(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", readme_example()], cwd=tmp_path, capture_output=True, text=True, timeout=600,
+        env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin", "HOME": str(Path.home())},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    first, second = result.stdout.strip().splitlines()[-2:]
+    found = ast.literal_eval(first)  # the example prints a list of (id, score)
+    assert found[0][0] == "a1" and len(found) == 2
+    assert second == "3 ['a4']"
+    assert "indexing" not in result.stdout  # progress goes to stderr
+    assert (tmp_path / "indexes" / "quickstart" / "manifest.json").is_file()
+
+
+def test_index_a_list_then_add_update_get_and_delete(tmp_path: Path, tiny_model: Path) -> None:
+    idx = semsearch.index(DOCS, tmp_path / "idx", model=str(tiny_model), progress=False)
+    assert len(idx) == 3 and idx.last_write is not None and idx.last_write.added == 3
+    assert repr(idx).startswith(f"Index({str(tmp_path / 'idx')!r}, documents=3")
+    summary = idx.add([{"id": "a2", "text": "Gene expression in cancer.", "year": 2016}, {"id": "a4", "text": "new"}])
+    assert (summary.added, summary.updated, len(idx)) == (1, 1, 4)
+    assert idx.get("a2") == Document(id="a2", text="Gene expression in cancer.", metadata={"year": 2016})
+    assert idx.get("missing") is None
+    assert idx.delete(["a3", "not-there"]) == 1 and len(idx) == 3 and idx.get("a3") is None
+    hits = idx.search("gene expression", k=2, mode="bm25")
+    assert isinstance(hits, SearchResult) and hits[0].id == "a2" and [h.id for h in hits] == [h.id for h in hits.hits]
+    info = idx.info()
+    assert info.documents == 3 and info.model.path == str(tiny_model) and {f.name for f in info.fields} == {"year"}
+    with semsearch.open(tmp_path / "idx") as again:
+        assert len(again) == 3
+
+
+def test_a_bad_record_in_a_list_is_named_by_its_position(tmp_path: Path, tiny_model: Path) -> None:
+    with pytest.raises(BadRecordError) as error:
+        semsearch.index([DOCS[0], {"id": "x"}], tmp_path / "idx", model=str(tiny_model), progress=False)
+    assert str(error.value).startswith("documents[1]: field 'text': missing text") and "skip_bad=True" in str(
+        error.value
+    )
+    idx = semsearch.index([DOCS[0], {"id": "x"}, "not a dict"], tmp_path / "ok", model=str(tiny_model),
+                          skip_bad=True, progress=False)  # fmt: skip
+    assert len(idx) == 1 and idx.last_write is not None and idx.last_write.skipped_bad == 2
+
+
+def test_misuse_is_a_semsearch_error_that_lists_what_is_valid(tmp_path: Path, tiny_model: Path) -> None:
+    idx = semsearch.index(DOCS, tmp_path / "idx", model=str(tiny_model), progress=False)
+    with pytest.raises(OptionError, match="mode='semantic': expected one of 'dense', 'bm25', 'hybrid'"):
+        idx.search("x", mode="semantic")
+    with pytest.raises(OptionError, match="k='5': expected a whole number"):
+        idx.search("x", k="5")  # type: ignore[arg-type]
+    with pytest.raises(OptionError, match="query=None"):
+        idx.search(None)  # type: ignore[arg-type]
+    with pytest.raises(OptionError, match="is empty"):
+        idx.search("   ")
+    with pytest.raises(OptionError, match="not an option"):
+        semsearch.index(DOCS, tmp_path / "idx", modle="x")
+    with pytest.raises(OptionError, match="backend='faiss2'"):
+        semsearch.open(tmp_path / "idx", backend="faiss2")
+
+
+def test_public_functions_are_not_shadowed_by_modules_of_the_same_package() -> None:
+    import semsearch.adaptation
+    import semsearch.evaluation
+
+    for name in ("open", "index", "evaluate", "adapt", "repair"):
+        assert callable(getattr(semsearch, name)) and not isinstance(getattr(semsearch, name), type(semsearch))
+
+
+def test_an_index_written_before_the_redesign_opens_and_answers_as_it_did(tmp_path: Path) -> None:
+    copy = tmp_path / "old"
+    shutil.copytree(FIXTURES / "index-v0.1", copy)
+    expected = FIXTURES / "index-v0.1-expected"
+    idx = semsearch.open(copy)
+    for name, kwargs in (
+        ("expected", {"k": 5}),
+        ("expected_label_even", {"k": 3, "label": "even"}),
+        ("expected_dense_where", {"k": 5, "mode": "dense", "where": "year >= 2015"}),
+    ):
+        want = json.loads((expected / f"{name}.json").read_text())
+        got = idx.search(want["query"], **kwargs).to_json()
+        assert [h["id"] for h in got["hits"]] == [h["id"] for h in want["hits"]], name
+        for g, w in zip(got["hits"], want["hits"], strict=True):
+            assert g["score"] == pytest.approx(w["score"], abs=1e-5) and g["metadata"] == w["metadata"]
+    assert idx.labels() == ("even", "odd") and len(idx) == 12
+    summary = idx.add([{"_id": "new", "title": "Blood", "text": "Red blood cells carry oxygen.", "year": 2020}])
+    assert (summary.added, summary.relabelled, len(idx)) == (1, 0, 13)  # the installed classifier is still its own
+    assert idx.search("red blood cells oxygen", k=1).hits[0].id == "new"
+    labelled = {label: [h.id for h in idx.search("red blood cells", k=13, label=label)] for label in idx.labels()}
+    assert sum("new" in ids for ids in labelled.values()) == 1  # the new document got one label

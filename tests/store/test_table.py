@@ -1,0 +1,79 @@
+"""The store table on its own: writes are whole commits, a reader keeps its version, metadata columns
+and label columns are added as schema-only commits, text is checked against its hash."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import random_store
+
+from semsearch.errors import IndexNotFoundError
+from semsearch.filters import Kind
+from semsearch.store import ChunkRows, DocLabel, Store
+from semsearch.store.schema import LABEL_FIELD, PROB_FIELD, filterable_kinds, kind_of
+from semsearch.types import Document
+
+
+def rows(docs: list[Document], chunks: int, first_rowid: int, dim: int = 16, labels=None) -> ChunkRows:
+    vectors = np.eye(dim, dtype=np.float32)[np.arange(len(docs) * chunks) % dim]
+    return ChunkRows(
+        docs=docs,
+        doc_index=[i for i in range(len(docs)) for _ in range(chunks)],
+        numbers=[c for _ in docs for c in range(chunks)],
+        spans=[(0, 1)] * (len(docs) * chunks),
+        rowids=list(range(first_rowid, first_rowid + len(docs) * chunks)),
+        vectors=vectors,
+        labels=labels,
+    )
+
+
+def test_a_document_that_gets_shorter_loses_its_extra_chunks_in_the_same_commit(tmp_path: Path) -> None:
+    store = Store.create(tmp_path, 16)
+    store.write(rows([Document("a", "three chunks")], 3, 0))
+    before = store.version
+    store.write(rows([Document("a", "one chunk now")], 1, 3))
+    assert store.version == before + 1 and store.count_chunks() == 1 and store.count_docs() == 1
+    assert store.documents(["a"])["a"][0] == "one chunk now"
+
+
+def test_a_reader_keeps_the_version_it_opened(tmp_path: Path) -> None:
+    writer, _ = random_store(tmp_path, 5)
+    reader = Store.open(tmp_path)
+    writer.delete(["d0", "d1"])
+    assert reader.count_docs() == 5 and not reader.is_latest()
+    assert Store.open(tmp_path).count_docs() == 3 and Store.open(tmp_path).is_latest()
+
+
+def test_present_documents_and_hashes(tmp_path: Path) -> None:
+    store, _ = random_store(tmp_path, 4)
+    assert store.present(["d1", "d3", "nope"]) == {"d1", "d3"}
+    hashes = store.doc_hashes()
+    assert set(hashes) == {"d0", "d1", "d2", "d3"} and all(len(t) == len(d) == 64 for t, d in hashes.values())
+    assert store.max_rowid() == 3
+
+
+def test_metadata_fields_become_typed_columns(tmp_path: Path) -> None:
+    store, _ = random_store(tmp_path, 3)
+    fields = store.fields()
+    assert fields["group"].kind is Kind.NUMBER and fields["even"].kind is Kind.BOOL
+    assert fields["name"].kind is Kind.STRING and fields["id"].column == "doc_id"
+    assert kind_of(True) is Kind.BOOL and kind_of(3) is Kind.NUMBER and kind_of([1]) is None
+    docs = [Document("x", "t", {"a": 1, "b": "s", "bad name": 2, "l": [1]})]
+    assert filterable_kinds(docs) == {"a": Kind.NUMBER, "b": Kind.STRING}
+
+
+def test_label_columns_are_reserved_and_stamped(tmp_path: Path) -> None:
+    store = Store.create(tmp_path, 16)
+    store.ensure_label_columns()
+    docs = [Document("a", "x"), Document("b", "y")]
+    labels = [DocLabel("pos", 0.9, "fp1"), DocLabel("neg", 0.6, "fp1")]
+    store.write(rows(docs, 1, 0, labels=labels))
+    assert {LABEL_FIELD, PROB_FIELD} <= set(store.fields())
+    assert store.docs_not_labelled_by("fp1") == [] and sorted(store.docs_not_labelled_by("other")) == ["a", "b"]
+
+
+def test_opening_a_missing_store_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(IndexNotFoundError, match="no store at"):
+        Store.open(tmp_path / "nothing")

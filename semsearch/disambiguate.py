@@ -53,7 +53,7 @@ from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import squareform
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
-from semsearch.errors import SemsearchError
+from semsearch.errors import OptionError, SemsearchError
 
 TOKEN = re.compile(r"\b\w\w+\b")  # bm25s' token pattern, so terms match the lexical index's vocabulary
 MAX_LABEL_WORDS = 4
@@ -97,11 +97,12 @@ class DisambiguationConfig:
 
     def __post_init__(self) -> None:
         if self.candidates < 2:
-            raise SemsearchError(f"disambiguation needs at least 2 candidates, got {self.candidates}")
-        if not 0 < self.link <= 1 or not 0 < self.specific_share <= 1:
-            raise SemsearchError("link and specific_share must lie in (0, 1]")
+            raise OptionError("candidates", self.candidates, "disambiguation needs at least 2 candidates")
+        for name in ("link", "specific_share"):
+            if not 0 < getattr(self, name) <= 1:
+                raise OptionError(name, getattr(self, name), "must lie in (0, 1]")
         if self.strong < self.relevant:
-            raise SemsearchError("strong relevance must be at least the relevance of a sense's documents")
+            raise OptionError("strong", self.strong, "must be at least the relevance of a sense's documents (relevant)")
 
 
 @dataclass(frozen=True)

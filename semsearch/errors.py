@@ -5,8 +5,9 @@ raises a subclass of :class:`SemsearchError` whose message says what went wrong 
 prints that message on one line and exits non-zero; anything else is a bug and keeps its traceback.
 
 The library speaks in its own terms: an option is named as the Python parameter it is
-(``skip_bad=True``), never as a command-line flag. Where the way forward is an option, the error
-carries it as a :class:`Hint`, and the CLI renders the same hint as its flag (``--skip-bad``).
+(``skip_bad=True``), never as a command-line flag. Where the way forward is an option or a call, the
+error carries it as a :class:`Hint`, and the CLI renders the same hint in its own terms (``--skip-bad``,
+``semsearch repair --index DIR``).
 """
 
 from __future__ import annotations
@@ -16,14 +17,22 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Hint:
-    """A way forward that is an option: ``text`` holds ``{option}``, filled in as a parameter or a flag."""
+    """A way forward: ``text`` holds ``{how}``, filled in as a Python parameter or call, or as the CLI's
+    flag or command. An option hint names ``option`` (and ``value``); a call hint gives both spellings."""
 
-    option: str  # the Python parameter, e.g. "skip_bad"
-    text: str  # e.g. "pass {option} to skip such records"
+    text: str  # e.g. "pass {how} to skip such records", "run {how} to restore it"
+    option: str | None = None  # a Python parameter, e.g. "skip_bad"
     value: str = "True"  # what to set it to, as the user would write it ("SECONDS", "True")
+    python: str = ""  # a call hint: e.g. "semsearch.repair('indexes/x')"
+    command: str = ""  # ... and the same as a command: "semsearch repair --index indexes/x"
 
-    def as_parameter(self) -> str:
-        return self.text.format(option=f"{self.option}={self.value}")
+    def in_python(self) -> str:
+        return self.text.format(how=f"{self.option}={self.value}" if self.option else self.python)
+
+
+def repair_hint(directory: object, text: str) -> Hint:
+    """``text`` ("run {how} to ...") with repairing the index at ``directory`` as the call."""
+    return Hint(text, python=f"semsearch.repair({str(directory)!r})", command=f"semsearch repair --index {directory}")
 
 
 class SemsearchError(Exception):
@@ -32,7 +41,7 @@ class SemsearchError(Exception):
     def __init__(self, message: str, hint: Hint | None = None) -> None:
         self.message = message
         self.hint = hint
-        super().__init__(f"{message} ({hint.as_parameter()})" if hint else message)
+        super().__init__(f"{message}; {hint.in_python()}" if hint else message)
 
 
 class OptionError(SemsearchError):
@@ -52,7 +61,7 @@ class CorpusError(SemsearchError):
 class BadRecordError(SemsearchError):
     """One record of a corpus is unusable; names the file, line and field."""
 
-    SKIP = Hint("skip_bad", "pass {option} to skip such records")
+    SKIP = Hint("pass {how} to skip such records", option="skip_bad")
 
     def __init__(self, source: str, line: int, field: str | None, reason: str, place: str | None = None) -> None:
         self.source = source
@@ -90,7 +99,7 @@ class FilterError(SemsearchError):
 class IndexLockedError(SemsearchError):
     """Another process is writing to the same index."""
 
-    WAIT = Hint("lock_timeout", "or set {option} to wait for it", value="SECONDS")
+    WAIT = Hint("or set {how} to wait for it", option="lock_timeout", value="SECONDS")
 
     def __init__(self, directory: object, holder: str, waited: float) -> None:
         self.directory = directory
@@ -101,6 +110,10 @@ class IndexLockedError(SemsearchError):
             f"{directory} is being written by another process (pid {holder}){waited_text}; try again when it ends",
             None if waited > 0 else self.WAIT,
         )
+
+
+class EvaluationError(SemsearchError):
+    """Queries or relevance judgements cannot be read, or none can be scored."""
 
 
 class ClassifierError(SemsearchError):

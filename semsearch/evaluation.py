@@ -16,7 +16,7 @@ import numpy as np
 import pytrec_eval
 from tqdm.auto import tqdm
 
-from semsearch.errors import SemsearchError
+from semsearch.errors import EvaluationError
 from semsearch.ranking import Ranking
 
 Qrels = dict[str, dict[str, int]]
@@ -53,7 +53,7 @@ def load_queries(path: str | Path) -> dict[str, str]:
                 row = json.loads(line)
                 queries[str(row["_id"])] = row["text"]
             except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                raise SemsearchError(f"{path}:{number}: expected a JSON object with '_id' and 'text' ({exc})") from exc
+                raise EvaluationError(f"{path}:{number}: expected a JSON object with '_id' and 'text' ({exc})") from exc
     return queries
 
 
@@ -68,11 +68,11 @@ def load_qrels(path: str | Path) -> Qrels:
             if cells == [""]:
                 continue
             if len(cells) != 3:
-                raise SemsearchError(f"{path}:{number}: expected 'query-id<TAB>corpus-id<TAB>score'")
+                raise EvaluationError(f"{path}:{number}: expected 'query-id<TAB>corpus-id<TAB>score'")
             try:
                 qrels.setdefault(cells[0], {})[cells[1]] = int(cells[2])
             except ValueError as exc:
-                raise SemsearchError(f"{path}:{number}: score {cells[2]!r} is not an integer") from exc
+                raise EvaluationError(f"{path}:{number}: score {cells[2]!r} is not an integer") from exc
     return qrels
 
 
@@ -102,7 +102,7 @@ def evaluate(
     """Run ``rank`` on every query that has qrels and score the rankings."""
     judged = {q: rels for q, rels in qrels.items() if q in queries}
     if not judged:
-        raise SemsearchError("no query in the queries file has qrels: nothing to evaluate")
+        raise EvaluationError("no query in the queries file has qrels: nothing to evaluate")
     runs: dict[str, Ranking] = {}
     latencies = []
     for query_id in tqdm(sorted(judged), desc="evaluating", unit="query", disable=not progress):

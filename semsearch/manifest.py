@@ -15,7 +15,13 @@ import json
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from semsearch.errors import IncompatibleEncoderError, IndexDamagedError, IndexFormatError, IndexNotFoundError
+from semsearch.errors import (
+    IncompatibleEncoderError,
+    IndexDamagedError,
+    IndexFormatError,
+    IndexNotFoundError,
+    repair_hint,
+)
 from semsearch.fsutil import atomic_write_text
 from semsearch.models import model_spec
 from semsearch.types import Backend, ModelIdentity, Pooling, Precision
@@ -50,22 +56,20 @@ class Manifest:
     def load(cls, directory: Path) -> Manifest:
         path = directory / MANIFEST
         if not directory.is_dir():
-            raise IndexNotFoundError(
-                f"no index at {directory} (create one with 'semsearch index SOURCE --index {directory}')"
-            )
+            raise IndexNotFoundError(f"no index at {directory}: index a corpus into it first")
         if not path.is_file():
             if (directory / BACKUP).is_file():
-                raise IndexDamagedError(f"{path} is missing; {cls._way_back(directory)}")
+                raise cls._damaged(directory, f"{path} is missing")
             if (directory / STORE_DIR).is_dir():
                 raise IndexDamagedError(
-                    f"{path} is missing: the first 'semsearch index' run into {directory} was interrupted "
-                    "before it finished, or the file was removed; run 'semsearch index' again"
+                    f"{path} is missing: the first indexing run into {directory} was interrupted before it "
+                    "finished, or the file was removed; index the corpus again"
                 )
             raise IndexNotFoundError(f"{directory} is not a semsearch index: {MANIFEST} is missing")
         try:
             return cls.read(path)
         except IndexDamagedError as error:
-            raise IndexDamagedError(f"{error}; {cls._way_back(directory)}") from error
+            raise cls._damaged(directory, str(error)) from error
 
     @classmethod
     def read(cls, path: Path) -> Manifest:
@@ -94,16 +98,16 @@ class Manifest:
             raise IndexDamagedError(f"{path} is damaged ({type(exc).__name__}: {exc})") from exc
 
     @staticmethod
-    def _way_back(directory: Path) -> str:
-        backup = directory / BACKUP
+    def _damaged(directory: Path, problem: str) -> IndexDamagedError:
+        """``problem`` with the way back: the backup when it is readable, else indexing again."""
         try:
-            Manifest.read(backup)
+            Manifest.read(directory / BACKUP)
         except IndexDamagedError:
-            return (
-                f"it cannot be rebuilt from the other files and {BACKUP} is not usable either: "
+            return IndexDamagedError(
+                f"{problem}; it cannot be rebuilt from the other files and {BACKUP} is not usable either: "
                 f"delete {directory} and index the corpus again"
             )
-        return f"run 'semsearch repair --index {directory}' to restore it from {BACKUP}"
+        return IndexDamagedError(problem, repair_hint(directory, f"run {{how}} to restore it from {BACKUP}"))
 
     @classmethod
     def restore_from_backup(cls, directory: Path) -> bool:
@@ -135,7 +139,7 @@ class Manifest:
                 f"pooling {self.pooling}, {self.max_length}-token windows overlapping by {self.overlap}, "
                 f"precision {self.precision}; asked for model {other.model.name} ({other.model.sha256[:12]}), "
                 f"pooling {other.pooling}, {other.max_length}/{other.overlap}, precision {other.precision}. "
-                f"Use a new --index directory for a different encoder."
+                f"Use a new index directory for a different encoder."
             )
 
     def with_search_settings(self, backend: Backend, faiss_factory: str) -> Manifest:

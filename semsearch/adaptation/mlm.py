@@ -48,7 +48,7 @@ from transformers.trainer_utils import get_last_checkpoint
 from semsearch.adaptation.callbacks import Deadline, LossBar
 from semsearch.adaptation.options import MLMSettings
 from semsearch.adaptation.texts import Passage
-from semsearch.errors import SemsearchError
+from semsearch.errors import AdaptError
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ def masked_lm(transformer_dir: Path) -> PreTrainedModel:
     model = family.from_pretrained(transformer_dir, local_files_only=True)
     decoder = model.get_output_embeddings()
     if decoder is None or decoder.weight is not model.get_input_embeddings().weight:
-        raise SemsearchError(f"cannot build an MLM head with a tied decoder for the model in {transformer_dir}")
+        raise AdaptError(f"cannot build an MLM head with a tied decoder for the model in {transformer_dir}")
     return model
 
 
@@ -133,7 +133,7 @@ def continue_pretraining(
     model = masked_lm(transformer_dir)
     dataset = windows(tokenizer, passages, settings.max_length)
     if not dataset:
-        raise SemsearchError("the corpus has no text long enough for masked-language-model training")
+        raise AdaptError("the corpus has no text long enough for masked-language-model training")
     planned = min(settings.steps, math.ceil(len(dataset) / settings.batch_size))  # at most one pass
     arguments = TrainingArguments(
         output_dir=str(work),
@@ -169,7 +169,7 @@ def continue_pretraining(
     body = model.base_model.state_dict()
     missing, unexpected = base[0].auto_model.load_state_dict(body, strict=False)  # type: ignore[union-attr]
     if unexpected or any(not name.startswith("pooler.") for name in missing):
-        raise SemsearchError(f"masked-LM weights do not fit the encoder (missing {missing}, unexpected {unexpected})")
+        raise AdaptError(f"masked-LM weights do not fit the encoder (missing {missing}, unexpected {unexpected})")
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     return StageOutcome(
         steps=trainer.state.global_step,

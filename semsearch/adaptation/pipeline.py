@@ -32,7 +32,7 @@ from semsearch.adaptation.mlm import StageOutcome, continue_pretraining
 from semsearch.adaptation.options import AdaptOptions
 from semsearch.adaptation.texts import Passage, load_passages, split_held_out
 from semsearch.adaptation.train import blend_into_base, fine_tune
-from semsearch.errors import SemsearchError
+from semsearch.errors import AdaptError
 from semsearch.fsutil import atomic_write_text
 from semsearch.models import resolve_model_dir, weights_sha256
 
@@ -75,7 +75,7 @@ class _Clock:
 def check_output_dir(out: Path) -> None:
     """Refuse to overwrite a directory that ``adapt`` did not write."""
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / REPORT).is_file())):
-        raise SemsearchError(f"{out} exists and is not an earlier 'semsearch adapt' output; choose another --out")
+        raise AdaptError(f"{out} exists and is not an earlier adaptation's output; choose another output directory")
 
 
 def fingerprint(passages: list[Passage], base_sha: str, options: AdaptOptions) -> str:
@@ -96,7 +96,7 @@ class _Work:
         state_file = path / STATE
         self.state: dict[str, Any] = json.loads(state_file.read_text()) if state_file.is_file() else {}
         if self.state.get("fingerprint", print_) != print_:
-            raise SemsearchError(
+            raise AdaptError(
                 f"{path} holds an interrupted run with other settings, corpus or base model; "
                 "delete it to start afresh, or run with the same settings to resume it"
             )
@@ -281,5 +281,5 @@ def _stage(outcome: dict[str, Any]) -> str:
     if not outcome["planned"]:
         return "skipped"
     loss = f", final loss {outcome['final_loss']:.4f}" if outcome["final_loss"] is not None else ""
-    cut = " (stopped by --max-minutes)" if outcome["stopped_early"] else ""
+    cut = " (stopped by the time budget, max_minutes)" if outcome["stopped_early"] else ""
     return f"{outcome['steps']}/{outcome['planned']} steps{loss}{cut}"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from semsearch import corpus
-from semsearch.errors import SemsearchError
+from semsearch.errors import AdaptError, OptionError
 from semsearch.types import Document
 
 # A sentence ends at . ! or ? followed by white space and an upper-case letter, digit or bracket.
@@ -57,16 +57,16 @@ def load_passages(source: str | Path, fields: corpus.FieldMap | None = None, ski
     fields = fields or corpus.FieldMap()
     passages = [to_passage(doc, fields.title_field) for doc in corpus.load(source, fields, skip_bad=skip_bad)]
     if not passages:
-        raise SemsearchError(f"{source}: the corpus holds no documents to adapt on")
+        raise AdaptError(f"{source}: the corpus holds no documents to adapt on")
     return passages
 
 
 def split_held_out(passages: Sequence[Passage], fraction: float, cap: int, seed: int) -> Split:
     """Keep ``fraction`` of the documents (at most ``cap``, at least 1) aside for the gate."""
     if not 0 < fraction < 1:
-        raise SemsearchError(f"the held-out fraction must be between 0 and 1, got {fraction}")
+        raise OptionError("held_out_fraction", fraction, "must be between 0 and 1")
     if len(passages) < 2:
-        raise SemsearchError("adaptation needs at least 2 documents: one to learn from, one to check on")
+        raise AdaptError("adaptation needs at least 2 documents: one to learn from, one to check on")
     count = min(cap, max(1, round(fraction * len(passages))), len(passages) - 1)
     order = sorted(passages, key=lambda p: hashlib.sha256(f"{seed}\x1f{p.id}".encode()).hexdigest())
     held = {p.id for p in order[:count]}

@@ -26,7 +26,7 @@ from semsearch.adaptation.losses import GuidedDistillationLoss, LexicalBias
 from semsearch.adaptation.mlm import StageOutcome
 from semsearch.adaptation.options import ContrastiveSettings
 from semsearch.adaptation.pairs import LexicalScorer, Triplet
-from semsearch.errors import SemsearchError
+from semsearch.errors import AdaptError
 
 log = logging.getLogger(__name__)
 
@@ -76,9 +76,9 @@ def fine_tune(
     ``scorer`` holds the corpus's BM25 statistics, needed when ``settings.lexical_weight`` is not 0.
     """
     if not triplets:
-        raise SemsearchError("no training pairs could be mined from the corpus (documents too short?)")
+        raise AdaptError("no training pairs could be mined from the corpus (documents too short?)")
     if settings.lexical_weight and scorer is None:
-        raise SemsearchError("lexical_weight needs the corpus's BM25 statistics: pass a LexicalScorer")
+        raise AdaptError("lexical_weight needs the corpus's BM25 statistics: pass a LexicalScorer")
     planned = settings.planned_steps(len(triplets))
     used = list(triplets[: planned * settings.batch_size])
     window = student.max_seq_length

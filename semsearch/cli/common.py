@@ -30,15 +30,17 @@ def flag(option: str) -> str:
 
 
 def render_hint(hint: Hint) -> str:
+    if hint.option is None:
+        return hint.text.format(how=hint.command)
     shown = flag(hint.option) if hint.value == "True" else f"{flag(hint.option)} {hint.value}"
-    return hint.text.format(option=shown)
+    return hint.text.format(how=shown)
 
 
 def render(error: SemsearchError) -> str:
-    """One line for ``error``, with its options named as flags."""
+    """One line for ``error``, with its options named as flags and its calls as commands."""
     text = f"{flag(error.option)} {error.value}: {error.reason}" if isinstance(error, OptionError) else error.message
     if error.hint is not None:
-        text = f"{text} ({render_hint(error.hint)})"
+        text = f"{text}; {render_hint(error.hint)}"
     return " ".join(text.split())
 
 

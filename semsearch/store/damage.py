@@ -26,6 +26,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from semsearch.errors import Hint, IndexDamagedError
+from semsearch.errors import repair_hint as index_repair_hint
+
 VERSIONS = "_versions"
 DATA = "data"
 DELETIONS = "_deletions"
@@ -176,13 +179,14 @@ def first_line(error: BaseException) -> str:
     return re.sub(r",\s*/\S+\.rs:\d+:\d+", "", line)
 
 
-def repair_hint(store_dir: Path) -> str:
-    return (
-        f"run 'semsearch repair --index {store_dir.parent}' to go back to the newest intact version, "
-        "then run 'semsearch index' again to re-add what that drops"
+def repair_hint(store_dir: Path) -> Hint:
+    """The way back from a damaged store: repair the index, then index the same source again."""
+    return index_repair_hint(
+        store_dir.parent,
+        "run {how} to go back to the newest intact version, then index the same source again to re-add what that drops",
     )
 
 
-def message(store_dir: Path, damage: Damage) -> str:
+def damaged(store_dir: Path, damage: Damage) -> IndexDamagedError:
     what = f"version {damage.version} of the store" if damage.version is not None else "a file of the store"
-    return f"{damage.path} ({what}) {damage.problem}; {repair_hint(store_dir)}"
+    return IndexDamagedError(f"{damage.path} ({what}) {damage.problem}", repair_hint(store_dir))

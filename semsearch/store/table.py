@@ -104,17 +104,15 @@ class Store:
         writer are not seen by this handle, so everything it reads belongs to one version)."""
         table_dir = path / f"{TABLE}.lance"
         if not table_dir.is_dir():
-            raise IndexNotFoundError(
-                f"no store at {path} ({table_dir.name} is missing); build the index with 'semsearch index'"
-            )
+            raise IndexNotFoundError(f"no store at {path} ({table_dir.name} is missing); index a corpus into it first")
         if not lance.version_files(table_dir):
             raise IndexDamagedError(
                 f"{table_dir} holds no committed version (its creation was interrupted, or files were removed); "
-                "run 'semsearch index' again to build it"
+                "index the corpus again to build it"
             )
         damage = lance.latest_manifest_damage(table_dir)
         if damage is not None:  # checked before lance reads it: a garbled manifest can make lance panic
-            raise IndexDamagedError(lance.message(path, damage))
+            raise lance.damaged(path, damage)
         try:
             db = lancedb.connect(path)
             return cls(path, db.open_table(TABLE))
@@ -123,7 +121,7 @@ class Store:
             if damage is None:  # its framing was sound, so its content is what lance cannot decode
                 latest = lance.version_files(table_dir)[-1]
                 damage = lance.Damage(latest.path, f"cannot be decoded ({lance.first_line(exc)})", latest.version)
-            raise IndexDamagedError(lance.message(path, damage)) from exc
+            raise lance.damaged(path, damage) from exc
 
     @contextmanager
     def guarded(self) -> Iterator[None]:
@@ -136,7 +134,7 @@ class Store:
             damage = lance.find_damage(self.table_dir, exc)
             if damage is None:
                 raise
-            raise IndexDamagedError(lance.message(self.path, damage)) from exc
+            raise lance.damaged(self.path, damage) from exc
 
     def is_latest(self) -> bool:
         """Whether no commit has happened since this handle was opened (derived files are only
@@ -263,14 +261,15 @@ class Store:
                 if text is None or sha256(text) != text_hash:
                     raise IndexDamagedError(
                         f"the text of document {doc_id!r} in {self.table_dir} does not match its hash "
-                        f"(a data file is damaged); {lance.repair_hint(self.path)}"
+                        "(a data file is damaged)",
+                        lance.repair_hint(self.path),
                     )
                 try:
                     found[doc_id] = (text, json.loads(meta) if meta else {})
                 except ValueError as exc:
                     raise IndexDamagedError(
-                        f"the metadata of document {doc_id!r} in {self.table_dir} is not JSON (a data file is "
-                        f"damaged); {lance.repair_hint(self.path)}"
+                        f"the metadata of document {doc_id!r} in {self.table_dir} is not JSON (a data file is damaged)",
+                        lance.repair_hint(self.path),
                     ) from exc
         return found
 

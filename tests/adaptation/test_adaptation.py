@@ -325,7 +325,7 @@ def test_cli_adapt_and_its_errors(tiny_model: Path, small_corpus: Path, tmp_path
     taken.mkdir()
     (taken / "notes.txt").write_text("mine")
     refused = runner.invoke(main, ["adapt", str(small_corpus), "--out", str(taken), "--base", str(tiny_model)])
-    assert refused.exit_code == 1 and "not an earlier 'semsearch adapt' output" in refused.output
+    assert refused.exit_code == 1 and "not an earlier adaptation's output" in refused.output
     missing = runner.invoke(main, ["adapt", str(tmp_path / "nope.jsonl"), "--out", str(out)])
     assert missing.exit_code == 1 and "no such file" in missing.output
 

@@ -107,7 +107,7 @@ def test_damaged_manifest_is_named_and_repair_restores_it_from_backup(
      "missing": lambda p: p.unlink()}[damage](path)  # fmt: skip
     with pytest.raises(IndexDamagedError) as info:
         semsearch.open(index_copy)
-    assert str(path) in str(info.value) and f"semsearch repair --index {index_copy}" in str(info.value)
+    assert str(path) in str(info.value) and f"semsearch.repair({str(index_copy)!r})" in str(info.value)
     message = one_line_cli_error("search", "topic", "--index", index_copy)
     assert str(path) in message and "repair" in message
 
@@ -150,8 +150,9 @@ def test_damaged_store_version_is_named_and_repair_goes_back_one_version(
         semsearch.open(index_copy)
     message = str(info.value)
     assert str(newest.path) in message and f"version {newest.version} of the store" in message
-    assert f"semsearch repair --index {index_copy}" in message
-    assert str(newest.path) in one_line_cli_error("search", "topic", "--index", index_copy)
+    assert f"semsearch.repair({str(index_copy)!r})" in message
+    cli_error = one_line_cli_error("search", "topic", "--index", index_copy)
+    assert str(newest.path) in cli_error and f"semsearch repair --index {index_copy}" in cli_error  # its own words
 
     repaired = CliRunner().invoke(main, ["repair", "--index", str(index_copy)])
     assert repaired.exit_code == 0 and "set aside damaged" in repaired.stdout and "60 documents" in repaired.stdout
@@ -176,7 +177,7 @@ def test_damaged_data_file_is_named_when_read_and_repair_finds_an_intact_version
     index = semsearch.open(index_copy)  # opening reads only the version manifest
     with pytest.raises(IndexDamagedError) as info:
         index.search("topic", k=3, mode="dense")
-    assert str(data_file) in str(info.value) and "semsearch repair" in str(info.value)
+    assert str(data_file) in str(info.value) and "semsearch.repair(" in str(info.value)
     assert str(data_file) in one_line_cli_error("search", "topic", "--index", index_copy)
 
     summary = repair_index(index_copy)  # the version before compaction reads the batch files instead
@@ -327,7 +328,7 @@ def test_a_store_left_without_any_version_is_created_again(
     directory = tmp_path / "idx"
     (directory / "store" / "chunks.lance" / "data").mkdir(parents=True)
     (directory / "store" / "chunks.lance" / "data" / "partial.lance").write_bytes(b"half")
-    with pytest.raises(IndexDamagedError, match="first 'semsearch index' run .* was interrupted"):
+    with pytest.raises(IndexDamagedError, match="first indexing run .* was interrupted"):
         semsearch.open(directory)  # no manifest yet: the store was never finished
     summary = build_index(built[1], directory, IndexOptions(model=str(tiny_model), progress=False))
     assert summary.docs == 60 and len(semsearch.open(directory)) == 60

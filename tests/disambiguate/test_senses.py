@@ -22,16 +22,12 @@ from semsearch.disambiguate import (
     DisambiguationConfig,
     SenseGroup,
     SenseNotFoundError,
-    corroborated,
-    diversify,
     find_senses,
-    group,
-    lead_with_corroborated,
     narrow,
-    overlap,
     relevance,
-    word_set,
 )
+from semsearch.disambiguate.senses import corroborated, diversify, lead_with_corroborated
+from semsearch.disambiguate.terms import group, overlap, word_set
 from semsearch.errors import SemsearchError
 
 NEBRASKA = [

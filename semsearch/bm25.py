@@ -4,8 +4,8 @@ The BM25 index is derived data like the FAISS file: it records a fingerprint of 
 was built from (their ids and text hashes), and is rebuilt from the store whenever the store's
 documents differ, so adds, updates and deletes are always reflected.
 
-Tokens are lower-cased, English stop words removed and Snowball-stemmed: on SciFact that lifts
-nDCG@10 from 0.662 (bm25s' default tokenizer) to 0.686.
+Tokens are lower-cased, English stop words removed and Snowball-stemmed, which finds documents
+better than bm25s' default tokenizer (benchmarks/RESULTS.md, quality).
 
 On disk (``DIR/bm25/``): ``state.json`` names the data folder currently in use, the fingerprint, the
 document ids and the SHA-256 of every file in that folder. A save writes a new folder whose name is

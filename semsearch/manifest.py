@@ -128,8 +128,8 @@ class Manifest:
     def check_same_vectors(self, other: Manifest) -> None:
         """Refuse to mix vectors made differently (another model, pooling, chunking or precision).
 
-        Precision counts too: an int8 vector is within a cosine of ~0.998 of the fp32 one, close but not
-        equal, so windows encoded at two precisions would rank by how they happened to be encoded.
+        Precision counts too: an int8 vector is close to the fp32 one but not equal, so windows encoded at
+        two precisions would rank by how they happened to be encoded.
         """
         mine = (self.model.sha256, self.pooling, self.max_length, self.overlap, self.precision)
         theirs = (other.model.sha256, other.pooling, other.max_length, other.overlap, other.precision)

@@ -19,10 +19,9 @@ is set). The contrastive logits become ``scale * cosine + lexical_weight * bm25 
 query's BM25 scores of the batch's candidates, divided by its best), so the loss is what a BM25 + dense
 mix still gets wrong: an example BM25 already separates moves the encoder little, and training goes to
 the pairs BM25 confuses, which is what hybrid search needs of its dense half. Almost every pseudo-query
-is one BM25 already answers (:mod:`semsearch.adaptation.pairs`), hence the idea. On NFCorpus's train queries
-(54 steps, blended) weight 0, 3, 8 gave dense -0.0012, -0.0002, +0.0005 and hybrid -0.0000, +0.0003,
-+0.0007 against the base; but in the full ``adapt`` run at weight 8 the test figures were no better
-than without it (README, "Domain adaptation"), so it is not the default.
+is one BM25 already answers (:mod:`semsearch.adaptation.pairs`), hence the idea. Measured, it gained a
+little on the tuning queries and nothing on the test queries (benchmarks/RESULTS.md, adaptation), so it
+is not the default.
 """
 
 from __future__ import annotations

@@ -14,8 +14,8 @@ predictions start from the encoder's own vocabulary geometry, but the MLM loss a
 word embeddings through the decoder, and every step moves the vectors that retrieval relies on.
 
 **Why this stage is short.** MLM trains token prediction, not sentence similarity, and it wrecks a
-sentence encoder's vectors when run long (GPL paper, Table 10; ``../shared/MEASURED.md``: one epoch
-takes SciFact from 0.645 to 0.26 nDCG@10). Here it is a brief exposure to the corpus's vocabulary at
+sentence encoder's vectors when run long (GPL paper, Table 10; one epoch alone wrecked SciFact
+retrieval here, benchmarks/RESULTS.md, adaptation). Here it is a brief exposure to the corpus's vocabulary at
 a low learning rate, and the follow-up stage (:mod:`semsearch.adaptation.train`) restores the vectors.
 """
 

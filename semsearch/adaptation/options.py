@@ -57,8 +57,8 @@ class ContrastiveSettings:
 class AdaptOptions:
     """Everything ``adapt`` does, with the defaults the CLI gives.
 
-    The step counts are ceilings: in full they take ~57 CPU-minutes on SciFact on 2 cores, so a
-    30-CPU-minute budget needs ``max_minutes`` (18 wall-minutes fit it; README, "Domain adaptation").
+    The step counts are ceilings: in full they take about an hour of CPU on a SciFact-sized corpus on 2
+    cores, so a tighter budget needs ``max_minutes`` (benchmarks/RESULTS.md, adaptation).
     """
 
     base: str = DEFAULT_MODEL

@@ -5,7 +5,7 @@ needed, and none is available offline):
 
 - **title -> body**: the title asks for the abstract it heads. Natural for titled corpora, but the
   default encoder was trained on millions of such pairs (S2ORC titles and abstracts), so alone it
-  teaches little: in-batch negatives are too easy (``../shared/MEASURED.md``: +0.0015 nDCG@10).
+  teaches little: in-batch negatives are too easy (benchmarks/RESULTS.md, adaptation).
 - **inverse cloze (ICT, Lee et al. 2019)**: one sentence of a document asks for the rest of that
   document, the sentence removed so that the match cannot be made by copying words. Sentences are
   claim-like statements of findings, close to what users of a scientific corpus ask.
@@ -17,10 +17,10 @@ relevant (another paper on the same finding); the training loss masks those with
 encoder as a guide (see :mod:`semsearch.adaptation.losses`), so they are not pushed away.
 
 The same search records where BM25 ranks the query's own document. BM25 alone finds it first for
-almost every pseudo-query (99.2% on SciFact, 96.5% on NFCorpus; for their real queries the first
-BM25 hit is relevant 55% and 45% of the time), because a sentence shares its rare words with the
-rest of its abstract. So stage 2 learns mostly from queries BM25 already answers, the likely reason
-hybrid search gains nothing from it (README, "Domain adaptation"). The report gives the share. The
+almost every pseudo-query, far more often than for real queries, because a sentence shares its rare
+words with the rest of its abstract. So stage 2 learns mostly from queries BM25 already answers, the
+likely reason hybrid search gains nothing from it (benchmarks/RESULTS.md, adaptation). The report
+gives the share. The
 loss can add BM25's scores to its logits and train on what is left (:class:`LexicalScorer`, the
 lexical residual in :mod:`semsearch.adaptation.losses`); tried, it did not help.
 """

@@ -37,8 +37,8 @@ def blend_into_base(student: SentenceTransformer, base: SentenceTransformer, sha
     Weight-space ensembling (WiSE-FT, Wortsman et al. 2022): the average of a fine-tuned model and
     the model it started from keeps most of the fine-tuning's gain on the new data while losing less
     of what the base did well. Here the trained student fits the pseudo-queries it was trained on
-    (titles and document sentences), which are not what users type: on NFCorpus's train queries it
-    lost 0.0049 dense nDCG@10 to the base, the halfway blend 0.0012 (README, "Domain adaptation").
+    (titles and document sentences), which are not what users type: on real queries the trained model
+    lost to the base, and the halfway blend lost much less (benchmarks/RESULTS.md, adaptation).
     """
     weights = base.state_dict()
     with torch.no_grad():

@@ -1,9 +1,9 @@
 """FAISS over the store's vectors: chosen by size by default, any factory string (HNSW, IVF-PQ, ...) on request.
 
 Automatic choice (factory ``auto``, the default): exact ``Flat`` search while it is fast enough (up to
-:data:`EXACT_LIMIT` vectors, a few ms per query on one core), ``HNSW32,Flat`` above (about 0.2-0.4 ms
-per query and recall@10 0.995 at 200,000 clustered vectors, where exact search took over 100 ms on a
-busy machine; see ``benchmarks/ann_1m.py``).
+:data:`EXACT_LIMIT` vectors, a few ms per query on one core), ``HNSW32,Flat`` above, which answers in
+well under a millisecond at a recall@10 near 1 where exact search takes a hundred times longer
+(``benchmarks/ann_1m.py``; benchmarks/RESULTS.md).
 Every approximate index measures its recall@10 against exact search on a sample of stored vectors
 when it is built; the figure is saved beside the index and reported (``semsearch index`` prints it).
 
@@ -42,9 +42,9 @@ log = logging.getLogger(__name__)
 EXACT_FILTER_LIMIT = 50_000  # filtered searches over at most this many chunks are scored exactly
 TRAIN_SAMPLE = 100_000
 AUTO = "auto"
-EXACT_LIMIT = 50_000  # ``auto`` searches exactly up to this many vectors: ~3 ms a query (1.4 ms at 20k measured)
+EXACT_LIMIT = 50_000  # ``auto`` searches exactly up to this many vectors (a few ms a query on one core)
 ANN_FACTORY = "HNSW32,Flat"  # ``auto`` above EXACT_LIMIT
-HNSW_EF_SEARCH = 64  # candidates per HNSW query: recall@10 0.995 at 200k clustered vectors, 0.2 ms
+HNSW_EF_SEARCH = 64  # candidates per HNSW query: recall@10 near 1 at a fraction of a millisecond
 RECALL_SAMPLE = 200  # stored vectors used as queries to measure an approximate index's recall
 RECALL_K = 10
 _BATCH = 65_536

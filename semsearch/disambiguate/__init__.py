@@ -34,8 +34,8 @@ How, and why this way (measured on RAMDocs by ``benchmarks/disambiguation.py``):
   among the candidates (most of their words shared) that differ from it in a detail: a date, a place,
   an answer. Copies that disagree cannot all be right, so the leader is the version whose own words
   (those its twins lack) the other relevant documents repeat most: the account more sources
-  corroborate, ties going to the better ranked. On RAMDocs, whose misinformation documents are
-  altered copies of correct ones, this alone lifted S-recall@n by about 0.025.
+  corroborate, ties going to the better ranked. RAMDocs' misinformation documents are altered copies
+  of correct ones, which this rule was made for (benchmarks/RESULTS.md, disambiguation).
 
 Everything here is a pure function of candidate texts and scores plus corpus term statistics, so it is
 tested without an index; :mod:`semsearch.engine` supplies those from the store and the BM25 index.

@@ -7,12 +7,11 @@ options as keyword arguments (the fields of the capability's options dataclass),
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-from semsearch.errors import OptionError
 from semsearch.facade.index import Index
+from semsearch.facade.options import index_options, with_options
 from semsearch.types import Backend, Mode, choice
 
 if TYPE_CHECKING:
@@ -20,8 +19,6 @@ if TYPE_CHECKING:
     from semsearch.corpus import Source
     from semsearch.evaluation import EvalReport
     from semsearch.facade.maintenance import RepairSummary
-
-Options = TypeVar("Options")
 
 
 def open(directory: str | Path, backend: Backend | str | None = None) -> Index:  # noqa: A001 - the public name
@@ -35,12 +32,12 @@ def index(source: Source, directory: str | Path, **options: Any) -> Index:
 
     ``directory`` is created, or updated as ``semsearch index`` updates it: new and changed documents are
     encoded, unchanged ones skipped. ``options`` are :class:`~semsearch.ingest.IndexOptions` fields
-    (``model=``, ``backend=``, ``skip_bad=True``, ``progress=False``...). What the run did is the
-    returned index's ``last_write``.
+    (``model=``, ``backend=``, ``skip_bad=True``, ``progress=False``...) and ``id_field=``, ``text_field=``,
+    ``title_field=``. What the run did is the returned index's ``last_write``.
     """
     from semsearch.ingest import IndexOptions, build_index
 
-    summary = build_index(source, directory, with_options(IndexOptions(), options))
+    summary = build_index(source, directory, index_options(IndexOptions(), options))
     opened = Index.open(directory)
     opened.last_write = summary
     return opened
@@ -80,13 +77,4 @@ def repair(directory: str | Path, lock_timeout: float = 0.0) -> RepairSummary:
     return repair_index(directory, lock_timeout)
 
 
-def with_options(base: Options, overrides: Mapping[str, Any]) -> Options:
-    """``base`` (an options dataclass) with ``overrides`` by field name; an unknown name is an OptionError."""
-    known = {f.name for f in fields(base)}  # type: ignore[arg-type]
-    for name, value in overrides.items():
-        if name not in known:
-            raise OptionError(name, value, f"not an option here; the options are {', '.join(sorted(known))}")
-    return replace(base, **overrides)  # type: ignore[type-var]
-
-
-__all__ = ["adapt", "evaluate", "index", "open", "repair", "with_options"]
+__all__ = ["adapt", "evaluate", "index", "open", "repair"]

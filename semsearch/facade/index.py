@@ -128,11 +128,12 @@ class Index:
     def add(self, docs: Iterable[Mapping[str, Any]] | str | Path, **options: Any) -> IndexSummary:
         """Add documents, or update those whose id the index holds (unchanged ones are skipped), as
         ``semsearch index`` does. ``options`` are :class:`~semsearch.ingest.IndexOptions` fields
-        (``skip_bad=True``, ``lock_timeout=5``...); the encoder and backend stay the index's own."""
-        from semsearch.facade.api import with_options
+        (``skip_bad=True``, ``lock_timeout=5``...) or ``id_field=``/``text_field=``/``title_field=``; the
+        encoder and backend stay the index's own."""
+        from semsearch.facade.options import index_options
         from semsearch.ingest import IndexOptions, build_index
 
-        settings = with_options(IndexOptions(progress=False), options)
+        settings = index_options(IndexOptions(progress=False), options)
         self.last_write = build_index(docs, self.directory, settings)
         self.reload()
         return self.last_write

@@ -64,6 +64,9 @@ def test_index_a_list_then_add_update_get_and_delete(tmp_path: Path, tiny_model:
     assert info.documents == 3 and info.model.path == str(tiny_model) and {f.name for f in info.fields} == {"year"}
     with semsearch.open(tmp_path / "idx") as again:
         assert len(again) == 3
+    renamed = idx.add([{"key": "n1", "body": "named fields", "heading": "Notes"}], id_field="key", text_field="body",
+                      title_field="heading")  # fmt: skip
+    assert renamed.added == 1 and idx.get("n1") == Document("n1", "Notes named fields", {"heading": "Notes"})
 
 
 def test_a_bad_record_in_a_list_is_named_by_its_position(tmp_path: Path, tiny_model: Path) -> None:

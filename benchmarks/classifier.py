@@ -50,7 +50,7 @@ from semsearch.classify import (
     Encoded,
     Features,
     TrainOptions,
-    Window,
+    WindowPooling,
     classification_scores,
     encode_texts,
     plot_confusion,
@@ -295,13 +295,14 @@ def main() -> None:
     share = len(train) / len(texts)  # the training part's share of the one encoding pass
     train_enc, val_enc = subset(encoded, train), subset(encoded, val)
 
-    default = f" (default: {TrainOptions.features})"
+    default_features = TrainOptions().effective_features
+    default = f" (default: {default_features})"
     frozen = Classifier(encoder=encoder, options=TrainOptions(features=Features.DENSE))
     _, cpu, wall = timed(lambda: frozen.fit(train_enc, y_train))
     scores, _ = score(frozen, val_enc, y_val)
     rows.append(
         Row(
-            "frozen head, dense: first window's pooled vector" + default * (TrainOptions.features == Features.DENSE),
+            "frozen head, dense: first window's pooled vector" + default * (default_features == Features.DENSE),
             scores.accuracy, scores.macro_f1,
             cpu + share * enc_cpu, wall + share * enc_wall,
             f"C={frozen.config.training['c']:g} by CV; head alone {cpu:.0f} CPU s",
@@ -318,7 +319,7 @@ def main() -> None:
     rows.append(
         Row(
             "frozen head, hybrid: pooled vector + hashed TF-IDF (1-2 grams)"
-            + default * (TrainOptions.features == Features.HYBRID), scores.accuracy, scores.macro_f1,
+            + default * (default_features == Features.HYBRID), scores.accuracy, scores.macro_f1,
             cpu + share * enc_cpu, wall + share * enc_wall,
             f"C={report['c']:g}, dense weight {report['dense_weight']:g} by CV; {report['lexical_columns']} "
             f"hashed columns (min_df {report['min_df']}); head alone {cpu:.0f} CPU s",
@@ -343,7 +344,7 @@ def main() -> None:
 
     if args.mean_windows:
         every, all_cpu, all_wall = encode_cached(encoder, window, texts, False, -1, not args.no_cache)
-        mean = Classifier(encoder=encoder, options=TrainOptions(window=Window.MEAN, features=Features.DENSE))
+        mean = Classifier(encoder=encoder, options=TrainOptions(window=WindowPooling.MEAN, features=Features.DENSE))
         _, cpu, wall = timed(lambda: mean.fit(subset(every, train), y_train))
         scores, _ = score(mean, subset(every, val), y_val)
         rows.append(

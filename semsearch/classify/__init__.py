@@ -8,29 +8,30 @@ from __future__ import annotations
 from typing import Any
 
 _LAZY = {
-    "Classifier": "semsearch.classify.classifier",
-    "ClassifierConfig": "semsearch.classify.classifier",
-    "Encoded": "semsearch.classify.classifier",
-    "Features": "semsearch.classify.classifier",
-    "Hashing": "semsearch.classify.classifier",
-    "LexicalFeatures": "semsearch.classify.classifier",
-    "TrainOptions": "semsearch.classify.classifier",
-    "Window": "semsearch.classify.classifier",
-    "classification_scores": "semsearch.classify.classifier",
-    "encode_texts": "semsearch.classify.classifier",
-    "load_labelled": "semsearch.classify.classifier",
-    "plot_confusion": "semsearch.classify.classifier",
-    "pool_windows": "semsearch.classify.classifier",
-    "saved_fingerprint": "semsearch.classify.classifier",
-    "split_validation": "semsearch.classify.classifier",
-    "CONFIG_FILE": "semsearch.classify.classifier",
-    "WEIGHTS_FILE": "semsearch.classify.classifier",
-    "Scores": "semsearch.classify.classifier",
-    "LabelledFile": "semsearch.classify.workflow",
-    "TrainReport": "semsearch.classify.workflow",
-    "EvalResult": "semsearch.classify.workflow",
-    "train": "semsearch.classify.workflow",
-    "evaluate": "semsearch.classify.workflow",
+    "Classifier": "classifier",
+    "Encoded": "encoding",
+    "encode_texts": "encoding",
+    "pool_windows": "encoding",
+    "LexicalFeatures": "lexical",
+    "Features": "options",
+    "Hashing": "options",
+    "TrainOptions": "options",
+    "Window": "options",
+    "WindowPooling": "options",
+    "CONFIG_FILE": "persistence",
+    "WEIGHTS_FILE": "persistence",
+    "ClassifierConfig": "persistence",
+    "saved_fingerprint": "persistence",
+    "load_labelled": "data",
+    "split_validation": "data",
+    "Scores": "metrics",
+    "classification_scores": "metrics",
+    "plot_confusion": "metrics",
+    "EvalResult": "workflow",
+    "LabelledFile": "workflow",
+    "TrainReport": "workflow",
+    "evaluate": "workflow",
+    "train": "workflow",
 }
 
 __all__ = sorted(_LAZY)
@@ -40,5 +41,5 @@ def __getattr__(name: str) -> Any:
     if name in _LAZY:
         import importlib
 
-        return getattr(importlib.import_module(_LAZY[name]), name)
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
     raise AttributeError(f"module 'semsearch.classify' has no attribute {name!r}")

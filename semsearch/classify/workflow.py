@@ -7,15 +7,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from semsearch.classify.classifier import (
-    Classifier,
-    Scores,
-    TrainOptions,
-    classification_scores,
-    load_labelled,
-    plot_confusion,
-    split_validation,
-)
+from semsearch.classify.classifier import Classifier
+from semsearch.classify.data import load_labelled, split_validation
+from semsearch.classify.metrics import Scores, classification_scores, plot_confusion
+from semsearch.classify.options import TrainOptions
 from semsearch.models import DEFAULT_MODEL
 from semsearch.types import Pooling
 

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
-from semsearch.cli.common import json_output, quiet_libraries, skip_bad_option, user_errors
+from semsearch.cli.common import json_output, quiet_libraries, render, skip_bad_option, user_errors
+from semsearch.errors import OptionError
 from semsearch.models import DEFAULT_MODEL
 from semsearch.types import Pooling
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 _DEFAULT_LAYERS = 2  # with --finetune, when --layers is not given
 
@@ -19,7 +24,7 @@ def classifier() -> None:
     """Train a classifier head on labelled texts, evaluate it, and label indexes with it."""
 
 
-def labelled_fields(command):  # type: ignore[no-untyped-def]
+def labelled_fields(command: F) -> F:
     for name, default, help_text in reversed(
         (
             ("--text-field", "text", None),
@@ -54,23 +59,21 @@ def classifier_train(data: Path, out: Path, text_field: str, label_field: str, t
                      features: str | None, validation: float, skip_bad: bool, as_json: bool) -> None:  # fmt: skip
     """Train a classifier on DATA (any corpus format with a text and a label field) and save it to --out."""
     quiet_libraries()
-    from dataclasses import replace
+    from semsearch.classify import Features, LabelledFile, TrainOptions, WindowPooling, train
 
-    from semsearch.classify import Features, LabelledFile, TrainOptions, Window, train
-
-    if finetune and features == Features.HYBRID:
-        raise click.UsageError("--features hybrid is for the frozen head; a fine-tuned head reads its pooled vector")
-    options = TrainOptions(window=Window(window_pooling), finetune_layers=layers if finetune else 0,
-                           progress=not as_json)  # fmt: skip
-    if features:
-        options = replace(options, features=Features(features))
-    if epochs is not None:
-        options = replace(options, epochs=epochs)
+    try:
+        options = TrainOptions(
+            window=WindowPooling(window_pooling), finetune_layers=layers if finetune else 0,
+            features=Features(features) if features else None,
+            epochs=TrainOptions.epochs if epochs is None else epochs, progress=not as_json,
+        )  # fmt: skip
+    except OptionError as error:  # a combination of flags that cannot be used together
+        raise click.UsageError(render(error)) from error
     done = train(LabelledFile(data, text_field, label_field, title_field, skip_bad), out, model, Pooling(pooling),
                  options, validation)  # fmt: skip
     labels = list(done.classifier.classes_)
     mode = (f"finetune top {layers} layers" if finetune
-            else f"frozen, {window_pooling} window, {options.features} features")  # fmt: skip
+            else f"frozen, {window_pooling} window, {options.effective_features} features")  # fmt: skip
     report = {"out": str(out), "labels": labels, "skipped_bad": done.skipped_bad, "mode": mode, **done.report}
     if as_json:
         click.echo(json.dumps(report))

@@ -19,7 +19,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from semsearch.chunking import ChunkConfig
-from semsearch.classify.classifier import Classifier, pool_windows, saved_fingerprint
+from semsearch.classify.classifier import Classifier
+from semsearch.classify.encoding import pool_windows
+from semsearch.classify.persistence import saved_fingerprint
 from semsearch.encoder import Encoder
 from semsearch.manifest import CLASSIFIER_DIR
 from semsearch.store import ChunkRows, DocLabel

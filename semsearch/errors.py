@@ -88,6 +88,10 @@ class IndexFormatError(SemsearchError):
     """The index was written in a format this version of semsearch does not read."""
 
 
+class DocumentNotFoundError(SemsearchError):
+    """The index holds no document of that id."""
+
+
 class IncompatibleEncoderError(SemsearchError):
     """A query or update would mix vectors from two different encoders."""
 

@@ -81,15 +81,21 @@ class Document:
 
 @dataclass(frozen=True)
 class Hit:
-    """A document in a result list. ``score`` is only comparable within one result list."""
+    """A document in a result list. ``score`` is only comparable within one result list; its scale is
+    the mode's: a cosine (dense), a BM25 score (bm25), a reciprocal-rank-fusion sum (hybrid)."""
 
     id: str
     score: float
     text: str
     metadata: dict[str, Any]
+    label: str | None = None  # the index's classifier's label for the document, where it has one
+    label_prob: float | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "score": self.score, "text": self.text, "metadata": self.metadata}
+        data = {"id": self.id, "score": self.score, "text": self.text, "metadata": self.metadata}
+        if self.label is not None:
+            data |= {"label": self.label, "label_prob": self.label_prob}
+        return data
 
 
 @dataclass(frozen=True)
@@ -114,6 +120,7 @@ class SearchResult:
     hits: list[Hit]
     ambiguous: bool | None = None
     senses: list[Sense] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what the user should know about how it was answered
 
     def __len__(self) -> int:
         return len(self.hits)
@@ -130,6 +137,7 @@ class SearchResult:
             "hits": [h.to_json() for h in self.hits],
             "ambiguous": self.ambiguous,
             "senses": [s.to_json() for s in self.senses],
+            "notes": self.notes,
         }
 
 

@@ -131,7 +131,7 @@ class FaissBackend(VectorBackend):
         return index
 
     def _build(self) -> faiss.Index:
-        dim = self.store.table.schema.field("vector").type.list_size
+        dim = self.store.dim
         index = faiss.index_factory(dim, f"IDMap2,{self.factory}", faiss.METRIC_INNER_PRODUCT)
         rows = self.store.scan(["rowid", "vector"])
         if not index.is_trained and rows.num_rows:

@@ -1,4 +1,4 @@
-"""LanceDB's own vector search over the store table, with the filter as a LanceDB prefilter."""
+"""The store table's own vector search (what LanceDB runs), with the filter applied before top-k."""
 
 from __future__ import annotations
 
@@ -22,16 +22,5 @@ class LanceBackend(VectorBackend):
         return f"LanceDB exact search over {self.store.count_chunks()} vectors"
 
     def search(self, query: np.ndarray, limit: int, where: Filter | None = None) -> ChunkMatches:
-        builder = (
-            self.store.table.search(query.astype(np.float32), vector_column_name="vector")
-            .distance_type("dot")  # type: ignore[attr-defined]  # a vector search's builder has it
-            .select(["doc_id", "_distance"])
-            .limit(limit)
-        )
-        if where is not None:
-            builder = builder.where(where.sql, prefilter=True)
-        with self.store.guarded():  # a damaged store file is named, not a raw lance error
-            rows = builder.to_arrow()
-        # LanceDB's "dot" distance is 1 - inner product; turn it back into a similarity.
-        scores = 1.0 - rows["_distance"].to_numpy().astype(np.float32)
-        return ChunkMatches(np.array(rows["doc_id"].to_pylist(), dtype=object), scores)
+        rows = self.store.nearest(query, limit, where.sql if where is not None else None)
+        return ChunkMatches(np.array(rows["doc_id"].to_pylist(), dtype=object), rows["score"].to_numpy())

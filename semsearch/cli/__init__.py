@@ -11,7 +11,7 @@ from semsearch.cli.adapt import adapt
 from semsearch.cli.classifier import classifier
 from semsearch.cli.common import configure_logging
 from semsearch.cli.index import index
-from semsearch.cli.maintenance import repair
+from semsearch.cli.maintenance import compact, delete, export, get, info, repair
 from semsearch.cli.search import eval_command, search
 
 
@@ -23,7 +23,7 @@ def main(verbose: bool) -> None:
     configure_logging(verbose)
 
 
-for command in (index, search, eval_command, repair, classifier, adapt):
+for command in (index, search, eval_command, info, get, delete, export, compact, repair, classifier, adapt):
     main.add_command(command)
 
 __all__ = ["main"]

@@ -7,6 +7,7 @@ The library names options as Python parameters (``skip_bad=True``); here they be
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -76,11 +77,18 @@ def interrupted(what: str) -> Callable[[F], F]:
 
 
 def quiet_libraries() -> None:
-    """transformers' own warnings and progress bars say nothing a semsearch user can act on."""
-    import transformers
-
-    transformers.logging.set_verbosity_error()
-    transformers.logging.disable_progress_bar()
+    """transformers' own warnings and progress bars say nothing a semsearch user can act on. Said through
+    the environment, which the libraries read when they load, so a command that never loads them (a BM25
+    search, an error) does not pay for importing them."""
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    if "transformers" in sys.modules:  # already loaded (the CLI called from Python): tell it directly
+        transformers = sys.modules["transformers"]
+        transformers.logging.set_verbosity_error()
+        transformers.logging.disable_progress_bar()
+    if "huggingface_hub" in sys.modules:
+        sys.modules["huggingface_hub"].utils.disable_progress_bars()
 
 
 def configure_logging(verbose: bool) -> None:
@@ -94,10 +102,14 @@ def configure_logging(verbose: bool) -> None:
 # -- options more than one command takes ------------------------------------------------------------
 
 
+INDEX_ENV = "SEMSEARCH_INDEX"
+
+
 def index_dir(command: F) -> F:
     return click.option(
-        "--index", "index_dir", required=True, type=click.Path(path_type=Path), help="Index directory."
-    )(command)
+        "--index", "index_dir", required=True, type=click.Path(path_type=Path), envvar=INDEX_ENV,
+        help=f"Index directory [default: ${INDEX_ENV}].",
+    )(command)  # fmt: skip
 
 
 def json_output(command: F) -> F:
@@ -107,7 +119,9 @@ def json_output(command: F) -> F:
 def mode_option(command: F) -> F:
     return click.option(
         "--mode", type=click.Choice([m.value for m in Mode]), default=Mode.HYBRID.value, show_default=True,
-        help="dense: the encoder's vectors; bm25: words; hybrid: both, fused.",
+        help="dense: the encoder's vectors (score: cosine similarity, -1 to 1); bm25: words (score: BM25, 0 and "
+             "up, unbounded); hybrid: both fused (score: reciprocal rank fusion, the sum of 1/(60 + rank) over "
+             "the two lists, at most 2/61).",
     )(command)  # fmt: skip
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import TextIO
 
 import click
 
@@ -13,60 +14,104 @@ from semsearch.types import Hit, SearchResult
 
 
 @click.command()
-@click.argument("query")
+@click.argument("query", required=False)
 @index_dir
-@click.option("-k", default=10, show_default=True, help="Number of documents to return.")
+@click.option("-k", type=click.IntRange(min=1), default=10, show_default=True, help="Number of documents to return.")
 @mode_option
 @click.option("--where", default=None, help="SQL-style metadata filter, e.g. \"year >= 2015 AND journal = 'X'\".")
 @click.option("--label", default=None, help="Only documents the index's classifier gave this label.")
-@click.option("--min-prob", type=float, default=None, help="Only documents whose predicted label has this probability.")
+@click.option("--min-prob", type=click.FloatRange(0, 1), default=None,
+              help="Only documents whose predicted label has at least this probability.")  # fmt: skip
 @backend_override
 @click.option("--disambiguate", is_flag=True, help="Group results by the senses of an ambiguous query.")
 @click.option("--sense", default=None, help="Put this sense first (a label or number from --disambiguate).")
+@click.option("--queries", "queries_file", type=click.File("r", encoding="utf-8"), default=None,
+              help="Search every query of this file (- for stdin): one per line, as plain text or JSON with "
+                   "\"text\" (and \"_id\"); prints one JSON object per line. The model loads once.")  # fmt: skip
+@click.option("--show", default=None, help="Metadata fields to print beside each hit, e.g. year,journal.")
 @json_output
 @user_errors
-def search(query: str, index_dir: Path, k: int, mode: str, where: str | None, label: str | None,
+def search(query: str | None, index_dir: Path, k: int, mode: str, where: str | None, label: str | None,
            min_prob: float | None, backend: str | None, disambiguate: bool, sense: str | None,
-           as_json: bool) -> None:  # fmt: skip
-    """Search the index for QUERY."""
+           queries_file: TextIO | None, show: str | None, as_json: bool) -> None:  # fmt: skip
+    """Search the index for QUERY (or for every query of --queries)."""
+    if (query is None) == (queries_file is None):
+        raise click.UsageError("give a QUERY or --queries FILE (one of the two)")
     quiet_libraries()
     import semsearch
 
-    result = semsearch.open(index_dir, backend).search(
-        query, k=k, mode=mode, where=where, label=label, disambiguate=disambiguate, sense=sense, min_prob=min_prob
-    )
+    opened = semsearch.open(index_dir, backend)
+
+    def run(text: str) -> SearchResult:
+        return opened.search(
+            text, k=k, mode=mode, where=where, label=label, disambiguate=disambiguate, sense=sense, min_prob=min_prob
+        )
+
+    if queries_file is not None:
+        for query_id, text in read_queries(queries_file):
+            found = run(text).to_json()
+            click.echo(json.dumps({"query_id": query_id, **found} if query_id is not None else found,
+                                  ensure_ascii=False))  # fmt: skip
+        return
+    assert query is not None
+    result = run(query)
+    for note in result.notes:
+        click.echo(f"note: {note}", err=True)
     if as_json:
         click.echo(json.dumps(result.to_json(), ensure_ascii=False))
-    elif result.ambiguous:
-        print_senses(result)
+        return
+    fields = [name.strip() for name in show.split(",") if name.strip()] if show else []
+    if result.ambiguous:
+        print_senses(result, fields)
     else:
         if result.ambiguous is False:
             click.echo("one sense: ranking unchanged")
-        print_hits(result.hits, range(1, len(result.hits) + 1))
+        print_hits(result.hits, range(1, len(result.hits) + 1), fields)
 
 
-def print_hits(hits: Sequence[Hit], ranks: Iterable[int], indent: str = "") -> None:
+def read_queries(lines: Iterable[str]) -> Iterator[tuple[str | None, str]]:
+    """(query id or None, text) for each non-empty line: plain text, or a JSON object with "text"."""
+    for number, line in enumerate(lines, start=1):
+        stripped = line.strip()
+        if not stripped:
+            continue
+        if stripped.startswith("{"):
+            try:
+                row = json.loads(stripped)
+                yield (str(row["_id"]) if "_id" in row else None), str(row["text"])
+            except (ValueError, KeyError, TypeError) as exc:
+                raise click.UsageError(f'--queries line {number}: expected a JSON object with "text" ({exc})') from exc
+        else:
+            yield None, stripped
+
+
+def print_hits(hits: Sequence[Hit], ranks: Iterable[int], fields: Sequence[str] = (), indent: str = "") -> None:
     if not hits:
         click.echo(f"{indent}no results")
     for rank, hit in zip(ranks, hits, strict=False):
         text = " ".join(hit.text.split())
-        click.echo(f"{indent}{rank:>3}. {hit.score:.4f}  {hit.id}  {text[:150]}{'...' if len(text) > 150 else ''}")
+        extra = "".join(f"  {name}={hit.metadata.get(name)}" for name in fields)
+        if hit.label is not None:
+            extra += f"  [{hit.label} {hit.label_prob:.2f}]" if hit.label_prob is not None else f"  [{hit.label}]"
+        shown = f"{text[:150]}{'...' if len(text) > 150 else ''}"
+        click.echo(f"{indent}{rank:>3}. {hit.score:.4f}  {hit.id}{extra}  {shown}")
 
 
-def print_senses(result: SearchResult) -> None:
+def print_senses(result: SearchResult, fields: Sequence[str] = ()) -> None:
     """Each sense under its label (with the number --sense takes), then the hits of no sense; the
     numbers before hits are their places in the diversified list."""
     rank = {hit.id: number for number, hit in enumerate(result.hits, start=1)}
-    click.echo(f"ambiguous: {len(result.senses)} senses")
+    count = len(result.senses)
+    click.echo(f"ambiguous: {count} sense{'' if count == 1 else 's'}")
     placed: set[str] = set()
     for number, sense in enumerate(result.senses):
         click.echo(f"[{number}] {sense.label}")
-        print_hits(sense.hits, [rank[h.id] for h in sense.hits], indent="  ")
+        print_hits(sense.hits, [rank[h.id] for h in sense.hits], fields, indent="  ")
         placed.update(h.id for h in sense.hits)
     rest = [h for h in result.hits if h.id not in placed]
     if rest:
         click.echo("other results")
-        print_hits(rest, [rank[h.id] for h in rest], indent="  ")
+        print_hits(rest, [rank[h.id] for h in rest], fields, indent="  ")
 
 
 @click.command("eval")

@@ -9,7 +9,8 @@ write through it (``add``, ``delete``) it moves to the new version.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import replace
 from functools import cache, cached_property, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from semsearch.bm25 import BM25
     from semsearch.disambiguate import DisambiguationConfig
     from semsearch.encoder import Encoder
+    from semsearch.facade.maintenance import CompactReport
     from semsearch.ingest import IndexSummary
 
 log = logging.getLogger(__name__)
@@ -148,6 +150,15 @@ class Index:
         self.reload()
         return deleted
 
+    def compact(self, keep_minutes: float = 10.0, lock_timeout: float = 0.0) -> CompactReport:
+        """Merge the store's small files and remove versions older than ``keep_minutes`` (a reader still
+        holding one must reopen); the derived files follow. Updates otherwise keep a week of versions."""
+        from semsearch.facade.maintenance import compact_index
+
+        report = compact_index(self.directory, keep_minutes, lock_timeout)
+        self.reload()
+        return report
+
     # -- what the index holds ------------------------------------------------------------------------
 
     def fields(self) -> list[str]:
@@ -160,11 +171,25 @@ class Index:
 
     def get(self, doc_id: str) -> Document | None:
         """The stored document ``doc_id`` (its text and metadata), or None if the index does not hold it."""
-        found = self.store.documents([str(doc_id)])
-        if str(doc_id) not in found:
-            return None
-        text, metadata = found[str(doc_id)]
-        return Document(id=str(doc_id), text=text, metadata=metadata)
+        stored = self.store.documents([str(doc_id)]).get(str(doc_id))
+        return None if stored is None else Document(id=str(doc_id), text=stored.text, metadata=stored.metadata)
+
+    def export(self, vectors: bool = False, batch: int = 256) -> Iterator[dict[str, Any]]:
+        """Every document as ``{"id", "text", "metadata"}`` (and its predicted ``label``), in batches;
+        with ``vectors``, also its ``windows``: each window's character span and vector."""
+        doc_ids = self.store.scan(["doc_id"], "chunk = 0")["doc_id"].to_pylist()
+        for begin in range(0, len(doc_ids), batch):
+            part = doc_ids[begin : begin + batch]
+            stored = self.store.documents(part)
+            windows = _windows_of(self.store, part) if vectors else {}
+            for doc_id in part:
+                doc = stored[doc_id]
+                row: dict[str, Any] = {"id": doc_id, "text": doc.text, "metadata": doc.metadata}
+                if doc.label is not None:
+                    row |= {"label": doc.label, "label_prob": doc.label_prob}
+                if vectors:
+                    row["windows"] = windows.get(doc_id, [])
+                yield row
 
     def info(self) -> IndexInfo:
         """What the index holds and how it was made."""
@@ -293,17 +318,30 @@ class Index:
         if disambiguate or sense is not None:
             from semsearch.facade.senses import disambiguated
 
-            return disambiguated(self, query, k, mode, condition, sense)
-        ranked = self.rank(query, k, mode, condition)
-        return SearchResult(query=query, hits=self.hits(ranked))
+            result = disambiguated(self, query, k, mode, condition, sense)
+        else:
+            result = SearchResult(query=query, hits=self.hits(self.rank(query, k, mode, condition)))
+        notes = self._notes(query, mode)
+        return replace(result, notes=notes) if notes else result
+
+    def _notes(self, query: str, mode: Mode) -> list[str]:
+        """What the user should know about how ``query`` was answered in ``mode``."""
+        if mode is Mode.DENSE:
+            return []
+        from semsearch.bm25 import tokenize
+
+        if tokenize([query])[0]:
+            return []
+        alone = "; the ranking is the dense one alone" if mode is Mode.HYBRID else ""
+        return [f"the query has no word BM25 can match (only stop words or symbols){alone}"]
 
     def hits(self, ranked: Ranking) -> list[Hit]:
         """The documents of ``ranked`` with their texts and metadata, in its order."""
         documents = self.store.documents([doc_id for doc_id, _ in ranked])
         return [
-            Hit(id=doc_id, score=score, text=documents[doc_id][0], metadata=documents[doc_id][1])
+            Hit(doc_id, score, stored.text, stored.metadata, stored.label, stored.label_prob)
             for doc_id, score in ranked
-            if doc_id in documents
+            if (stored := documents.get(doc_id)) is not None
         ]
 
     def _dense(self, query: str, k: int, where: Filter | None) -> Ranking:
@@ -316,3 +354,15 @@ class Index:
             ids = self.store.scan(["doc_id"], f"chunk = 0 AND ({where.sql})")["doc_id"].to_pylist()
             allowed = self.bm25.mask(ids)
         return self.bm25.top(query, k, allowed)
+
+
+def _windows_of(store: Store, doc_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """Each document's windows, in order: character span and vector."""
+    rows = store.chunks_of(doc_ids)
+    found: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+    for doc_id, number, start, end, vector in zip(
+        rows["doc_id"].to_pylist(), rows["chunk"].to_pylist(), rows["start"].to_pylist(), rows["end"].to_pylist(),
+        rows["vector"].to_pylist(), strict=True,
+    ):  # fmt: skip
+        found.setdefault(doc_id, []).append((number, {"start": start, "end": end, "vector": vector}))
+    return {doc_id: [w for _, w in sorted(windows, key=lambda x: x[0])] for doc_id, windows in found.items()}

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from semsearch.errors import IndexNotFoundError
@@ -52,3 +53,20 @@ def repair_index(directory: str | Path, lock_timeout: float = 0.0) -> RepairSumm
         store = Store.open(directory / STORE_DIR)
         refresh_derived(directory, store, manifest)
         return RepairSummary(manifest_restored=restored, store=report, docs=store.count_docs())
+
+
+@dataclass(frozen=True)
+class CompactReport:
+    versions_removed: int
+    version: int  # the store's version after compacting
+
+
+def compact_index(directory: str | Path, keep_minutes: float = 10.0, lock_timeout: float = 0.0) -> CompactReport:
+    """Compact the store of ``directory`` and remove its versions older than ``keep_minutes``."""
+    directory = Path(directory)
+    manifest = Manifest.load(directory)
+    with writer_lock(directory, lock_timeout):
+        store = Store.open(directory / STORE_DIR)
+        removed = store.compact(timedelta(minutes=keep_minutes))
+        refresh_derived(directory, store, manifest)
+        return CompactReport(versions_removed=removed, version=store.version)

@@ -145,7 +145,7 @@ class _Run:
         ) as bar:
             for begin in range(0, len(stale), self.options.batch_docs):
                 stored = self.store.documents(stale[begin : begin + self.options.batch_docs])
-                docs = [Document(id=i, text=text, metadata=meta) for i, (text, meta) in stored.items()]
+                docs = [Document(id=i, text=doc.text, metadata=doc.metadata) for i, doc in stored.items()]
                 self.store.write(self._reused_rows(docs))
                 bar.update(len(docs))
         return len(stale)

@@ -11,12 +11,13 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import lancedb
-import pyarrow as pa
+import lance
+import pyarrow.compute as pc
 
 from semsearch.errors import IndexDamagedError, IndexNotFoundError
-from semsearch.store import damage as lance
+from semsearch.store import damage as lance_files
 from semsearch.store.schema import TABLE
+from semsearch.store.table import is_lance_failure
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +43,10 @@ class RepairReport:
 
 def _read_in_full(path: Path, version: int) -> int:
     """Read every column of every row of ``version``; returns its document count or raises."""
-    table = lancedb.connect(path).open_table(TABLE, version=version)
+    dataset = lance.dataset(str(path / f"{TABLE}.lance"), version=version)
     docs = 0
-    for batch in table.search().limit(None).to_batches():
-        docs += int(pa.compute.sum(pa.compute.equal(batch.column("chunk"), 0)).as_py() or 0)
+    for batch in dataset.to_batches():
+        docs += int(pc.sum(pc.equal(batch.column("chunk"), 0)).as_py() or 0)
     return docs
 
 
@@ -63,39 +64,45 @@ def repair(path: Path) -> RepairReport:
         raise IndexNotFoundError(f"no store at {path}; nothing to repair")
     moved: list[Path] = []
     while True:
-        damage = lance.latest_manifest_damage(table_dir)
+        damage = lance_files.latest_manifest_damage(table_dir)
         if damage is None:
             try:
-                table = lancedb.connect(path).open_table(TABLE)
+                dataset = lance.dataset(str(table_dir))
                 break
-            except Exception as exc:
+            except BaseException as exc:
+                if not is_lance_failure(exc):
+                    raise
                 if not _UNDECODABLE.search(f"{type(exc).__name__} {exc}"):
-                    raise IndexDamagedError(f"the store at {path} cannot be opened ({lance.first_line(exc)})") from exc
-                log.warning("the newest version of %s cannot be decoded (%s)", table_dir, lance.first_line(exc))
-        latest = lance.version_files(table_dir)
+                    raise IndexDamagedError(
+                        f"the store at {path} cannot be opened ({lance_files.first_line(exc)})"
+                    ) from exc
+                log.warning("the newest version of %s cannot be decoded (%s)", table_dir, lance_files.first_line(exc))
+        latest = lance_files.version_files(table_dir)
         if not latest:
             raise IndexDamagedError(
                 f"no version of the store at {path} is intact (damaged files were moved to "
                 f"{moved[0].parent if moved else path}); delete {path.parent} and index the corpus again"
             )
-        moved.append(lance.set_aside(latest[-1].path, path))
-        (table_dir / lance.VERSIONS / lance.HINT).unlink(missing_ok=True)
+        moved.append(lance_files.set_aside(latest[-1].path, path))
+        (table_dir / lance_files.VERSIONS / lance_files.HINT).unlink(missing_ok=True)
         log.warning("set aside %s (damaged)", latest[-1].path)
     damaged: list[int] = []
-    for version in reversed([v.version for v in lance.version_files(table_dir)]):
+    for version in reversed([v.version for v in lance_files.version_files(table_dir)]):
         try:
             docs = _read_in_full(path, version)
-        except Exception as exc:
-            log.warning("version %d of %s cannot be read in full (%s)", version, table_dir, lance.first_line(exc))
+        except BaseException as exc:
+            if not is_lance_failure(exc):
+                raise
+            log.warning("version %d of %s cannot be read in full (%s)", version, table_dir, lance_files.first_line(exc))
             damaged.append(version)
             continue
-        if version != table.version:
-            table.restore(version)
+        if version != dataset.version:
+            lance.dataset(str(table_dir), version=version).restore()  # a new commit equal to that version
         return RepairReport(
             set_aside=tuple(moved),
             damaged_versions=tuple(damaged),
             intact_version=version,
-            version=int(table.version),
+            version=int(lance.dataset(str(table_dir)).version),
             docs=docs,
         )
     raise IndexDamagedError(

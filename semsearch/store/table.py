@@ -1,9 +1,11 @@
 """The store of record: one LanceDB table holding every chunk's vector, its document and metadata.
 
-Why LanceDB: a Lance table is versioned and every write is one atomic commit (a new manifest
+Why Lance: a Lance dataset is versioned and every write is one atomic commit (a new manifest
 that readers pick up whole), so a reader never sees half a batch and a killed writer leaves the last
 committed version intact. It also gives a filtered vector search of its own (the ``lancedb``
-backend) and column scans for the filters of the ``faiss`` backend. Everything else in an index
+backend) and column scans for the filters of the ``faiss`` backend. The table is the one LanceDB
+opens (``lancedb.connect(DIR/store).open_table("chunks")``), read and written here with ``pylance``
+itself, which imports in a fraction of the time. Everything else in an index
 directory (the FAISS file, the BM25 index) is derived from this table and can be rebuilt from it.
 
 Damage: a file of the table that is truncated, emptied or overwritten makes every method raise
@@ -20,16 +22,18 @@ import shutil
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import lancedb
+import lance
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from semsearch.errors import IndexDamagedError, IndexNotFoundError, SemsearchError
 from semsearch.filters import FieldInfo, Filter, Kind
-from semsearch.store import damage as lance
+from semsearch.store import damage as lance_files
 from semsearch.store.schema import (
     ARROW_KIND,
     KIND_OF_ARROW,
@@ -50,6 +54,14 @@ from semsearch.types import Document
 
 log = logging.getLogger(__name__)
 
+KEEP_VERSIONS = timedelta(days=7)  # versions an indexing run's clean-up keeps, for readers that hold one
+
+
+def is_lance_failure(error: BaseException) -> bool:
+    """Whether ``error`` is a failure of the store library (an exception, or a Rust panic, which pyo3
+    raises as a BaseException) rather than the process being told to stop."""
+    return not isinstance(error, KeyboardInterrupt | SystemExit | GeneratorExit)
+
 
 @dataclass(frozen=True)
 class DocLabel:
@@ -58,6 +70,16 @@ class DocLabel:
     label: str
     prob: float
     by: str  # the classifier's fingerprint
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    """A document as the store holds it: its text and metadata, and its predicted label if it has one."""
+
+    text: str
+    metadata: dict[str, Any]
+    label: str | None = None
+    label_prob: float | None = None
 
 
 @dataclass(frozen=True)
@@ -76,27 +98,36 @@ class ChunkRows:
 class Store:
     """The LanceDB table of an index directory."""
 
-    def __init__(self, path: Path, table: lancedb.table.Table) -> None:
+    def __init__(self, path: Path, dataset: lance.LanceDataset) -> None:
         self.path = path
-        self.table = table
+        self.dataset = dataset
         self._first_chunks: tuple[int, dict[str, int]] | None = None  # (version, doc_id -> lance row id)
 
     @property
     def table_dir(self) -> Path:
         return self.path / f"{TABLE}.lance"
 
+    @property
+    def schema(self) -> pa.Schema:
+        return self.dataset.schema
+
+    @property
+    def dim(self) -> int:
+        """Length of the stored vectors."""
+        return int(self.dataset.schema.field("vector").type.list_size)
+
     @classmethod
     def create(cls, path: Path, dim: int) -> Store:
         """The table at ``path``, created if new (a table directory without any version is a creation
         that was interrupted before its first commit: it holds nothing and is started again)."""
         table_dir = path / f"{TABLE}.lance"
-        if table_dir.is_dir() and not lance.version_files(table_dir):
+        if table_dir.is_dir() and not lance_files.version_files(table_dir):
             log.warning("%s was left empty by an interrupted run; creating it again", table_dir)
             shutil.rmtree(table_dir)
         if table_dir.is_dir():
             return cls.open(path)
-        db = lancedb.connect(path)
-        return cls(path, db.create_table(TABLE, schema=base_schema(dim)))
+        schema = base_schema(dim)
+        return cls(path, lance.write_dataset(schema.empty_table(), str(table_dir), schema=schema, mode="create"))
 
     @classmethod
     def open(cls, path: Path) -> Store:
@@ -105,23 +136,26 @@ class Store:
         table_dir = path / f"{TABLE}.lance"
         if not table_dir.is_dir():
             raise IndexNotFoundError(f"no store at {path} ({table_dir.name} is missing); index a corpus into it first")
-        if not lance.version_files(table_dir):
+        if not lance_files.version_files(table_dir):
             raise IndexDamagedError(
                 f"{table_dir} holds no committed version (its creation was interrupted, or files were removed); "
                 "index the corpus again to build it"
             )
-        damage = lance.latest_manifest_damage(table_dir)
+        damage = lance_files.latest_manifest_damage(table_dir)
         if damage is not None:  # checked before lance reads it: a garbled manifest can make lance panic
-            raise lance.damaged(path, damage)
+            raise lance_files.damaged(path, damage)
         try:
-            db = lancedb.connect(path)
-            return cls(path, db.open_table(TABLE))
-        except Exception as exc:  # lance raises ValueError/OSError/RuntimeError/RustPanic for damaged data
-            damage = lance.find_damage(table_dir, exc)
+            return cls(path, lance.dataset(str(table_dir)))
+        except BaseException as exc:  # lance raises ValueError/OSError/RuntimeError, or panics, on damaged data
+            if not is_lance_failure(exc):
+                raise
+            damage = lance_files.find_damage(table_dir, exc)
             if damage is None:  # its framing was sound, so its content is what lance cannot decode
-                latest = lance.version_files(table_dir)[-1]
-                damage = lance.Damage(latest.path, f"cannot be decoded ({lance.first_line(exc)})", latest.version)
-            raise lance.damaged(path, damage) from exc
+                latest = lance_files.version_files(table_dir)[-1]
+                damage = lance_files.Damage(
+                    latest.path, f"cannot be decoded ({lance_files.first_line(exc)})", latest.version
+                )
+            raise lance_files.damaged(path, damage) from exc
 
     @contextmanager
     def guarded(self) -> Iterator[None]:
@@ -130,23 +164,27 @@ class Store:
             yield
         except SemsearchError:
             raise
-        except Exception as exc:
-            damage = lance.find_damage(self.table_dir, exc)
+        except BaseException as exc:
+            if not is_lance_failure(exc):
+                raise
+            damage = lance_files.find_damage(self.table_dir, exc)
             if damage is None:
                 raise
-            raise lance.damaged(self.path, damage) from exc
+            raise lance_files.damaged(self.path, damage) from exc
 
     def is_latest(self) -> bool:
         """Whether no commit has happened since this handle was opened (derived files are only
         saved for the newest version, so an old reader never replaces a newer writer's file)."""
         try:
-            return int(lancedb.connect(self.path).open_table(TABLE).version) == self.version
-        except Exception:  # unreadable newest version: certainly not ours to describe
+            return int(self.dataset.latest_version) == self.version
+        except BaseException as exc:  # unreadable newest version: certainly not ours to describe
+            if not is_lance_failure(exc):
+                raise
             return False
 
     @property
     def version(self) -> int:
-        return int(self.table.version)
+        return int(self.dataset.version)
 
     def fields(self) -> dict[str, FieldInfo]:
         """Filterable fields: metadata columns plus the system ones.
@@ -156,7 +194,7 @@ class Store:
         each hit's metadata.
         """
         found = {}
-        for column in self.table.schema:
+        for column in self.dataset.schema:
             if column.name.startswith(META_PREFIX):
                 kind = KIND_OF_ARROW.get(str(column.type))
                 if kind is not None:
@@ -167,18 +205,19 @@ class Store:
         return found
 
     def has_labels(self) -> bool:
-        return LABEL_COLUMN in self.table.schema.names
+        return LABEL_COLUMN in self.dataset.schema.names
 
     def ensure_label_columns(self) -> None:
         """Add the predicted-label columns (a schema-only commit; documents get NULL until labelled)."""
         if not self.has_labels():
-            self.table.add_columns(
-                [
-                    pa.field(LABEL_COLUMN, pa.string()),
-                    pa.field(PROB_COLUMN, pa.float64()),
-                    pa.field(LABELLED_BY_COLUMN, pa.string()),
-                ]
-            )
+            with self.guarded():
+                self.dataset.add_columns(
+                    [
+                        pa.field(LABEL_COLUMN, pa.string()),
+                        pa.field(PROB_COLUMN, pa.float64()),
+                        pa.field(LABELLED_BY_COLUMN, pa.string()),
+                    ]
+                )
 
     def docs_not_labelled_by(self, fingerprint: str) -> list[str]:
         """Documents without a label from the classifier ``fingerprint`` (new to it, or labelled by another)."""
@@ -189,7 +228,7 @@ class Store:
 
     def ensure_fields(self, kinds: Mapping[str, Kind]) -> None:
         """Add a column for each new metadata field (a schema-only commit; old rows get NULL)."""
-        known = set(self.table.schema.names)
+        known = set(self.dataset.schema.names)
         new = [
             pa.field(META_PREFIX + name, ARROW_KIND[kind])
             for name, kind in kinds.items()
@@ -197,22 +236,31 @@ class Store:
         ]
         if new:
             with self.guarded():
-                self.table.add_columns(new)
+                self.dataset.add_columns(new)
 
     def count_chunks(self, where: Filter | None = None) -> int:
         with self.guarded():
-            return int(self.table.count_rows(where.sql if where else None))
+            return int(self.dataset.count_rows(where.sql if where else None))
 
     def count_docs(self) -> int:
         with self.guarded():
-            return int(self.table.count_rows("chunk = 0"))
+            return int(self.dataset.count_rows("chunk = 0"))
 
     def scan(self, columns: Sequence[str], where: str | None = None) -> pa.Table:
-        query = self.table.search().select(list(columns)).limit(None)
-        if where:
-            query = query.where(where)
         with self.guarded():
-            return query.to_arrow()
+            return self.dataset.to_table(columns=list(columns), filter=where or None)
+
+    def nearest(self, query: np.ndarray, limit: int, where: str | None = None) -> pa.Table:
+        """``doc_id`` and inner product (``score``) of the ``limit`` chunks nearest ``query`` among those
+        matching ``where`` (filtered before the top ``limit``), by an exact scan of the vectors."""
+        nearest = {"column": "vector", "q": query.astype(np.float32), "k": limit, "metric": "dot", "use_index": False}
+        with self.guarded():
+            rows = self.dataset.to_table(
+                columns=["doc_id", "_distance"], nearest=nearest, filter=where or None, prefilter=where is not None
+            )
+        # Lance's "dot" distance is 1 - inner product; turn it back into a similarity.
+        scores = pc.subtract(1.0, rows["_distance"].cast(pa.float32()))
+        return pa.table({"doc_id": rows["doc_id"], "score": scores})
 
     def doc_hashes(self) -> dict[str, tuple[str, str]]:
         rows = self.scan(["doc_id", "text_hash", "doc_hash"], "chunk = 0")
@@ -226,7 +274,7 @@ class Store:
 
     def max_rowid(self) -> int:
         rows = self.scan(["rowid"])
-        largest = pa.compute.max(rows["rowid"]).as_py() if rows.num_rows else None
+        largest = pc.max(rows["rowid"]).as_py() if rows.num_rows else None
         return -1 if largest is None else int(largest)  # 0 is a rowid like any other
 
     def chunks_of(self, doc_ids: Sequence[str]) -> pa.Table:
@@ -239,37 +287,44 @@ class Store:
         rows = self._first_chunk_rows()
         return {doc_id for doc_id in doc_ids if doc_id in rows}
 
-    def documents(self, doc_ids: Sequence[str]) -> dict[str, tuple[str, dict[str, Any]]]:
-        """Text and metadata of ``doc_ids`` (those that exist).
+    def documents(self, doc_ids: Sequence[str]) -> dict[str, StoredDocument]:
+        """Text, metadata and predicted label of ``doc_ids`` (those that exist).
 
         Each text is checked against the hash stored with it, so a damaged data file can never
         put wrong text into a result (a mismatch raises :class:`IndexDamagedError`).
         """
-        found: dict[str, tuple[str, dict[str, Any]]] = {}
+        found: dict[str, StoredDocument] = {}
         positions = self._first_chunk_rows()
         wanted = [positions[doc_id] for doc_id in dict.fromkeys(doc_ids) if doc_id in positions]
         if wanted:
+            labelled = self.has_labels()
+            columns = ["doc_id", "text", "metadata", "text_hash"] + ([LABEL_COLUMN, PROB_COLUMN] if labelled else [])
             with self.guarded():
-                rows = self.table.take_row_ids(wanted).select(["doc_id", "text", "metadata", "text_hash"]).to_arrow()
-            for doc_id, text, meta, text_hash in zip(
+                # pylance's take by row id (what LanceDB's take_row_ids calls)
+                rows = self.dataset._take_rows(wanted, columns=columns)
+            labels = rows[LABEL_COLUMN].to_pylist() if labelled else [None] * rows.num_rows
+            probs = rows[PROB_COLUMN].to_pylist() if labelled else [None] * rows.num_rows
+            for doc_id, text, meta, text_hash, label, prob in zip(
                 rows["doc_id"].to_pylist(),
                 rows["text"].to_pylist(),
                 rows["metadata"].to_pylist(),
                 rows["text_hash"].to_pylist(),
+                labels,
+                probs,
                 strict=True,
             ):
                 if text is None or sha256(text) != text_hash:
                     raise IndexDamagedError(
                         f"the text of document {doc_id!r} in {self.table_dir} does not match its hash "
                         "(a data file is damaged)",
-                        lance.repair_hint(self.path),
+                        lance_files.repair_hint(self.path),
                     )
                 try:
-                    found[doc_id] = (text, json.loads(meta) if meta else {})
+                    found[doc_id] = StoredDocument(text, json.loads(meta) if meta else {}, label, prob)
                 except ValueError as exc:
                     raise IndexDamagedError(
                         f"the metadata of document {doc_id!r} in {self.table_dir} is not JSON (a data file is damaged)",
-                        lance.repair_hint(self.path),
+                        lance_files.repair_hint(self.path),
                     ) from exc
         return found
 
@@ -282,9 +337,8 @@ class Store:
         """
         version = self.version
         if self._first_chunks is None or self._first_chunks[0] != version:
-            query = self.table.search().where("chunk = 0").select(["doc_id"]).with_row_id(True).limit(None)
             with self.guarded():
-                rows = query.to_arrow()
+                rows = self.dataset.to_table(columns=["doc_id"], filter="chunk = 0", with_row_id=True)
             self._first_chunks = (
                 version,
                 dict(zip(rows["doc_id"].to_pylist(), rows["_rowid"].to_pylist(), strict=True)),
@@ -304,7 +358,7 @@ class Store:
         stale = " OR ".join(f"({c})" for c in id_conditions(ids))
         with self.guarded():
             (
-                self.table.merge_insert("key")
+                self.dataset.merge_insert("key")
                 .when_matched_update_all()
                 .when_not_matched_insert_all()
                 .when_not_matched_by_source_delete(stale)
@@ -316,20 +370,23 @@ class Store:
         ids = list(doc_ids)
         if ids:
             with self.guarded():
-                self.table.delete(f"doc_id IN ({', '.join(quote(i) for i in ids)})")
+                self.dataset.delete(f"doc_id IN ({', '.join(quote(i) for i in ids)})")
         return len(ids)
 
-    def compact(self) -> None:
-        """Merge the small files that many batch commits leave behind.
+    def compact(self, keep: timedelta = KEEP_VERSIONS) -> int:
+        """Merge the small files that many batch commits leave behind, and remove versions older than
+        ``keep`` (with the files only they use); returns how many versions went.
 
         Compaction is itself one commit (a killed compaction leaves the previous version, plus
-        unreferenced files that a later optimize removes); versions from the last 7 days are kept.
+        unreferenced files that a later clean-up removes). A reader holding a removed version must reopen.
         """
         with self.guarded():
-            self.table.optimize()
+            self.dataset.optimize.compact_files()
+            stats = self.dataset.cleanup_old_versions(older_than=keep)
+        return int(getattr(stats, "old_versions", 0))
 
     def _arrow(self, rows: ChunkRows) -> pa.Table:
-        schema = self.table.schema
+        schema = self.dataset.schema
         n = len(rows.doc_index)
         columns: dict[str, list[Any]] = {name: [None] * n for name in schema.names if name != "vector"}
         meta_columns = [name for name in schema.names if name.startswith(META_PREFIX)]

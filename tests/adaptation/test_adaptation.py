@@ -315,7 +315,7 @@ def test_cli_adapt_and_its_errors(tiny_model: Path, small_corpus: Path, tmp_path
     arguments = ["adapt", str(small_corpus), "--out", str(out), "--base", str(tiny_model), "--max-steps", "1"]
     result = runner.invoke(main, [*arguments, "--json", "--lexical-weight", "8"])
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output.strip().splitlines()[-1])
+    report = json.loads(result.stdout)  # the report alone on stdout; progress went to stderr
     assert report["stages"]["mlm"]["steps"] == 1 and report["stages"]["contrastive"]["steps"] == 1
     assert report["recipe"]["contrastive"]["lexical_weight"] == 8.0  # trained with row labels and BM25 logits
     assert "lexical residual, weight 8)" in (out / "adapt_report.md").read_text()

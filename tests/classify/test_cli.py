@@ -54,7 +54,7 @@ def test_cli_train_eval_index_and_search(tmp_path: Path, tiny_model: Path) -> No
     labels_by_id = predicted(semsearch.open(tmp_path / "idx"))
     assert len(hits) == 4 and all(labels_by_id[h["id"]][0] == "hockey" for h in hits)
     code, _, err = run("search", "x", "--index", tmp_path / "idx", "--label", "hockey", "--min-prob", "2")
-    assert code == 1 and "--min-prob 2.0: must be between 0 and 1" in err  # the flag, not the parameter
+    assert code == 2 and "--min-prob" in err and "0<=x<=1" in err  # refused by the command line itself
     code, _, err = run("classifier", "eval", tmp_path / "nothing", test)
     assert code == 1 and err.startswith("error: no classifier at") and err.count("\n") == 1
 

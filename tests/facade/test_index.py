@@ -36,9 +36,12 @@ def test_search_returns_k_distinct_documents_best_first(sample_index: Path, mode
 def test_query_of_stop_words_only(sample_index: Path) -> None:
     """BM25 has no term to score ("M&M's" is an NFCorpus query); hybrid falls back to the dense ranking."""
     index = semsearch.open(sample_index)
-    assert index.search("M&M's", k=5, mode="bm25").hits == []
-    hybrid = index.search("M&M's", k=5, mode="hybrid").hits
+    bm25 = index.search("M&M's", k=5, mode="bm25")
+    assert bm25.hits == [] and bm25.notes == ["the query has no word BM25 can match (only stop words or symbols)"]
+    hybrid = index.search("M&M's", k=5, mode="hybrid")
     assert [h.id for h in hybrid] == [h.id for h in index.search("M&M's", k=5, mode="dense").hits]
+    assert "the ranking is the dense one alone" in hybrid.notes[0]
+    assert index.search("M&M's", k=5, mode="dense").notes == [] and index.search("vitamin", mode="bm25").notes == []
 
 
 def test_dense_search_finds_the_relevant_abstract(sample_index: Path, sample_dir: Path) -> None:
@@ -64,9 +67,17 @@ def test_where_filter_applies_before_top_k(sample_index: Path, sample_docs: list
 
 def test_result_json_shape(sample_index: Path) -> None:
     data = semsearch.open(sample_index).search("protein folding", k=3).to_json()
-    assert set(data) == {"query", "hits", "ambiguous", "senses"}
-    assert set(data["hits"][0]) == {"id", "score", "text", "metadata"}
+    assert set(data) == {"query", "hits", "ambiguous", "senses", "notes"}  # docs/interface.md's, and notes
+    assert set(data["hits"][0]) == {"id", "score", "text", "metadata"}  # an index without a classifier
+    assert data["notes"] == []
     json.dumps(data)
+
+
+def test_the_store_is_a_table_lancedb_opens(sample_index: Path) -> None:
+    """Outside tools read an index's store: it is the LanceDB table "chunks" (docs/indexing.md)."""
+    lancedb = pytest.importorskip("lancedb")
+    table = lancedb.connect(sample_index / "store").open_table("chunks")
+    assert table.count_rows("chunk = 0") == len(semsearch.open(sample_index))
 
 
 def test_backends_agree_on_the_sample(sample_index: Path) -> None:

@@ -80,8 +80,8 @@ def test_delete_missing_keeps_a_document_whose_new_record_is_skipped_as_bad(
     summary = build_index(write_jsonl(source, rows), tmp_path / "idx", lenient)
     assert (summary.skipped_bad, summary.deleted, summary.docs) == (2, 1, 5)
     kept = semsearch.open(tmp_path / "idx").store.documents(["doc1", "doc2"])
-    assert kept["doc1"] == ("document number 1 about topic 1", {"group": 1})
-    assert kept["doc2"][0] == "document number 2 about topic 2"
+    assert (kept["doc1"].text, kept["doc1"].metadata) == ("document number 1 about topic 1", {"group": 1})
+    assert kept["doc2"].text == "document number 2 about topic 2"
 
 
 def test_a_deleted_vector_is_never_served_under_a_new_documents_name(tmp_path: Path, options: IndexOptions) -> None:

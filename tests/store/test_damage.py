@@ -25,6 +25,7 @@ from semsearch.fsutil import file_sha256
 from semsearch.ingest import IndexOptions, build_index
 from semsearch.manifest import BACKUP, MANIFEST
 from semsearch.store import damage as lance_files
+from semsearch.store.schema import quote
 
 QUERIES = ["document number 7 about topic 1", "topic 2", "zebra"]
 
@@ -200,7 +201,8 @@ def test_text_that_does_not_match_its_hash_is_never_returned(index_copy: Path) -
     index = semsearch.open(index_copy)
     row = index.store.scan(["key", "doc_id", "chunk", "rowid", "text", "text_hash"], "doc_id = 'doc7' AND chunk = 0")
     # Write the damage through lance, as a bit flip in a data page would look to a reader.
-    index.store.table.update(where="doc_id = 'doc7' AND chunk = 0", values={"text": row["text"][0].as_py() + "!"})
+    changed = row["text"][0].as_py() + "!"
+    index.store.dataset.update({"text": quote(changed)}, where="doc_id = 'doc7' AND chunk = 0")  # a SQL literal
     with pytest.raises(IndexDamagedError, match="text of document 'doc7' .* does not match its hash"):
         semsearch.open(index_copy).search("document number 7 about topic 1", k=60, mode="bm25")
 

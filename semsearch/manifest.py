@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from semsearch.errors import (
     IncompatibleEncoderError,
@@ -45,6 +46,11 @@ class Manifest:
     # The encoder's number format. Indexes written before it was recorded were all fp32.
     precision: Precision = Precision.FP32
     format: int = FORMAT
+    # How the last run read its corpus (which fields are the id, text and title, declared types) and
+    # where from (a path; None for documents given in memory), so an update needs neither typed again.
+    # Plain JSON values: the corpus package reads them. Absent in indexes written before they were recorded.
+    fields: dict[str, Any] | None = None
+    source: str | None = None
 
     def save(self, directory: Path) -> None:
         """The manifest first, then its backup: a kill between the two leaves a readable manifest."""
@@ -91,6 +97,8 @@ class Manifest:
                 backend=Backend(data["backend"]),
                 faiss_factory=str(data["faiss_factory"]),
                 precision=Precision(data.get("precision", Precision.FP32)),
+                fields=dict(data["fields"]) if isinstance(data.get("fields"), dict) else None,
+                source=str(data["source"]) if isinstance(data.get("source"), str) else None,
             )
         except OSError as exc:
             raise IndexDamagedError(f"{path} cannot be read ({exc.strerror})") from exc
@@ -142,8 +150,11 @@ class Manifest:
                 f"Use a new index directory for a different encoder."
             )
 
-    def with_search_settings(self, backend: Backend, faiss_factory: str) -> Manifest:
-        return replace(self, backend=backend, faiss_factory=faiss_factory)
+    def with_run_settings(
+        self, backend: Backend, faiss_factory: str, fields: dict[str, Any] | None, source: str | None
+    ) -> Manifest:
+        """This index as a run leaves it: the search settings and the corpus mapping it was given."""
+        return replace(self, backend=backend, faiss_factory=faiss_factory, fields=fields, source=source)
 
     @property
     def model_spec(self) -> str:

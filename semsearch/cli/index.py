@@ -22,7 +22,7 @@ from semsearch.types import Backend, Pooling, Precision
 
 
 @click.command()
-@click.argument("source", type=click.Path(path_type=Path))
+@click.argument("source", type=click.Path(path_type=Path), required=False)
 @index_dir_option
 @click.option("--backend", type=click.Choice([b.value for b in Backend]), default=None,
               help=f"Vector search [default: the index's own; {NEW_INDEX.backend} for a new index].")  # fmt: skip
@@ -51,22 +51,26 @@ from semsearch.types import Backend, Pooling, Precision
                    "'classifier train').")  # fmt: skip
 @interrupted("every committed batch is kept; run the same command again to finish")
 @user_errors
-def index(source: Path, index_dir: Path, id_field: str | None, text_field: str | None, title_field: str | None,
-          **options: Any) -> None:  # fmt: skip
-    """Index SOURCE (jsonl, csv, parquet, a folder of .txt/.md, or a BEIR folder) into --index."""
+def index(source: Path | None, index_dir: Path, id_field: str | None, text_field: str | None,
+          title_field: str | None, **options: Any) -> None:  # fmt: skip
+    """Index SOURCE (jsonl, csv, tsv, parquet, a .txt/.md file or folder, a BEIR folder, or - for JSONL on
+    stdin) into --index. Again on the same --index: adds new and changed documents, skips the rest; SOURCE
+    and the field options can then be left out (the index remembers them)."""
     quiet_libraries()
     from semsearch.ingest import IndexOptions, build_index
 
-    summary = build_index(
-        source, index_dir, IndexOptions(fields=field_map(id_field, text_field, title_field), **options)
-    )
+    if source is None:
+        source = recorded_source(index_dir)
+    named = id_field or text_field or title_field
+    fields = field_map(id_field, text_field, title_field) if named else None
+    summary = build_index(source, index_dir, IndexOptions(fields=fields, **options))
     click.echo(
         f"{summary.docs} documents in {index_dir}: {summary.added} added, {summary.updated} updated, "
         f"{summary.unchanged} unchanged, {summary.deleted} deleted, {summary.skipped_bad} bad records skipped"
     )
     click.echo(
-        f"{summary.chunks} chunks | {summary.seconds:.1f} s | {summary.docs_per_second:.1f} docs/s encoded | "
-        f"{summary.bytes_on_disk / 1e6:.1f} MB on disk"
+        f"{summary.chunks} chunks | {summary.seconds:.1f} s ({summary.setup_seconds:.1f} s loading the model) | "
+        f"{summary.docs_per_second:.1f} docs/s encoded | {summary.bytes_on_disk / 1e6:.1f} MB on disk"
     )
     if summary.relabelled:
         click.echo(f"{summary.relabelled} unchanged documents labelled by the index's classifier")
@@ -74,3 +78,13 @@ def index(source: Path, index_dir: Path, id_field: str | None, text_field: str |
         click.echo(f"vector index: {summary.vector_index}")
     for example in summary.skipped_examples:
         click.echo(f"  skipped: {example}", err=True)
+
+
+def recorded_source(index_dir: Path) -> Path:
+    """The source the index at ``index_dir`` was last built from, for ``semsearch index --index DIR``."""
+    from semsearch.manifest import Manifest
+
+    recorded = Manifest.load(index_dir).source if index_dir.is_dir() else None
+    if recorded is None:
+        raise click.UsageError("give a SOURCE: this index does not record one (it was built from memory, or is new)")
+    return Path(recorded)

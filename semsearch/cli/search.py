@@ -62,7 +62,7 @@ def search(query: str | None, index_dir: Path, k: int, mode: str, where: str | N
         return
     fields = [name.strip() for name in show.split(",") if name.strip()] if show else []
     if result.ambiguous:
-        print_senses(result, fields)
+        print_senses(result, fields, sense)
     else:
         if result.ambiguous is False:
             click.echo("one sense: ranking unchanged")
@@ -97,14 +97,16 @@ def print_hits(hits: Sequence[Hit], ranks: Iterable[int], fields: Sequence[str] 
         click.echo(f"{indent}{rank:>3}. {hit.score:.4f}  {hit.id}{extra}  {shown}")
 
 
-def print_senses(result: SearchResult, fields: Sequence[str] = ()) -> None:
-    """Each sense under its label (with the number --sense takes), then the hits of no sense; the
-    numbers before hits are their places in the diversified list."""
+def print_senses(result: SearchResult, fields: Sequence[str] = (), chosen: str | None = None) -> None:
+    """Each sense under its label (with the number --sense takes), the chosen one first, then the hits
+    of no sense; the numbers before hits are their places in the diversified list."""
     rank = {hit.id: number for number, hit in enumerate(result.hits, start=1)}
     count = len(result.senses)
     click.echo(f"ambiguous: {count} sense{'' if count == 1 else 's'}")
+    numbered = list(enumerate(result.senses))
+    first = [(n, s) for n, s in numbered if chosen is not None and is_sense(chosen, n, s.label)]
     placed: set[str] = set()
-    for number, sense in enumerate(result.senses):
+    for number, sense in first + [item for item in numbered if item not in first]:
         click.echo(f"[{number}] {sense.label}")
         print_hits(sense.hits, [rank[h.id] for h in sense.hits], fields, indent="  ")
         placed.update(h.id for h in sense.hits)
@@ -136,3 +138,8 @@ def eval_command(index_dir: Path, queries: Path, qrels: Path, mode: str, backend
     click.echo(f"Recall@100 {report.recall_at_100:.4f}")
     click.echo(f"MRR@10     {report.mrr_at_10:.4f}")
     click.echo(f"latency    p50 {report.latency_ms_p50:.1f} ms, p95 {report.latency_ms_p95:.1f} ms per query")
+
+
+def is_sense(chosen: str, number: int, label: str) -> bool:
+    """Whether --sense ``chosen`` (a number or a label) names the sense ``number`` labelled ``label``."""
+    return int(chosen) == number if chosen.isdigit() else chosen.strip().casefold() == label.casefold()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from semsearch.corpus import FieldMap
@@ -26,7 +26,7 @@ class IndexOptions:
     overlap: int | None = None  # tokens shared by consecutive windows; None: the index's own, else a default
     backend: Backend | None = None  # None: the index's own; for a new index NEW_INDEX.backend
     faiss_factory: str | None = None  # None: the index's own; for a new index "auto" (see semsearch.ann.faiss)
-    fields: FieldMap = field(default_factory=FieldMap)
+    fields: FieldMap | None = None  # which fields are the id, text and title; None: the index's own, else default
     batch_docs: int = 256  # documents per commit
     skip_bad: bool = False
     delete_missing: bool = False
@@ -63,7 +63,10 @@ class IndexSummary:
     skipped_examples: tuple[str, ...] = ()
     relabelled: int = 0  # unchanged documents given a label by the index's (new) classifier
     vector_index: str = ""  # which vector index serves the store, with its measured recall
+    setup_seconds: float = 0.0  # of ``seconds``: loading the model (and making the int8 model the first time)
 
     @property
     def docs_per_second(self) -> float:
-        return self.encoded_docs / self.seconds if self.seconds > 0 else 0.0
+        """Documents encoded per second of indexing, the model's loading left out."""
+        working = self.seconds - self.setup_seconds
+        return self.encoded_docs / working if working > 0 else 0.0

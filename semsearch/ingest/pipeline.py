@@ -14,6 +14,7 @@ renamed into place. One writer at a time: :func:`semsearch.store.lock.writer_loc
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from collections.abc import Iterable
 from itertools import islice
@@ -26,7 +27,7 @@ from semsearch.ann import open_backend
 from semsearch.bm25 import BM25
 from semsearch.chunking import ChunkConfig
 from semsearch.encoder import Encoder
-from semsearch.errors import BadRecordError, CorpusError
+from semsearch.errors import BadRecordError, CorpusError, SemsearchError
 from semsearch.fsutil import size_on_disk
 from semsearch.ingest.labelling import IndexLabeller, install_if_new, open_labeller
 from semsearch.ingest.options import IndexOptions, IndexSummary
@@ -153,16 +154,31 @@ class _Run:
 
 def build_index(source: corpus.Source, directory: str | Path, options: IndexOptions | None = None) -> IndexSummary:
     """Index ``source`` (a corpus path, or an iterable of dicts) into ``directory`` (created, or updated
-    incrementally: new and changed documents are encoded, unchanged ones skipped)."""
+    incrementally: new and changed documents are encoded, unchanged ones skipped).
+
+    A source that gives no usable document is an error, not an empty index. A first run into a new
+    directory that fails before its first commit (a bad record, an interrupt) leaves no directory behind.
+    """
     directory = Path(directory)
+    created = not directory.exists()
+    try:
+        return _build(source, directory, options or IndexOptions())
+    except BaseException:
+        if created:
+            _remove_if_nothing_committed(directory)
+        raise
+
+
+def _build(source: corpus.Source, directory: Path, options: IndexOptions) -> IndexSummary:
     started = time.perf_counter()
     total = corpus.count(source)  # also fails early on a missing or unknown source
-    options = settle(options or IndexOptions(), existing_manifest(directory))
+    options = settle(options, existing_manifest(directory))
     assert options.pooling is not None, "settled"
     encoder = Encoder(options.model, options.pooling, options.precision)
     with writer_lock(directory, options.lock_timeout):
         labeller = open_labeller(directory, encoder, options.classifier)  # refuses another encoder's classifier
-        manifest, store = open_for_writing(directory, encoder, options)
+        recorded = str(Path(source).resolve()) if corpus.is_path(source) and str(source) != "-" else None
+        manifest, store = open_for_writing(directory, encoder, options, recorded)
         if labeller is not None:
             labeller = labeller.cutting_as(ChunkConfig(manifest.max_length, manifest.overlap))
             install_if_new(labeller, directory)
@@ -170,19 +186,22 @@ def build_index(source: corpus.Source, directory: str | Path, options: IndexOpti
         report = corpus.LoadReport()
         run = _Run(encoder, store, manifest, options, report, labeller)
         documents = corpus.load(source, options.fields, skip_bad=options.skip_bad, report=report)
+        ready = time.perf_counter()  # the model is loaded (and, the first time, quantized): indexing starts
         with tqdm(total=total, unit="doc", desc="indexing", disable=not options.progress) as bar:
             while batch := list(islice(documents, options.batch_docs)):
                 run.process(batch)
                 bar.update(len(batch))
                 bar.set_postfix(added=run.added, updated=run.updated, unchanged=run.unchanged, refresh=False)
+        if not run.seen and options.delete_missing and run.existing:
+            raise CorpusError(
+                f"{corpus.describe(source)} gave no usable documents; refusing to delete all {len(run.existing)} "
+                "documents of the index (delete_missing)"
+            )
+        if not run.seen:
+            raise _nothing_usable(source, report)
         deleted = 0
         if options.delete_missing:
             missing = sorted(set(run.existing) - run.seen - report.skipped_ids)  # a bad new record keeps the old
-            if missing and not run.seen:
-                raise CorpusError(
-                    f"{corpus.describe(source)} gave no usable documents; refusing to delete all {len(missing)} "
-                    "documents of the index (delete_missing)"
-                )
             log.info("deleting %d documents no longer in the source (one commit)", len(missing))
             deleted = store.delete(missing)
         relabelled = run.relabel_stale()
@@ -191,6 +210,7 @@ def build_index(source: corpus.Source, directory: str | Path, options: IndexOpti
             store.compact()
         vector_index = refresh_derived(directory, store, manifest)
         log.info("index complete: store version %d", store.version)
+        finished = time.perf_counter()
         return IndexSummary(
             docs=store.count_docs(),
             chunks=store.count_chunks(),
@@ -200,12 +220,34 @@ def build_index(source: corpus.Source, directory: str | Path, options: IndexOpti
             deleted=deleted,
             skipped_bad=report.skipped,
             encoded_docs=run.encoded,
-            seconds=time.perf_counter() - started,
+            seconds=finished - started,
             bytes_on_disk=size_on_disk(directory),
             skipped_examples=tuple(report.skipped_examples),
             relabelled=relabelled,
             vector_index=vector_index,
+            setup_seconds=ready - started,
         )
+
+
+def _nothing_usable(source: corpus.Source, report: corpus.LoadReport) -> CorpusError:
+    """Why a run that found no document to index is an error, in the words of what happened."""
+    where = corpus.describe(source)
+    if not report.read:
+        return CorpusError(f"{where} holds no documents; nothing was indexed")
+    first = f" (the first: {report.skipped_examples[0]})" if report.skipped_examples else ""
+    return CorpusError(f"none of the {report.read} records of {where} could be indexed: {report.skipped} bad{first}")
+
+
+def _remove_if_nothing_committed(directory: Path) -> None:
+    """Remove a directory that a failed first run created, unless it committed documents (then a re-run
+    resumes from them)."""
+    try:
+        if (directory / STORE_DIR).is_dir() and Store.open(directory / STORE_DIR).count_docs() > 0:
+            return
+    except SemsearchError:
+        pass  # a store that cannot even be opened holds nothing worth keeping from this run
+    shutil.rmtree(directory, ignore_errors=True)
+    log.info("removed %s: the run failed before committing any document", directory)
 
 
 def refresh_derived(directory: Path, store: Store, manifest: Manifest) -> str:

@@ -6,12 +6,16 @@ overlap and precision); anything else is refused here, before a single row is wr
 
 from __future__ import annotations
 
+import json
 import logging
-from dataclasses import replace
+from dataclasses import asdict, replace
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
+from typing import Any
 
 from semsearch import bm25
 from semsearch.chunking import DEFAULT_OVERLAP, ChunkConfig, default_window
+from semsearch.corpus import FieldMap
 from semsearch.encoder import Encoder
 from semsearch.errors import BadRecordError, IndexDamagedError, OptionError
 from semsearch.filters import FieldInfo
@@ -44,6 +48,7 @@ def settle(options: IndexOptions, existing: Manifest | None) -> IndexOptions:
             pooling=options.pooling or NEW_INDEX.pooling,
             backend=options.backend or NEW_INDEX.backend,
             faiss_factory=options.faiss_factory or NEW_INDEX.faiss_factory,
+            fields=options.fields or FieldMap(),
         )
     for name, old, new in (("backend", existing.backend, options.backend),
                            ("faiss_factory", existing.faiss_factory, options.faiss_factory)):  # fmt: skip
@@ -56,10 +61,28 @@ def settle(options: IndexOptions, existing: Manifest | None) -> IndexOptions:
         precision=options.precision or existing.precision,
         backend=options.backend or existing.backend,
         faiss_factory=options.faiss_factory or existing.faiss_factory,
+        fields=options.fields or (fields_from_json(existing.fields) if existing.fields else FieldMap()),
     )
 
 
-def open_for_writing(directory: Path, encoder: Encoder, options: IndexOptions) -> tuple[Manifest, Store]:
+def fields_to_json(fields: FieldMap) -> dict[str, Any]:
+    """A field mapping as the manifest records it (plain JSON values)."""
+    return dict(json.loads(json.dumps(asdict(fields))))
+
+
+def fields_from_json(data: dict[str, Any]) -> FieldMap:
+    """The field mapping a manifest recorded (names it does not know, from another version, are left out)."""
+    known = {f.name for f in dataclass_fields(FieldMap)}
+    return FieldMap(**{name: _tuples(value) for name, value in data.items() if name in known})
+
+
+def _tuples(value: Any) -> Any:
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
+
+
+def open_for_writing(
+    directory: Path, encoder: Encoder, options: IndexOptions, source: str | None = None
+) -> tuple[Manifest, Store]:
     """The manifest and store of ``directory``, created if new, refused if built differently.
 
     The store is created before the manifest is written, so an index whose manifest exists always
@@ -89,7 +112,8 @@ def open_for_writing(directory: Path, encoder: Encoder, options: IndexOptions) -
             f"{directory / MANIFEST} is missing but the store holds vectors from an unknown model; "
             f"delete {directory} and index the corpus again"
         )
-    manifest = existing.with_search_settings(options.backend, options.faiss_factory) if existing else wanted
+    fields = fields_to_json(options.fields or FieldMap())
+    manifest = (existing or wanted).with_run_settings(options.backend, options.faiss_factory, fields, source)
     manifest.save(directory)
     return manifest, store
 

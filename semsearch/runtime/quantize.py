@@ -17,8 +17,11 @@ import json
 import logging
 import os
 import shutil
+import sys
 import tempfile
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stdout
 from importlib import resources
 from pathlib import Path
 
@@ -60,15 +63,42 @@ def load(
     return OpenVinoRuntime(xml, threads)
 
 
+@contextmanager
+def output_to_stderr() -> Iterator[None]:
+    """What the libraries print while quantizing (NNCF's progress bars, OpenVINO's messages) goes to
+    stderr, at the file-descriptor level too: stdout carries a command's results alone, so that
+    ``semsearch search --json | jq`` works on a machine that has not made its int8 model yet."""
+    for stream in (sys.stdout, sys.__stdout__):
+        if stream is not None:
+            stream.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        with redirect_stdout(sys.stderr):
+            yield
+    finally:
+        for stream in (sys.stdout, sys.__stdout__):
+            if stream is not None:
+                stream.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def _build(model_dir: Path, tokenizer: object, max_length: int, target: Path) -> None:
     """Export, quantize and save into ``target`` atomically (a temporary sibling, then a rename)."""
     no_telemetry()
-    import nncf
-    import openvino as ov
-
     log.warning("quantizing the model to int8 once for this machine (cached in %s); this takes a minute", target)
     target.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    with output_to_stderr():
+        _quantize(model_dir, tokenizer, max_length, target, scratch)
+
+
+def _quantize(model_dir: Path, tokenizer: object, max_length: int, target: Path, scratch: Path) -> None:
+    """Export to ONNX, quantize with NNCF on the calibration text, save and rename into ``target``."""
+    import nncf
+    import openvino as ov
+
     try:
         onnx_path = scratch / "model.onnx"
         _export_onnx(model_dir, onnx_path)

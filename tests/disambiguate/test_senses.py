@@ -273,3 +273,11 @@ def test_cli_groups_results_under_sense_labels(towns_index: Path) -> None:
     assert bad.exit_code == 1 and bad.stderr.startswith("error: no sense labelled 'Kansas'")
     plain = runner.invoke(main, ["search", "Kind of Blue", "--index", str(towns_index), "-k", "2", "--disambiguate"])
     assert plain.stdout.startswith("one sense: ranking unchanged\n  1. ")
+
+
+def test_cli_prints_the_chosen_sense_first_under_its_own_number(towns_index: Path) -> None:
+    runner = CliRunner()
+    both = runner.invoke(main, ["search", QUERY, "--index", str(towns_index), "-k", "6", "--disambiguate"]).stdout
+    second_label = next(line for line in both.splitlines() if line.startswith("[1] "))
+    chosen = runner.invoke(main, ["search", QUERY, "--index", str(towns_index), "-k", "6", "--sense", "1"]).stdout
+    assert chosen.splitlines()[1] == second_label  # first after the header, still numbered 1

@@ -10,6 +10,7 @@ import pytest
 from helpers import write_jsonl
 
 import semsearch
+import semsearch.corpus
 from semsearch.chunking import DEFAULT_WINDOW, ChunkConfig
 from semsearch.errors import BadRecordError, IncompatibleEncoderError, IndexLockedError, SemsearchError
 from semsearch.ingest import IndexOptions, build_index
@@ -224,3 +225,63 @@ def test_a_second_writer_fails_clearly(tmp_path: Path, options: IndexOptions) ->
     source = write_jsonl(tmp_path / "c.jsonl", corpus_rows(5))
     with writer_lock(tmp_path / "idx"), pytest.raises(IndexLockedError, match="another process"):
         build_index(source, tmp_path / "idx", options)
+
+
+# -- a new user's first hour: what an update keeps, and runs that find nothing ---------------------------------
+
+
+def test_an_update_keeps_the_index_own_backend_factory_and_field_mapping(tmp_path: Path, tiny_model: Path) -> None:
+    rows = [{"key": f"k{i}", "body": f"note {i} on topic {i % 2}"} for i in range(6)]
+    source = write_jsonl(tmp_path / "c.jsonl", rows)
+    mapped = semsearch.corpus.FieldMap.from_options("key", "body")
+    first = IndexOptions(model=str(tiny_model), backend=Backend.LANCEDB, faiss_factory="HNSW32,Flat", fields=mapped,
+                         progress=False)  # fmt: skip
+    build_index(source, tmp_path / "idx", first)
+    rows.append({"key": "k6", "body": "a new note"})
+    again = build_index(write_jsonl(source, rows), tmp_path / "idx", IndexOptions(progress=False))  # no settings
+    assert again.added == 1 and again.unchanged == 6
+    manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text())
+    assert (manifest["backend"], manifest["faiss_factory"]) == ("lancedb", "HNSW32,Flat")
+    assert manifest["fields"]["id_fields"] == ["key"] and manifest["source"] == str(source.resolve())
+    switched = build_index(source, tmp_path / "idx", IndexOptions(backend=Backend.FAISS, progress=False))
+    assert (
+        switched.unchanged == 7 and json.loads((tmp_path / "idx" / "manifest.json").read_text())["backend"] == "faiss"
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "skip_bad", "says"),
+    [
+        ("empty.jsonl", "", False, "holds no documents"),
+        ("header.csv", "_id,text,year\n", False, "holds no documents"),
+        ("bad.jsonl", '{"_id": "a"}\n{"text": "no id"}\n', True, "none of the 2 records"),
+    ],
+)
+def test_a_source_without_usable_documents_is_an_error_and_leaves_nothing(
+    tmp_path: Path, options: IndexOptions, name: str, content: str, skip_bad: bool, says: str
+) -> None:
+    source = tmp_path / name
+    source.write_text(content)
+    with pytest.raises(SemsearchError, match=says):
+        build_index(source, tmp_path / "idx", IndexOptions(**{**options.__dict__, "skip_bad": skip_bad}))
+    assert not (tmp_path / "idx").exists()
+
+
+def test_a_first_run_stopped_at_a_bad_record_leaves_no_index_but_a_later_failure_keeps_what_it_committed(
+    tmp_path: Path, options: IndexOptions
+) -> None:
+    source = tmp_path / "c.jsonl"
+    source.write_text('{"_id": "a", "text": "fine"}\n{"_id": "b"}\n')
+    with pytest.raises(BadRecordError):
+        build_index(source, tmp_path / "idx", options)
+    assert not (tmp_path / "idx").exists()
+    rows = [*corpus_rows(20), {"_id": "broken"}]  # 20 good ones first: two batches of 8 commit before the failure
+    with pytest.raises(BadRecordError):
+        build_index(write_jsonl(source, rows), tmp_path / "kept", options)
+    assert len(semsearch.open(tmp_path / "kept")) == 16
+
+
+def test_docs_per_second_leaves_out_loading_the_model(tmp_path: Path, options: IndexOptions) -> None:
+    summary = build_index(write_jsonl(tmp_path / "c.jsonl", corpus_rows(10)), tmp_path / "idx", options)
+    assert 0 < summary.setup_seconds < summary.seconds
+    assert summary.docs_per_second == pytest.approx(10 / (summary.seconds - summary.setup_seconds))

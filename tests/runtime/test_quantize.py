@@ -67,3 +67,27 @@ def test_default_model_int8_vectors_match_fp32() -> None:
     got = Encoder(precision=Precision.INT8, threads=1).encode(TEXTS)
     want = Encoder(precision=Precision.FP32, threads=1).encode(TEXTS)
     assert (got * want).sum(1).min() > 0.98
+
+
+def test_making_the_int8_model_prints_nothing_on_stdout(tmp_path: Path, tiny_model: Path) -> None:
+    """NNCF draws progress bars on stdout while it quantizes; a command's stdout must hold its result alone."""
+    import json
+    import os
+    import subprocess
+
+    source = tmp_path / "c.jsonl"
+    source.write_text(
+        "".join(json.dumps({"_id": f"d{i}", "text": f"note {i} on topic {i % 2}"}) + "\n" for i in range(4))
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "SEMSEARCH_CACHE": str(tmp_path / "cache-a")}
+    command = [sys.executable, "-m", "semsearch"]
+    index = subprocess.run([*command, "index", str(source), "--index", str(tmp_path / "idx"), "--model",
+                            str(tiny_model), "--precision", "int8"], env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert index.returncode == 0, index.stderr[-2000:]
+    assert [line.split()[1] for line in index.stdout.splitlines()] == ["documents", "chunks", "index:"]
+    assert "quantizing" in index.stderr
+    env["SEMSEARCH_CACHE"] = str(tmp_path / "cache-b")  # the search makes its own int8 model again
+    found = subprocess.run([*command, "search", "note", "--index", str(tmp_path / "idx"), "--json"], env=env,
+                           capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert found.returncode == 0 and "quantizing" in found.stderr, found.stderr[-2000:]
+    assert len(json.loads(found.stdout)["hits"]) == 4  # stdout is one JSON object and nothing else

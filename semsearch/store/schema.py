@@ -2,7 +2,8 @@
 
 One row per chunk. Document-level fields (``text``, ``metadata``, hashes) are filled on chunk 0 only;
 metadata fields that can be filtered on are copied to every chunk as ``m_<name>`` columns so that a
-filter can run inside the vector search, before top-k. Predicted labels (:mod:`semsearch.classify`)
+filter can run inside the vector search, before top-k: strings, numbers (float64), booleans, and lists of
+strings (``list<string>``, tested with ``CONTAINS``). Predicted labels (:mod:`semsearch.classify`)
 live in reserved ``sys_`` columns, never in the ``m_`` namespace, so a corpus's own "label" field stays
 what it is; in ``where`` they are named ``_label`` and ``_label_prob``.
 """
@@ -23,7 +24,12 @@ from semsearch.types import Document
 TABLE = "chunks"
 META_PREFIX = "m_"
 FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
-ARROW_KIND = {Kind.NUMBER: pa.float64(), Kind.STRING: pa.string(), Kind.BOOL: pa.bool_()}
+ARROW_KIND = {
+    Kind.NUMBER: pa.float64(),
+    Kind.STRING: pa.string(),
+    Kind.BOOL: pa.bool_(),
+    Kind.STRING_LIST: pa.list_(pa.string()),  # tested with CONTAINS, rendered as array_has
+}
 KIND_OF_ARROW = {str(v): k for k, v in ARROW_KIND.items()}
 # Fields every index can be filtered on, whatever its metadata.
 SYSTEM_FIELDS = {"id": FieldInfo(column="doc_id", kind=Kind.STRING)}
@@ -66,13 +72,16 @@ def metadata_json(metadata: Mapping[str, Any]) -> str:
 
 
 def kind_of(value: Any) -> Kind | None:
-    """The filter kind of a metadata value, or None if it is not a filterable scalar."""
+    """The filter kind of a metadata value: a scalar, or a list of strings (an empty list included);
+    None for anything else (a list of numbers, a mixed list, an object), which cannot be filtered."""
     if isinstance(value, bool):
         return Kind.BOOL
     if isinstance(value, int | float):
         return Kind.NUMBER
     if isinstance(value, str):
         return Kind.STRING
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return Kind.STRING_LIST
     return None
 
 
@@ -88,11 +97,15 @@ def id_conditions(ids: Sequence[str]) -> Iterator[str]:
 
 
 def filterable_kinds(docs: Iterable[Document]) -> dict[str, Kind]:
-    """The first-seen kind of every filterable metadata field of ``docs``."""
+    """The first-seen kind of every filterable metadata field of ``docs``.
+
+    An empty list does not decide a field's kind (it fits a list of strings, but a field whose other
+    values are lists of numbers must not become a list-of-strings column because one document has ``[]``).
+    """
     kinds: dict[str, Kind] = {}
     for doc in docs:
         for name, value in doc.metadata.items():
-            if name not in kinds and FIELD_NAME.match(name):
+            if name not in kinds and FIELD_NAME.match(name) and not (isinstance(value, list) and not value):
                 kind = kind_of(value)
                 if kind is not None:
                     kinds[name] = kind

@@ -405,7 +405,7 @@ class Store:
                 columns["text"][row] = document.text
                 columns["metadata"][row] = metadata_json(document.metadata)
                 columns["text_hash"][row], columns["doc_hash"][row] = doc_level[doc]
-            for name in meta_columns:
+            for name in meta_columns:  # None where the document lacks the field; a list of strings as is
                 value = document.metadata.get(name[len(META_PREFIX) :])
                 columns[name][row] = float(value) if isinstance(value, int) and not isinstance(value, bool) else value
             if rows.labels is not None and LABEL_COLUMN in columns:

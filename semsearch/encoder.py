@@ -3,6 +3,11 @@
 The encoder tokenises, batches windows of similar length, hands each batch to a runtime
 (:mod:`semsearch.runtime`: torch or OpenVINO) and pools its token vectors into one unit vector.
 Model directories and their identity are :mod:`semsearch.models`' business.
+
+Making an encoder reads JSON files and hashes the weights, nothing more: queries are tokenised by the
+``tokenizers`` library and (at fp32, where OpenVINO is installed) run by OpenVINO, so a process that only
+answers queries never imports transformers or torch. Cutting documents into windows uses transformers'
+tokenizer (the same vocabulary and rules, with offsets and overflowing windows), loaded when first needed.
 """
 
 from __future__ import annotations
@@ -14,18 +19,26 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
-from transformers import AutoConfig, AutoTokenizer
 
 from semsearch import runtime
 from semsearch.chunking import Chunk, ChunkConfig, split
 from semsearch.errors import ModelError
-from semsearch.models import DEFAULT_MODEL, configured_max_length, resolve_model_dir, weights_sha256
+from semsearch.models import (
+    DEFAULT_MODEL,
+    configured_max_length,
+    model_shape,
+    resolve_model_dir,
+    tokenizer_max_length,
+    weights_sha256,
+)
 from semsearch.runtime import pad
-from semsearch.types import ModelIdentity, Pooling, Precision
+from semsearch.types import Engine, ModelIdentity, Pooling, Precision
 
 if TYPE_CHECKING:
+    import tokenizers
     import torch
     from tqdm import tqdm
+    from transformers import PreTrainedTokenizerBase
 
 log = logging.getLogger(__name__)
 
@@ -84,27 +97,50 @@ class Encoder:
         precision: Precision | None = None,
         batch_size: int = 32,
         threads: int | None = None,
+        engine: Engine | None = None,
     ) -> None:
         self.name = DEFAULT_MODEL if model is None else str(model)
         self.root, self.model_dir = resolve_model_dir(self.name)
         self.pooling = Pooling(pooling)
         self.precision = Precision(precision) if precision else runtime.best_precision()
         self.batch_size = batch_size
-        try:
-            self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir, local_files_only=True)
-            config = AutoConfig.from_pretrained(self.model_dir, local_files_only=True)
-        except (OSError, ValueError) as exc:
-            raise ModelError(f"cannot load a model from {self.model_dir}: {exc}") from exc
-        self.dim = int(config.hidden_size)
+        self.threads = threads
+        self.engine = engine or runtime.engine_for(self.precision, threads)
+        self.dim, positions = model_shape(self.model_dir)
         self.max_length = configured_max_length(
-            self.root, self.model_dir, self.tokenizer.model_max_length, config.max_position_embeddings
+            self.root, self.model_dir, tokenizer_max_length(self.model_dir), positions
         )
         self.identity = ModelIdentity(name=self.name, path=str(self.root), sha256=weights_sha256(self.model_dir))
-        self.runtime = self._runtime(threads)
 
-    def _runtime(self, threads: int | None) -> runtime.Runtime:
-        return runtime.load(self.model_dir, self.identity.sha256, self.precision, self.tokenizer, self.max_length,
-                            threads)  # fmt: skip
+    @cached_property
+    def tokenizer(self) -> PreTrainedTokenizerBase:
+        """transformers' tokenizer of the model: what cuts documents into windows (with offsets)."""
+        from transformers import AutoTokenizer
+
+        try:
+            return AutoTokenizer.from_pretrained(self.model_dir, local_files_only=True)
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"cannot load a tokenizer from {self.model_dir}: {exc}") from exc
+
+    @cached_property
+    def query_tokenizer(self) -> tokenizers.Tokenizer | None:
+        """The model's fast tokenizer as the ``tokenizers`` library loads it (no transformers import), set to
+        truncate at ``max_length`` and not to pad; None when the model ships no ``tokenizer.json``."""
+        path = self.model_dir / "tokenizer.json"
+        if not path.is_file():
+            return None
+        from tokenizers import Tokenizer
+
+        tokenizer = Tokenizer.from_file(str(path))
+        tokenizer.no_padding()
+        tokenizer.enable_truncation(max_length=self.max_length)
+        return tokenizer
+
+    @cached_property
+    def runtime(self) -> runtime.Runtime:
+        """What runs the transformer, loaded on first use."""
+        return runtime.load(self.model_dir, self.identity.sha256, self.precision, lambda: self.tokenizer,
+                            self.max_length, self.threads, self.engine)  # fmt: skip
 
     @cached_property
     def torch_model(self) -> torch.nn.Module:
@@ -114,7 +150,9 @@ class Encoder:
         """
         from semsearch.runtime.torch_runtime import TorchRuntime, load_model
 
-        return self.runtime.model if isinstance(self.runtime, TorchRuntime) else load_model(self.model_dir)
+        if self.engine is Engine.TORCH and isinstance(self.runtime, TorchRuntime):
+            return self.runtime.model
+        return load_model(self.model_dir)
 
     def chunks(self, texts: Sequence[str], overlap: int, window: int | None = None) -> list[Chunk]:
         """Token windows of ``window`` tokens (the model's whole ``max_length`` when None)."""
@@ -134,10 +172,16 @@ class Encoder:
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Vectors for short texts such as queries; anything past ``max_length`` is truncated."""
-        ids = self.tokenizer(list(texts), max_length=self.max_length, truncation=True, return_attention_mask=False)[
-            "input_ids"
-        ]
-        return self.encode_ids(ids)
+        return self.encode_ids(self.token_ids(texts))
+
+    def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        """Token ids of ``texts`` with the special tokens, truncated to ``max_length``: the same ids
+        transformers' tokenizer gives (tested), from the lighter ``tokenizers`` library where it can."""
+        fast = self.query_tokenizer
+        if fast is not None:
+            return [encoding.ids for encoding in fast.encode_batch(list(texts))]
+        ids = self.tokenizer(list(texts), max_length=self.max_length, truncation=True, return_attention_mask=False)
+        return list(ids["input_ids"])
 
     def _pool(self, hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """One unit vector per window from its token vectors (padding excluded)."""

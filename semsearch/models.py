@@ -71,6 +71,35 @@ def configured_max_length(root: Path, model_dir: Path, tokenizer_max: int, posit
     return min(tokenizer_max, positions)
 
 
+def read_json(path: Path) -> dict[str, object]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot read {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ModelError(f"{path} is not a JSON object")
+    return data
+
+
+def model_shape(model_dir: Path) -> tuple[int, int]:
+    """(vector width, position embeddings) of the transformer in ``model_dir``, read from its config.json
+    without loading the model."""
+    if not (model_dir / "config.json").is_file():
+        raise ModelError(f"cannot load a model from {model_dir}: it has no config.json")
+    config = read_json(model_dir / "config.json")
+    try:
+        return int(config["hidden_size"]), int(config.get("max_position_embeddings", 512))  # type: ignore[call-overload]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelError(f"{model_dir / 'config.json'} has no usable hidden_size ({exc})") from exc
+
+
+def tokenizer_max_length(model_dir: Path) -> int:
+    """The tokenizer's own length limit (``model_max_length`` of tokenizer_config.json; 512 if unsaid)."""
+    path = model_dir / "tokenizer_config.json"
+    value = read_json(path).get("model_max_length") if path.is_file() else None
+    return int(value) if isinstance(value, int | float) and value < 1e9 else 512
+
+
 def model_spec(identity_name: str, identity_path: str) -> str:
     """What to pass to the encoder to load the model an index or classifier recorded: the default
     model by name (its package may live elsewhere on this machine), any other by its path."""

@@ -59,6 +59,14 @@ class Precision(StrEnum):
     INT8 = "int8"  # an NNCF static int8 model run by OpenVINO; close to fp32, not equal
 
 
+class Engine(StrEnum):
+    """Which library runs the transformer (:mod:`semsearch.runtime`). Precision says what the vectors are;
+    the engine only how fast they come: torch fp32 and OpenVINO fp32 give the same vectors."""
+
+    TORCH = "torch"
+    OPENVINO = "openvino"
+
+
 @dataclass(frozen=True)
 class ModelIdentity:
     """Which weights made a vector: ``name`` is how the user named the model, ``path`` where it was."""

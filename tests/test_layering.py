@@ -8,6 +8,7 @@ checked by ``make lint``; this checks what actually gets imported at run time, i
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -20,11 +21,11 @@ HEAVY = ["torch", "transformers", "sentence_transformers", "openvino", "sklearn"
          "semsearch.encoder"]  # fmt: skip
 
 
-def imported_after(code: str, tmp_path: Path) -> list[str]:
-    probe = code + f"\nimport sys, json\nprint(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))\n"
+def imported_after(code: str, tmp_path: Path, heavy: list[str] = HEAVY) -> list[str]:
+    probe = code + f"\nimport sys, json\nprint(json.dumps([m for m in {heavy!r} if m in sys.modules]))\n"
     result = subprocess.run(
         [sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=120,
-        env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"},
+        env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin", "SEMSEARCH_CACHE": str(tmp_path / "cache")},
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -65,3 +66,19 @@ def test_an_error_imports_no_model(tmp_path: Path) -> None:
         "import semsearch\ntry:\n    semsearch.open('missing')\nexcept semsearch.SemsearchError as e:\n    print(e)\n"
     )
     assert imported_after(code, tmp_path) == []
+
+
+def test_a_dense_query_imports_neither_torch_nor_transformers(index_copy: Path, tmp_path: Path) -> None:
+    """At fp32 a query runs in OpenVINO, tokenised by the tokenizers library: a cold search starts fast."""
+    from semsearch.encoder import Encoder
+    from semsearch.runtime import openvino_runtime
+
+    if not openvino_runtime.available():
+        pytest.skip("OpenVINO is not installed: queries run in torch")
+    os.environ["SEMSEARCH_CACHE"] = str(tmp_path / "cache")
+    try:
+        Encoder(precision="fp32", threads=1).encode(["make the OpenVINO graph once, as the first query does"])
+    finally:
+        del os.environ["SEMSEARCH_CACHE"]
+    code = f"import semsearch\nassert semsearch.open({str(index_copy)!r}).search('blood cells', k=3).hits\n"
+    assert imported_after(code, tmp_path, ["torch", "transformers", "sentence_transformers", "sklearn"]) == []

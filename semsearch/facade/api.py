@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from semsearch.facade.index import Index
 from semsearch.facade.options import index_options, with_options
 from semsearch.types import Backend, Mode, choice
 
@@ -18,11 +17,17 @@ if TYPE_CHECKING:
     from semsearch.adaptation import AdaptResult
     from semsearch.corpus import Source
     from semsearch.evaluation import EvalReport
+    from semsearch.facade.index import Index
     from semsearch.facade.maintenance import RepairSummary
 
 
 def open(directory: str | Path, backend: Backend | str | None = None) -> Index:  # noqa: A001 - the public name
     """Open an index for search; raises a clear error if it is missing or damaged."""
+    from semsearch.manifest import Manifest
+
+    Manifest.load(Path(directory))  # a missing index is said before the store's libraries load
+    from semsearch.facade.index import Index
+
     return Index.open(directory, backend)
 
 
@@ -35,6 +40,7 @@ def index(source: Source, directory: str | Path, **options: Any) -> Index:
     (``model=``, ``backend=``, ``skip_bad=True``, ``progress=False``...) and ``id_field=``, ``text_field=``,
     ``title_field=``. What the run did is the returned index's ``last_write``.
     """
+    from semsearch.facade.index import Index
     from semsearch.ingest import IndexOptions, build_index
 
     summary = build_index(source, directory, index_options(IndexOptions(), options))
@@ -53,6 +59,7 @@ def evaluate(
     """nDCG@10, Recall@100 and MRR@10 of an index (or its path) on BEIR queries and qrels (paths or dicts)."""
     from semsearch.evaluation import DEPTH, load_qrels, load_queries
     from semsearch.evaluation import evaluate as run
+    from semsearch.facade.index import Index
 
     opened = target if isinstance(target, Index) else Index.open(target)
     mode = choice(Mode, mode, "mode")

@@ -177,7 +177,7 @@ def _build(source: corpus.Source, directory: Path, options: IndexOptions) -> Ind
     encoder = Encoder(options.model, options.pooling, options.precision)
     with writer_lock(directory, options.lock_timeout):
         labeller = open_labeller(directory, encoder, options.classifier)  # refuses another encoder's classifier
-        recorded = str(Path(source).resolve()) if corpus.is_path(source) and str(source) != "-" else None
+        recorded = str(Path(source).resolve()) if isinstance(source, str | Path) and str(source) != "-" else None
         manifest, store = open_for_writing(directory, encoder, options, recorded)
         if labeller is not None:
             labeller = labeller.cutting_as(ChunkConfig(manifest.max_length, manifest.overlap))

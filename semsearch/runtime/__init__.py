@@ -1,8 +1,9 @@
 """How the transformer runs: one runtime per file behind the :class:`Runtime` protocol.
 
 - :mod:`~semsearch.runtime.torch_runtime`: torch, fp32 (the reference) or bf16 autocast;
-- :mod:`~semsearch.runtime.openvino_runtime`: OpenVINO running the int8 model that
-  :mod:`~semsearch.runtime.quantize` makes once per set of weights.
+- :mod:`~semsearch.runtime.openvino_runtime`: OpenVINO, running the fp32 graph that
+  :mod:`~semsearch.runtime.export` makes once per set of weights, or the int8 one that
+  :mod:`~semsearch.runtime.quantize` makes.
 
 :func:`load` picks the runtime for a precision; :func:`best_precision` is the default for a new index.
 Importing this package is cheap: torch and OpenVINO load only with the runtime that needs them.
@@ -10,12 +11,14 @@ Importing this package is cheap: torch and OpenVINO load only with the runtime t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
+from semsearch.errors import ModelError
 from semsearch.runtime.base import Runtime, bert_inputs, pad
-from semsearch.types import Precision
+from semsearch.types import Engine, Precision
 
-__all__ = ["Runtime", "bert_inputs", "best_precision", "load", "pad"]
+__all__ = ["Runtime", "bert_inputs", "best_precision", "engine_for", "load", "pad"]
 
 
 def best_precision() -> Precision:
@@ -28,13 +31,39 @@ def best_precision() -> Precision:
     return Precision.INT8 if openvino_runtime.available() and cpu.has_fast_int8() else Precision.FP32
 
 
-def load(model_dir: Path, sha256: str, precision: Precision, tokenizer: object, max_length: int,
-         threads: int | None = None) -> Runtime:  # fmt: skip
-    """The runtime that runs ``model_dir`` at ``precision`` on ``threads`` threads (None: every core)."""
+def engine_for(precision: Precision, threads: int | None) -> Engine:
+    """Which engine runs ``precision`` for a job on ``threads`` threads (1: a single query; None: bulk).
+
+    int8 runs only in OpenVINO and bf16 only in torch. fp32 runs in both with the same vectors: queries go
+    to OpenVINO where it is installed (it starts without importing torch or transformers and answers a
+    short query faster), bulk encoding stays with torch, the reference.
+    """
+    from semsearch.runtime import openvino_runtime
+
+    if precision is Precision.INT8:
+        return Engine.OPENVINO
+    if precision is Precision.FP32 and threads == 1 and openvino_runtime.available():
+        return Engine.OPENVINO
+    return Engine.TORCH
+
+
+def load(model_dir: Path, sha256: str, precision: Precision, tokenizer: Callable[[], object], max_length: int,
+         threads: int | None = None, engine: Engine | None = None) -> Runtime:  # fmt: skip
+    """The runtime that runs ``model_dir`` at ``precision`` on ``threads`` threads (None: every core), in
+    ``engine`` (None: :func:`engine_for`). ``tokenizer`` gives the model's tokenizer, when making the int8
+    model needs one."""
+    engine = engine or engine_for(precision, threads)
     if precision is Precision.INT8:
         from semsearch.runtime import quantize
 
         return quantize.load(model_dir, sha256, tokenizer, max_length, threads)
+    if engine is Engine.OPENVINO:
+        if precision is not Precision.FP32:
+            raise ModelError(f"OpenVINO runs fp32 and int8 here, not {precision}")
+        from semsearch.runtime.export import fp32_graph
+        from semsearch.runtime.openvino_runtime import OpenVinoRuntime
+
+        return OpenVinoRuntime(fp32_graph(model_dir, sha256), threads)
     from semsearch.runtime.torch_runtime import TorchRuntime, load_model
 
     return TorchRuntime(load_model(model_dir), precision, threads)

@@ -9,6 +9,7 @@ import importlib.util
 import os
 import sys
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,27 @@ def no_telemetry() -> None:
     semsearch makes it unimportable in this process before importing them (unless it already was).
     """
     sys.modules.setdefault("openvino_telemetry", None)  # type: ignore[arg-type]
+
+
+@contextmanager
+def output_to_stderr() -> Iterator[None]:
+    """What the libraries print while quantizing (NNCF's progress bars, OpenVINO's messages) goes to
+    stderr, at the file-descriptor level too: stdout carries a command's results alone, so that
+    ``semsearch search --json | jq`` works on a machine that has not made its int8 model yet."""
+    for stream in (sys.stdout, sys.__stdout__):
+        if stream is not None:
+            stream.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        with redirect_stdout(sys.stderr):
+            yield
+    finally:
+        for stream in (sys.stdout, sys.__stdout__):
+            if stream is not None:
+                stream.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def available() -> bool:

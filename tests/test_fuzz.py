@@ -1,7 +1,8 @@
 """Property-based tests: corpus loading and the filter parser never fail with anything but their own
 errors, and whatever they accept is safe to use.
 
-Corpus: random bytes, random JSON lines and random CSV (1,000 examples each). A load either yields
+Corpus: random bytes, random JSON lines, random CSV (with cells that look like numbers and booleans,
+so column types are inferred, or declared) and random notes with front matter (1,000 examples each). A load either yields
 documents or raises :class:`BadRecordError` / :class:`CorpusError`; with ``skip_bad`` only a
 :class:`CorpusError` (an unreadable stream) may stop it, and every document that comes out can be
 stored (valid Unicode, a clean unique id, non-empty text without NUL).
@@ -41,15 +42,15 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("fuzz")
 
 
-def check_documents(path: Path) -> None:
+def check_documents(path: Path, fields: corpus.FieldMap | None = None) -> None:
     """Load ``path`` strictly and with skip_bad; only the loader's own errors; usable documents out."""
     with contextlib.suppress(BadRecordError, CorpusError):
-        for _ in corpus.load(path):
+        for _ in corpus.load(path, fields):
             pass
     report = corpus.LoadReport()
     ids: set[str] = set()
     try:
-        for doc in corpus.load(path, skip_bad=True, report=report):
+        for doc in corpus.load(path, fields, skip_bad=True, report=report):
             assert doc.id and doc.id not in ids and len(doc.id) <= corpus.MAX_ID_LENGTH
             assert not any(ord(c) < 32 or ord(c) == 127 for c in doc.id)
             assert doc.text.strip() and "\x00" not in doc.text
@@ -59,7 +60,7 @@ def check_documents(path: Path) -> None:
             ids.add(doc.id)
     except CorpusError:
         return
-    assert report.read == len(ids) + report.skipped
+    assert report.read == len(ids) + report.skipped + report.empty
 
 
 @FUZZ
@@ -125,7 +126,27 @@ def test_random_json_lines_gzipped_and_truncated(workdir: Path, data: bytes, cut
     check_documents(path)
 
 
-cell = st.text(alphabet=st.characters(codec="utf-8") | st.sampled_from(list(',"\n\r\x00 ')), max_size=20)
+typed_cells = st.sampled_from(
+    [
+        "2015",
+        "-0",
+        "3.5",
+        "1e5",
+        "1e999",
+        "007",
+        "+5",
+        ".5",
+        "true",
+        "FALSE",
+        "yes",
+        " 12 ",
+        "nan",
+        "inf",
+        "9" * 5000,
+        "",
+    ]
+)
+cell = st.text(alphabet=st.characters(codec="utf-8") | st.sampled_from(list(',"\n\r\x00 ')), max_size=20) | typed_cells
 
 
 @st.composite
@@ -143,10 +164,43 @@ def csv_files(draw: st.DrawFn) -> bytes:
     return data
 
 
+DECLARED = corpus.FieldMap.from_options(types={"year": "number", "x": "bool", "title": "string"})
+
+
 @FUZZ
-@given(data=csv_files())
-def test_random_csv(workdir: Path, data: bytes) -> None:
+@given(data=csv_files(), declared=st.booleans())
+def test_random_csv(workdir: Path, data: bytes, declared: bool) -> None:
     path = workdir / "rows.csv"
+    path.write_bytes(data)
+    check_documents(path, DECLARED if declared else None)
+
+
+yaml_lines = st.sampled_from(
+    ["title: T", "title: 1984", "title: [a]", "tags: [a, b]", "date: 2024-03-01", "date: 2024-13-45", "x: .nan",
+     "- a list", "a: {b: [1, 2]}", "? [a, b]\n: c", "key: 'unclosed", "*alias", "&a x: 1", "!!binary aGk=", "\t", ""]
+)  # fmt: skip
+body = st.text(alphabet=st.characters(codec="utf-8") | st.sampled_from(list("#-\n\r \x00")), max_size=40)
+
+
+@st.composite
+def notes(draw: st.DrawFn) -> bytes:
+    """A Markdown note: maybe front matter (closed or not) of YAML lines or random text, then a body."""
+    text = ""
+    if draw(st.booleans()):
+        lines = draw(st.lists(yaml_lines | body, max_size=4))
+        text = "---\n" + "\n".join(lines) + ("\n---\n" if draw(st.booleans()) else "\n")
+    text += draw(st.sampled_from(["", "# ", "#\t", "  # "])) + draw(body)
+    data = text.encode("utf-8", "surrogatepass")
+    if draw(st.booleans()) and data:
+        at = draw(st.integers(0, len(data)))
+        data = data[:at] + draw(st.binary(min_size=1, max_size=4)) + data[at:]
+    return data
+
+
+@FUZZ
+@given(data=notes())
+def test_random_notes(workdir: Path, data: bytes) -> None:
+    path = workdir / "note.md"
     path.write_bytes(data)
     check_documents(path)
 

@@ -8,44 +8,127 @@ What counts as a bad record (each one a :class:`BadRecordError` with file, line 
 docs/reliability.md lists them): a line that is not valid UTF-8 or not a JSON object (including NaN,
 Infinity, numbers out of range and nesting deeper than Python can parse); a missing, non-scalar,
 over-long or control-character id; a missing, non-string or empty text; a duplicate id (the first
-occurrence is kept); a string that is not valid Unicode (a lone surrogate such as ``"\ud800"``).
-NUL characters are removed from the text.
+occurrence is kept); a string that is not valid Unicode (a lone surrogate such as ``"\ud800"``);
+a CSV/TSV cell that is not the type declared for its column. NUL characters are removed from the text.
+
+When the id or text field is absent from the records altogether (the first record has no such key,
+as a CSV whose columns are named otherwise), no record is usable: that is a :class:`CorpusError`
+listing the fields found, since skipping every record would only hide that the fields are misnamed.
+
+Types: a CSV cell is text, so :mod:`.formats` infers each column's type over the whole file (a
+column of numbers filters as numbers); ``FieldMap.types`` declares a type where inference is wrong.
+JSON and Parquet values carry their own types, except that a declared ``"string"`` turns a number
+into its text (a numeric code that should filter as a string).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from semsearch.errors import BadRecordError
+from semsearch.errors import BadRecordError, CorpusError, Hint, OptionError
 from semsearch.types import Document
 
 MAX_ID_LENGTH = 1024  # characters; an id is a key, repeated in every chunk row and filter
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
+TYPES = ("number", "string", "bool")  # what ``FieldMap.types`` may declare (the filter kinds)
 
 
 @dataclass(frozen=True)
 class FieldMap:
-    """Which fields of a record hold the id, the text and the title. The rest is metadata."""
+    """Which fields of a record hold the id, the text and the title (the rest is metadata), and the
+    types declared for fields (field name, ``"number"`` | ``"string"`` | ``"bool"``)."""
 
     id_fields: tuple[str, ...] = ("_id", "id")
     text_field: str = "text"
     title_field: str = "title"
+    types: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "types", _declared_types(self.types))
 
     @classmethod
     def from_options(
-        cls, id_field: str | None = None, text_field: str | None = None, title_field: str | None = None
+        cls,
+        id_field: str | None = None,
+        text_field: str | None = None,
+        title_field: str | None = None,
+        *,
+        types: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
     ) -> FieldMap:
         default = cls()
         return cls(
             id_fields=(id_field,) if id_field else default.id_fields,
             text_field=text_field or default.text_field,
             title_field=title_field or default.title_field,
+            types=_declared_types(types or ()),
         )
+
+    def declared(self) -> dict[str, str]:
+        """The declared types by field name."""
+        return dict(self.types)
+
+    def as_written(self) -> frozenset[str]:
+        """Fields whose CSV cells stay text unless declared: the id, text and title (an id such as
+        ``007`` or ``1.0`` is not a number, a title such as ``1984`` is still a title)."""
+        return frozenset((*self.id_fields, self.text_field, self.title_field)) - {name for name, _ in self.types}
+
+
+def _declared_types(types: Mapping[str, str] | Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    """``types`` as (field, type) pairs, each type one of :data:`TYPES`; an :class:`OptionError` otherwise."""
+    try:
+        pairs = tuple((name, kind) for name, kind in (types.items() if isinstance(types, Mapping) else types))
+    except (TypeError, ValueError):
+        raise OptionError("types", types, "expected a mapping of field names to types") from None
+    for name, kind in pairs:
+        if not isinstance(name, str) or kind not in TYPES:
+            valid = ", ".join(repr(t) for t in TYPES[:-1]) + f" or {TYPES[-1]!r}"
+            raise OptionError("types", dict(pairs), f"expected {valid} for each field, got {kind!r} for {name!r}")
+    return pairs
+
+
+def declared_strings(raw: dict[str, Any], fields: FieldMap) -> dict[str, Any]:
+    """``raw`` with the numbers of fields declared ``"string"`` turned into their text (at the top and
+    in BEIR's nested ``metadata``); other values keep the type their format gave them."""
+    names = {name for name, kind in fields.types if kind == "string"}
+    if not names:
+        return raw
+    for record in (raw, raw.get("metadata")):
+        if isinstance(record, dict):
+            for name in names & record.keys():
+                value = record[name]
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    record[name] = str(value)
+    return raw
+
+
+def check_fields(raw: dict[str, Any], fields: FieldMap, source: str, noun: str = "fields") -> None:
+    """Raise :class:`CorpusError` when the first record ``raw`` lacks the id or text field altogether:
+    the fields are misnamed, not one record bad. ``noun`` is what the format calls them (columns)."""
+    missing_id = not any(name in raw for name in fields.id_fields)
+    missing_text = fields.text_field not in raw
+    if not (missing_id or missing_text):
+        return
+    names = [_shown(name) for name in list(raw)[:30]]
+    found = ", ".join(names) + (", ..." if len(raw) > 30 else "") if names else "none"
+    no_id, no_text = f"no id field ({' or '.join(fields.id_fields)})", f"no text field ({fields.text_field})"
+    what = f"{no_id} and {no_text}" if missing_id and missing_text else no_id if missing_id else no_text
+    column, option = ("id", "id_field") if missing_id else ("text", "text_field")  # one at a time: the id first
+    raise CorpusError(
+        f"{source}: {what}: the records have {noun} {found}",
+        Hint(f"name the {column} {noun[:-1]} with {{how}}", option=option, value="NAME"),
+    )
+
+
+def _shown(name: object) -> str:
+    """A field name as a one-line message shows it."""
+    text = str(name)
+    text = text if text.isprintable() else repr(text)
+    return text if len(text) <= 40 else text[:39] + "…"
 
 
 def _id_field(raw: dict[str, Any], fields: FieldMap) -> str | None:

@@ -57,7 +57,8 @@ def test_jsonl_gz_csv_parquet_textdir_and_beir_read_the_same(tmp_path: Path) -> 
     (texts / "one.txt").write_text("plain text file")
     (texts / "sub" / "two.md").write_text("# Markdown\nbody")
     (texts / "ignored.bin").write_bytes(b"\x00\x01")
-    assert ids_and_texts(texts) == [("one.txt", "plain text file"), ("sub/two.md", "# Markdown\nbody")]
+    # A Markdown file's opening "# Heading" is its title: prepended like any title, and so not kept twice.
+    assert ids_and_texts(texts) == [("one.txt", "plain text file"), ("sub/two.md", "Markdown body")]
 
 
 def test_field_overrides(tmp_path: Path) -> None:

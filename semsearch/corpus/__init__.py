@@ -15,17 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeGuard
 
-from semsearch.corpus.formats import (
-    STDIN,
-    TABULAR,
-    EmptyFile,
-    Format,
-    detect_format,
-    estimate_count,
-    is_stdin,
-    read_raw,
-    source_name,
-)
+from semsearch.corpus.formats import STDIN, TABULAR, EmptyFile, Format, detect_format, is_stdin
+from semsearch.corpus.reading import estimate_count, read_raw, source_name
 from semsearch.corpus.records import (
     MAX_ID_LENGTH,
     TYPES,

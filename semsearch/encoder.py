@@ -16,7 +16,7 @@ import logging
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -31,6 +31,7 @@ from semsearch.models import (
     tokenizer_max_length,
     weights_sha256,
 )
+from semsearch.pooling import normalize, pool
 from semsearch.runtime import pad
 from semsearch.types import Engine, ModelIdentity, Pooling, Precision
 
@@ -41,27 +42,6 @@ if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
 log = logging.getLogger(__name__)
-
-Array = TypeVar("Array", np.ndarray, "torch.Tensor")
-
-
-def pool(hidden: Array, mask: Array, pooling: Pooling) -> Array:
-    """One vector per window from its token vectors, padding excluded (not normalised).
-
-    Written with operations numpy arrays and torch tensors share, so the classifier's fine-tuning
-    pools its tensors (with gradients) exactly as the encoder pools its arrays.
-    """
-    if pooling is Pooling.CLS:
-        return hidden[:, 0]
-    weights = mask[..., None] * 1.0
-    counts = weights.sum(1)
-    return (hidden * weights).sum(1) / (counts + (counts == 0))
-
-
-def normalize(vectors: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length (a zero row stays zero), as float32."""
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
 def length_batches(lengths: Sequence[int], max_tokens: int, max_windows: int) -> list[list[int]]:
@@ -102,15 +82,22 @@ class Encoder:
         self.name = DEFAULT_MODEL if model is None else str(model)
         self.root, self.model_dir = resolve_model_dir(self.name)
         self.pooling = Pooling(pooling)
-        self.precision = Precision(precision) if precision else runtime.best_precision()
         self.batch_size = batch_size
         self.threads = threads
-        self.engine = engine or runtime.engine_for(self.precision, threads)
         self.dim, positions = model_shape(self.model_dir)
         self.max_length = configured_max_length(
             self.root, self.model_dir, tokenizer_max_length(self.model_dir), positions
         )
         self.identity = ModelIdentity(name=self.name, path=str(self.root), sha256=weights_sha256(self.model_dir))
+        # No precision given: the fastest one measured on this CPU for these weights (a new index's default).
+        self.precision = Precision(precision) if precision else runtime.best_precision(self.planner_model())
+        self.engine = engine or runtime.engine_for(self.precision, threads, self.identity.sha256)
+
+    def planner_model(self) -> runtime.planner.Model:
+        """What the runtime planner needs to measure this model."""
+        from semsearch.runtime.planner import Model
+
+        return Model(self.model_dir, self.identity.sha256, self.pooling, self.max_length, lambda: self.tokenizer)
 
     @cached_property
     def tokenizer(self) -> PreTrainedTokenizerBase:

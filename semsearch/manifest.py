@@ -51,6 +51,7 @@ class Manifest:
     # Plain JSON values: the corpus package reads them. Absent in indexes written before they were recorded.
     fields: dict[str, Any] | None = None
     source: str | None = None
+    glob: str | None = None  # which files of a folder the source was read as
 
     def save(self, directory: Path) -> None:
         """The manifest first, then its backup: a kill between the two leaves a readable manifest."""
@@ -99,6 +100,7 @@ class Manifest:
                 precision=Precision(data.get("precision", Precision.FP32)),
                 fields=dict(data["fields"]) if isinstance(data.get("fields"), dict) else None,
                 source=str(data["source"]) if isinstance(data.get("source"), str) else None,
+                glob=str(data["glob"]) if isinstance(data.get("glob"), str) else None,
             )
         except OSError as exc:
             raise IndexDamagedError(f"{path} cannot be read ({exc.strerror})") from exc
@@ -151,10 +153,11 @@ class Manifest:
             )
 
     def with_run_settings(
-        self, backend: Backend, faiss_factory: str, fields: dict[str, Any] | None, source: str | None
-    ) -> Manifest:
+        self, backend: Backend, faiss_factory: str, fields: dict[str, Any] | None, source: str | None,
+        glob: str | None = None,
+    ) -> Manifest:  # fmt: skip
         """This index as a run leaves it: the search settings and the corpus mapping it was given."""
-        return replace(self, backend=backend, faiss_factory=faiss_factory, fields=fields, source=source)
+        return replace(self, backend=backend, faiss_factory=faiss_factory, fields=fields, source=source, glob=glob)
 
     @property
     def model_spec(self) -> str:

@@ -57,6 +57,7 @@ class Precision(StrEnum):
     FP32 = "fp32"  # the reference
     BF16 = "bf16"  # torch autocast; close to fp32, fast only where the CPU has bf16 arithmetic
     INT8 = "int8"  # an NNCF static int8 model run by OpenVINO; close to fp32, not equal
+    INT8_DYNAMIC = "int8-dynamic"  # int8 weights per channel, activations at run time (ONNX Runtime)
 
 
 class Engine(StrEnum):
@@ -65,6 +66,7 @@ class Engine(StrEnum):
 
     TORCH = "torch"
     OPENVINO = "openvino"
+    ONNXRUNTIME = "onnxruntime"
 
 
 @dataclass(frozen=True)
@@ -176,6 +178,8 @@ class IndexInfo:
     labels: list[str]  # the installed classifier's labels (empty without one)
     bytes_on_disk: int
     version: int  # the store version this handle reads
+    query_engine: str = ""  # what encodes this index's queries on this machine
+    plan: list[str] = field(default_factory=list)  # the runtime plan measured here for the model (lines)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -194,4 +198,6 @@ class IndexInfo:
             "labels": self.labels,
             "bytes_on_disk": self.bytes_on_disk,
             "version": self.version,
+            "query_engine": self.query_engine,
+            "plan": self.plan,
         }

@@ -27,13 +27,16 @@ def load_labelled(
 ) -> Labelled:  # fmt: skip
     """Labelled examples from any corpus format (jsonl, csv, parquet, ...). No id is needed; the
     title, if present, is prepended to the text as when indexing, so a head sees what an index sees."""
-    from semsearch.corpus import raw_records
+    from semsearch.corpus import FieldMap, raw_records
+
+    # The label column stays as written (CSV columns are typed: "true"/"false" labels would become bools).
+    fields = FieldMap.from_options(text_field=text_field, title_field=title_field, types={label_field: "string"})
 
     texts: list[str] = []
     labels: list[str] = []
     examples: list[str] = []
     skipped = 0
-    for source, line, raw in raw_records(path):
+    for source, line, raw in raw_records(path, fields):
         try:
             if isinstance(raw, BadRecordError):
                 raise raw

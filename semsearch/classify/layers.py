@@ -16,8 +16,9 @@ import numpy as np
 import torch
 
 from semsearch.chunking import Chunk
-from semsearch.encoder import Encoder, length_batches, normalize, pool
+from semsearch.encoder import Encoder, length_batches
 from semsearch.errors import ClassifierError
+from semsearch.pooling import normalize, pool
 from semsearch.runtime import pad
 
 

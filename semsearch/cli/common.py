@@ -160,7 +160,15 @@ def corpus_fields(command: F) -> F:
     return command
 
 
-def field_map(id_field: str | None, text_field: str | None, title_field: str | None) -> Any:
+def field_map(id_field: str | None, text_field: str | None, title_field: str | None,
+              types: tuple[str, ...] = ()) -> Any:  # fmt: skip
+    """The FieldMap of the corpus options; ``types`` are --type FIELD=KIND values."""
     from semsearch.corpus import FieldMap
 
-    return FieldMap.from_options(id_field, text_field, title_field)
+    declared = {}
+    for given in types:
+        name, equals, kind = given.partition("=")
+        if not equals or not name.strip():
+            raise click.BadParameter(f"expected FIELD=number|string|bool, got {given!r}", param_hint="--type")
+        declared[name.strip()] = kind.strip()
+    return FieldMap.from_options(id_field, text_field, title_field, types=declared or None)

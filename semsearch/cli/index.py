@@ -43,6 +43,12 @@ from semsearch.types import Backend, Pooling, Precision
               help="Tokens shared by consecutive windows of a long document [default: the index's own; for a new "
                    "index 32, at most a quarter of the window].")  # fmt: skip
 @corpus_fields
+@click.option("--type", "types", multiple=True, metavar="FIELD=KIND",
+              help="Declare a field's type where the CSV/TSV inference is wrong: number, string or bool "
+                   "(repeatable), e.g. --type zip=string.")  # fmt: skip
+@click.option(
+    "--glob", default=None, help="Which files of a folder to index, e.g. '**/*.md' [default: every .txt/.md]."
+)
 @skip_bad_option
 @click.option("--delete-missing", is_flag=True, help="Remove documents no longer in SOURCE.")
 @wait_option
@@ -52,7 +58,7 @@ from semsearch.types import Backend, Pooling, Precision
 @interrupted("every committed batch is kept; run the same command again to finish")
 @user_errors
 def index(source: Path | None, index_dir: Path, id_field: str | None, text_field: str | None,
-          title_field: str | None, **options: Any) -> None:  # fmt: skip
+          title_field: str | None, types: tuple[str, ...], **options: Any) -> None:  # fmt: skip
     """Index SOURCE (jsonl, csv, tsv, parquet, a .txt/.md file or folder, a BEIR folder, or - for JSONL on
     stdin) into --index. Again on the same --index: adds new and changed documents, skips the rest; SOURCE
     and the field options can then be left out (the index remembers them)."""
@@ -61,8 +67,8 @@ def index(source: Path | None, index_dir: Path, id_field: str | None, text_field
 
     if source is None:
         source = recorded_source(index_dir)
-    named = id_field or text_field or title_field
-    fields = field_map(id_field, text_field, title_field) if named else None
+    named = id_field or text_field or title_field or types
+    fields = field_map(id_field, text_field, title_field, types) if named else None
     summary = build_index(source, index_dir, IndexOptions(fields=fields, **options))
     click.echo(
         f"{summary.docs} documents in {index_dir}: {summary.added} added, {summary.updated} updated, "
@@ -72,6 +78,8 @@ def index(source: Path | None, index_dir: Path, id_field: str | None, text_field
         f"{summary.chunks} chunks | {summary.seconds:.1f} s ({summary.setup_seconds:.1f} s loading the model) | "
         f"{summary.docs_per_second:.1f} docs/s encoded | {summary.bytes_on_disk / 1e6:.1f} MB on disk"
     )
+    if summary.empty:
+        click.echo(f"{summary.empty} empty file{'s' if summary.empty != 1 else ''} skipped", err=True)
     if summary.relabelled:
         click.echo(f"{summary.relabelled} unchanged documents labelled by the index's classifier")
     if summary.vector_index:

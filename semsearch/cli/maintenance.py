@@ -60,8 +60,11 @@ def info(index_dir: Path, as_json: bool) -> None:
         ("classifier", ", ".join(about.labels) if about.labels else "none"),
         ("size", f"{about.bytes_on_disk / 1e6:.1f} MB on disk"),
         ("version", about.version),
+        ("queries", about.query_engine),
     ):
         click.echo(f"{name:<13}{value}")
+    for line in about.plan:
+        click.echo(line)
 
 
 @click.command()

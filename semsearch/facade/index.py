@@ -23,6 +23,8 @@ from semsearch.filters import Filter, parse
 from semsearch.fsutil import size_on_disk
 from semsearch.manifest import STORE_DIR, Manifest, installed_labels
 from semsearch.ranking import Ranking, reciprocal_rank_fusion, top_documents
+from semsearch.runtime import engine_for
+from semsearch.runtime.planner import cached_plan
 from semsearch.store import Store
 from semsearch.store.schema import LABEL_FIELD, PROB_FIELD, quote
 from semsearch.types import (
@@ -194,6 +196,7 @@ class Index:
     def info(self) -> IndexInfo:
         """What the index holds and how it was made."""
         manifest = self.manifest
+        sha = manifest.model.sha256
         fields = [
             FieldSummary(name, str(info.kind)) for name, info in sorted(self.store.fields().items()) if name != "id"
         ]
@@ -213,6 +216,8 @@ class Index:
             labels=list(self.labels()),
             bytes_on_disk=size_on_disk(self.directory),
             version=self.store.version,
+            query_engine=f"{manifest.precision} in {engine_for(manifest.precision, QUERY_THREADS, sha)}",
+            plan=plan.describe() if (plan := cached_plan(sha)) else [],
         )
 
     # -- the parts a query uses, loaded on first use -----------------------------------------------------

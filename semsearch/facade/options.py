@@ -16,11 +16,12 @@ Options = TypeVar("Options")
 
 
 def index_options(base: IndexOptions, overrides: Mapping[str, Any]) -> IndexOptions:
-    """``base`` with ``overrides``: IndexOptions fields, and the corpus field names one by one."""
+    """``base`` with ``overrides``: IndexOptions fields, and the corpus field names (and declared ``types``,
+    field -> "number" | "string" | "bool") one by one."""
     from semsearch.corpus import FieldMap
 
     rest = dict(overrides)
-    names = {key: rest.pop(key) for key in ("id_field", "text_field", "title_field") if key in rest}
+    names = {key: rest.pop(key) for key in ("id_field", "text_field", "title_field", "types") if key in rest}
     if names:
         rest["fields"] = FieldMap.from_options(**names)
     return with_options(base, rest)

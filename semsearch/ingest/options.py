@@ -27,6 +27,7 @@ class IndexOptions:
     backend: Backend | None = None  # None: the index's own; for a new index NEW_INDEX.backend
     faiss_factory: str | None = None  # None: the index's own; for a new index "auto" (see semsearch.ann.faiss)
     fields: FieldMap | None = None  # which fields are the id, text and title; None: the index's own, else default
+    glob: str | None = None  # which files of a folder of notes; None: the index's own, else every .txt/.md
     batch_docs: int = 256  # documents per commit
     skip_bad: bool = False
     delete_missing: bool = False
@@ -61,6 +62,7 @@ class IndexSummary:
     seconds: float
     bytes_on_disk: int
     skipped_examples: tuple[str, ...] = ()
+    empty: int = 0  # empty files of a folder of notes, skipped (not bad records)
     relabelled: int = 0  # unchanged documents given a label by the index's (new) classifier
     vector_index: str = ""  # which vector index serves the store, with its measured recall
     setup_seconds: float = 0.0  # of ``seconds``: loading the model (and making the int8 model the first time)

@@ -171,8 +171,8 @@ def build_index(source: corpus.Source, directory: str | Path, options: IndexOpti
 
 def _build(source: corpus.Source, directory: Path, options: IndexOptions) -> IndexSummary:
     started = time.perf_counter()
-    total = corpus.count(source)  # also fails early on a missing or unknown source
     options = settle(options, existing_manifest(directory))
+    total = corpus.count(source, glob=options.glob)  # also fails early on a missing or unknown source
     assert options.pooling is not None, "settled"
     encoder = Encoder(options.model, options.pooling, options.precision)
     with writer_lock(directory, options.lock_timeout):
@@ -185,7 +185,7 @@ def _build(source: corpus.Source, directory: Path, options: IndexOptions) -> Ind
             store.ensure_label_columns()
         report = corpus.LoadReport()
         run = _Run(encoder, store, manifest, options, report, labeller)
-        documents = corpus.load(source, options.fields, skip_bad=options.skip_bad, report=report)
+        documents = corpus.load(source, options.fields, skip_bad=options.skip_bad, report=report, glob=options.glob)
         ready = time.perf_counter()  # the model is loaded (and, the first time, quantized): indexing starts
         with tqdm(total=total, unit="doc", desc="indexing", disable=not options.progress) as bar:
             while batch := list(islice(documents, options.batch_docs)):
@@ -223,6 +223,7 @@ def _build(source: corpus.Source, directory: Path, options: IndexOptions) -> Ind
             seconds=finished - started,
             bytes_on_disk=size_on_disk(directory),
             skipped_examples=tuple(report.skipped_examples),
+            empty=report.empty,
             relabelled=relabelled,
             vector_index=vector_index,
             setup_seconds=ready - started,

@@ -62,6 +62,7 @@ def settle(options: IndexOptions, existing: Manifest | None) -> IndexOptions:
         backend=options.backend or existing.backend,
         faiss_factory=options.faiss_factory or existing.faiss_factory,
         fields=options.fields or (fields_from_json(existing.fields) if existing.fields else FieldMap()),
+        glob=options.glob or existing.glob,
     )
 
 
@@ -113,7 +114,8 @@ def open_for_writing(
             f"delete {directory} and index the corpus again"
         )
     fields = fields_to_json(options.fields or FieldMap())
-    manifest = (existing or wanted).with_run_settings(options.backend, options.faiss_factory, fields, source)
+    manifest = (existing or wanted).with_run_settings(options.backend, options.faiss_factory, fields, source,
+                                                      options.glob)  # fmt: skip
     manifest.save(directory)
     return manifest, store
 

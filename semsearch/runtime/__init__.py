@@ -13,38 +13,62 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from semsearch.errors import ModelError
 from semsearch.runtime.base import Runtime, bert_inputs, pad
 from semsearch.types import Engine, Precision
 
+if TYPE_CHECKING:
+    from semsearch.runtime.planner import Model, Plan
+
 __all__ = ["Runtime", "bert_inputs", "best_precision", "engine_for", "load", "pad"]
 
 
-def best_precision() -> Precision:
-    """int8 where the CPU has int8 dot-product instructions (VNNI/AMX) and OpenVINO is installed, else fp32.
+def best_precision(model: Model | None = None) -> Precision:
+    """The precision of a new index: the plan's bulk choice for ``model`` on this CPU (measured the first
+    time, :mod:`.planner`); without a model, int8 where the CPU has int8 dot products and OpenVINO is
+    installed, else fp32."""
+    if model is not None:
+        from semsearch.runtime.planner import plan_for
 
-    bf16 is never the default: its speed depends too much on the CPU (benchmarks/RESULTS.md, speed).
-    """
+        return plan_for(model).bulk[0]
     from semsearch.runtime import cpu, openvino_runtime
 
     return Precision.INT8 if openvino_runtime.available() and cpu.has_fast_int8() else Precision.FP32
 
 
-def engine_for(precision: Precision, threads: int | None) -> Engine:
+def engine_for(precision: Precision, threads: int | None, sha256: str | None = None) -> Engine:
     """Which engine runs ``precision`` for a job on ``threads`` threads (1: a single query; None: bulk).
 
-    int8 runs only in OpenVINO and bf16 only in torch. fp32 runs in both with the same vectors: queries go
-    to OpenVINO where it is installed (it starts without importing torch or transformers and answers a
-    short query faster), bulk encoding stays with torch, the reference.
+    int8 runs only in OpenVINO, int8-dynamic only in ONNX Runtime, bf16 only in torch. fp32 runs in torch
+    and OpenVINO with the same vectors: the measured plan for these weights (``sha256``) says which is
+    faster here; with no plan yet, queries go to OpenVINO where it is installed (it starts without
+    importing torch or transformers) and bulk encoding stays with torch, the reference.
     """
     from semsearch.runtime import openvino_runtime
 
     if precision is Precision.INT8:
         return Engine.OPENVINO
-    if precision is Precision.FP32 and threads == 1 and openvino_runtime.available():
-        return Engine.OPENVINO
-    return Engine.TORCH
+    if precision is Precision.INT8_DYNAMIC:
+        return Engine.ONNXRUNTIME
+    if precision is not Precision.FP32:
+        return Engine.TORCH
+    plan = _cached_plan(sha256)
+    if plan is not None:
+        if threads == 1 and (engine := plan.query_engine(precision)) is not None:
+            return engine
+        if threads != 1 and (engine := plan.bulk_engine(precision)) is not None:
+            return engine
+    return Engine.OPENVINO if threads == 1 and openvino_runtime.available() else Engine.TORCH
+
+
+def _cached_plan(sha256: str | None) -> Plan | None:
+    if sha256 is None:
+        return None
+    from semsearch.runtime.planner import cached_plan
+
+    return cached_plan(sha256)
 
 
 def load(model_dir: Path, sha256: str, precision: Precision, tokenizer: Callable[[], object], max_length: int,
@@ -52,7 +76,14 @@ def load(model_dir: Path, sha256: str, precision: Precision, tokenizer: Callable
     """The runtime that runs ``model_dir`` at ``precision`` on ``threads`` threads (None: every core), in
     ``engine`` (None: :func:`engine_for`). ``tokenizer`` gives the model's tokenizer, when making the int8
     model needs one."""
-    engine = engine or engine_for(precision, threads)
+    engine = engine or engine_for(precision, threads, sha256)
+    if precision is Precision.INT8_DYNAMIC:
+        from semsearch.runtime import onnx_runtime
+        from semsearch.runtime.export import int8_dynamic_graph
+
+        if not onnx_runtime.available():
+            raise ModelError("precision int8-dynamic needs the 'onnxruntime' package: pip install onnxruntime")
+        return onnx_runtime.OnnxRuntime(int8_dynamic_graph(model_dir, sha256), threads)
     if precision is Precision.INT8:
         from semsearch.runtime import quantize
 

@@ -41,6 +41,30 @@ def fp32_graph(model_dir: Path, sha256: str) -> Path:
     return built(target, build) / "model.xml"
 
 
+def int8_dynamic_graph(model_dir: Path, sha256: str) -> Path:
+    """The ``int8-dynamic`` ONNX graph of the weights in ``model_dir``: the fp32 export with its matrix
+    products' weights quantized to int8 per output channel (activations are quantized as it runs)."""
+    import onnxruntime
+
+    target = cache_dir() / "int8-dynamic" / f"{sha256[:32]}-r{RECIPE}-ort{onnxruntime.__version__}"
+    if not (target / "model.onnx").is_file():
+        log.warning("making the int8-dynamic model once for this machine (cached in %s)", target)
+
+    def build(folder: Path) -> None:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        with output_to_stderr(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            export_onnx(model_dir, folder / "fp32.onnx")
+            logging.getLogger().setLevel(max(logging.getLogger().level, logging.ERROR))  # its advice is for images
+            quantize_dynamic(str(folder / "fp32.onnx"), str(folder / "model.onnx"), weight_type=QuantType.QInt8,
+                             per_channel=True, op_types_to_quantize=["MatMul"])  # fmt: skip
+            (folder / "fp32.onnx").unlink()
+            (folder / "recipe.json").write_text(json.dumps({"recipe": RECIPE, "source": str(model_dir)}))
+
+    return built(target, build, marker="model.onnx") / "model.onnx"
+
+
 def export_onnx(model_dir: Path, path: Path) -> None:
     """The transformer of ``model_dir`` as an ONNX graph: token ids, mask and types in, last hidden state out."""
     import torch

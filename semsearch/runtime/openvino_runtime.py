@@ -16,6 +16,7 @@ import numpy as np
 
 from semsearch.errors import ModelError
 from semsearch.runtime.base import bert_inputs
+from semsearch.runtime.cpu import usable_cores
 
 
 def no_telemetry() -> None:
@@ -74,7 +75,7 @@ class OpenVinoRuntime:
         if threads:
             config |= {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": str(threads)}
         else:
-            config |= {"PERFORMANCE_HINT": "THROUGHPUT", "NUM_STREAMS": str(os.cpu_count() or 1)}
+            config |= {"PERFORMANCE_HINT": "THROUGHPUT", "NUM_STREAMS": str(usable_cores())}
         try:
             self._model = ov.Core().compile_model(str(xml), "CPU", config)
         except RuntimeError as exc:

@@ -254,7 +254,7 @@ def test_an_update_keeps_the_index_own_backend_factory_and_field_mapping(tmp_pat
     [
         ("empty.jsonl", "", False, "holds no documents"),
         ("header.csv", "_id,text,year\n", False, "holds no documents"),
-        ("bad.jsonl", '{"_id": "a"}\n{"text": "no id"}\n', True, "none of the 2 records"),
+        ("bad.jsonl", '{"_id": "a", "text": ""}\n{"_id": "b", "text": " "}\n', True, "none of the 2 records"),
     ],
 )
 def test_a_source_without_usable_documents_is_an_error_and_leaves_nothing(

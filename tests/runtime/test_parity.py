@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from semsearch.encoder import Encoder
-from semsearch.runtime import openvino_runtime
+from semsearch.runtime import onnx_runtime, openvino_runtime
 from semsearch.types import Engine, Precision
 
 TEXTS = [
@@ -28,6 +28,7 @@ PARITY = {
     (Precision.FP32, Engine.OPENVINO): 0.99999,
     (Precision.BF16, Engine.TORCH): 0.999,
     (Precision.INT8, Engine.OPENVINO): 0.98,
+    (Precision.INT8_DYNAMIC, Engine.ONNXRUNTIME): 0.97,
 }
 
 
@@ -43,6 +44,8 @@ def test_every_runtime_gives_the_reference_vectors(
 ) -> None:
     if engine is Engine.OPENVINO and not openvino_runtime.available():
         pytest.skip("OpenVINO and NNCF are not installed")
+    if engine is Engine.ONNXRUNTIME and not onnx_runtime.available():
+        pytest.skip("ONNX Runtime is not installed")
     got = Encoder(precision=precision, threads=threads, engine=engine).encode(TEXTS)
     assert got.shape == reference.shape and got.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)

@@ -23,8 +23,9 @@ from semsearch.classify.heads.base import Head
 from semsearch.classify.layers import bert_layers, run_layers
 from semsearch.classify.options import HeadKind, TrainOptions
 from semsearch.classify.persistence import LAYER_PREFIX, ClassifierConfig
-from semsearch.encoder import Encoder, length_batches, pool
+from semsearch.encoder import Encoder, length_batches
 from semsearch.errors import ClassifierError
+from semsearch.pooling import pool
 from semsearch.types import Pooling
 
 

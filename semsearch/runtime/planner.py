@@ -1,0 +1,275 @@
+"""Which runtime is fastest on this CPU, found by measuring, not assumed from the CPU's flags.
+
+The first time a model meets a machine, every runtime available here encodes a fixed calibration set
+(:func:`calibration_windows`, from the text shipped with semsearch): in bulk (every usable core, batches
+of windows) and as single queries (one thread, one short text at a time). A runtime whose vectors fall
+below :data:`COSINE_FLOOR` (the mean cosine to the torch fp32 vectors of the same windows) is dropped,
+whatever its speed. The plan keeps the fastest for bulk encoding (which sets a new index's precision)
+and, for each precision, the fastest engine for queries: an index encodes its queries at its own
+precision, with whichever engine of that precision is fastest (fp32 in torch or OpenVINO: the same
+vectors). The plan is saved under the cache folder, keyed by the CPU's model name, its instruction set,
+the weights' hash and the libraries' versions: another CPU, other weights or an upgrade plan again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from importlib import metadata, resources
+from pathlib import Path
+from statistics import median
+
+import numpy as np
+
+from semsearch.fsutil import atomic_write_text
+from semsearch.pooling import normalize, pool
+from semsearch.runtime import cpu
+from semsearch.runtime.base import Runtime, pad
+from semsearch.runtime.cache import cache_dir
+from semsearch.types import Engine, Pooling, Precision
+
+log = logging.getLogger(__name__)
+
+RECIPE = 1  # bump when what is measured changes: older plans are then made again
+# Mean cosine to torch fp32 a runtime must keep (per window, over the calibration set). The int8 paths sit
+# near it on CPUs without int8 dot products; their retrieval quality is measured in benchmarks/RESULTS.md.
+COSINE_FLOOR = 0.99
+BULK_WINDOWS = 96  # calibration windows timed in bulk
+QUERIES = 24  # single queries timed, one at a time
+LIBRARIES = ("torch", "openvino", "nncf", "onnxruntime", "semsearch")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One way to run the model, and what it measured."""
+
+    precision: Precision
+    engine: Engine
+    bulk_tokens_per_second: float = 0.0
+    query_ms: float = 0.0  # median, one thread
+    cosine: float = 0.0  # mean cosine to torch fp32 over the calibration windows
+    kept: bool = False  # at or above the floor
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What was measured on this machine, and what it chose."""
+
+    cpu: str
+    flags: str
+    bulk: tuple[Precision, Engine]  # for a new index: the fastest kept runtime in bulk
+    query: dict[str, Engine]  # precision -> the fastest kept engine for single queries
+    candidates: tuple[Candidate, ...]
+    seconds: float  # what measuring took
+
+    def query_engine(self, precision: Precision) -> Engine | None:
+        """The fastest kept engine for single queries at ``precision`` (None if none was kept)."""
+        engine = self.query.get(str(precision))
+        return Engine(engine) if engine else None
+
+    def bulk_engine(self, precision: Precision) -> Engine | None:
+        """The fastest kept engine for bulk encoding at ``precision`` (an index keeps its precision)."""
+        kept = [c for c in self.candidates if c.kept and c.precision is precision]
+        return max(kept, key=lambda c: c.bulk_tokens_per_second).engine if kept else None
+
+    def to_json(self) -> dict[str, object]:
+        data = asdict(self)
+        data["bulk"] = [str(self.bulk[0]), str(self.bulk[1])]
+        data["candidates"] = [{**asdict(c), "precision": str(c.precision), "engine": str(c.engine)}
+                              for c in self.candidates]  # fmt: skip
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> Plan:
+        bulk = data["bulk"]
+        assert isinstance(bulk, list)
+        raw = data["candidates"]
+        assert isinstance(raw, list)
+        candidates = tuple(
+            Candidate(**{**c, "precision": Precision(c["precision"]), "engine": Engine(c["engine"])}) for c in raw
+        )
+        query = data["query"]
+        assert isinstance(query, dict)
+        return cls(
+            cpu=str(data["cpu"]), flags=str(data["flags"]), bulk=(Precision(bulk[0]), Engine(bulk[1])),
+            query={str(k): Engine(v) for k, v in query.items()}, candidates=candidates,
+            seconds=float(data["seconds"]),  # type: ignore[arg-type]
+        )  # fmt: skip
+
+    def describe(self) -> list[str]:
+        """Lines for a person: each runtime's figures, and the choices."""
+        lines = [f"runtime plan for {self.cpu} (measured in {self.seconds:.0f} s):"]
+        for c in self.candidates:
+            verdict = "" if c.kept else f"  (dropped: cosine below {COSINE_FLOOR})"
+            lines.append(
+                f"  {c.precision:<12} {c.engine:<11} bulk {c.bulk_tokens_per_second:>8,.0f} tokens/s  "
+                f"query {c.query_ms:6.1f} ms  cosine {c.cosine:.5f}{verdict}"
+            )
+        lines.append(f"  bulk: {self.bulk[0]} in {self.bulk[1]}")
+        lines += [f"  queries at {precision}: {engine}" for precision, engine in sorted(self.query.items())]
+        return lines
+
+
+def candidates() -> list[tuple[Precision, Engine]]:
+    """The runtimes this machine can run: fp32 in torch always, the others where their library is
+    installed (bf16 only where the CPU computes in bf16: elsewhere it is emulated, many times slower)."""
+    from semsearch.runtime import onnx_runtime, openvino_runtime
+
+    found = [(Precision.FP32, Engine.TORCH)]
+    if openvino_runtime.available():
+        found += [(Precision.FP32, Engine.OPENVINO), (Precision.INT8, Engine.OPENVINO)]
+    if onnx_runtime.available():
+        found.append((Precision.INT8_DYNAMIC, Engine.ONNXRUNTIME))
+    if cpu.has_bf16():
+        found.append((Precision.BF16, Engine.TORCH))
+    return found
+
+
+def plan_key(sha256: str) -> str:
+    """What a plan depends on: the CPU (model name and instruction set), the weights, the libraries."""
+    versions = []
+    for name in LIBRARIES:
+        try:
+            versions.append(f"{name}={metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            versions.append(f"{name}=none")
+    digest = hashlib.sha256()
+    for part in (f"recipe {RECIPE}", cpu.model_name(), " ".join(sorted(cpu.flags())), sha256, *versions):
+        digest.update(part.encode() + b"\n")
+    return digest.hexdigest()[:32]
+
+
+def plan_path(sha256: str) -> Path:
+    return cache_dir() / "plans" / f"{plan_key(sha256)}.json"
+
+
+def cached_plan(sha256: str) -> Plan | None:
+    """The plan made earlier on this machine for these weights, if any (an unreadable one is ignored)."""
+    path = plan_path(sha256)
+    if not path.is_file():
+        return None
+    try:
+        return Plan.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError, AssertionError) as exc:
+        log.warning("ignoring the runtime plan %s (%s); measuring again", path, exc)
+        return None
+
+
+@dataclass(frozen=True)
+class Model:
+    """What measuring needs of a model: where it is, its weights' hash, its pooling, and its tokenizer
+    (a callable: loading transformers' tokenizer is for when measuring happens)."""
+
+    model_dir: Path
+    sha256: str
+    pooling: Pooling
+    max_length: int
+    tokenizer: Callable[[], object]
+
+
+Measure = Callable[[Model, Precision, Engine, list[list[int]], np.ndarray], Candidate]
+
+
+def plan_for(model: Model, measure: Measure | None = None) -> Plan:
+    """The runtime plan for ``model``'s weights on this machine: the cached one, else one measured now and
+    saved (``measure`` times one runtime; tests give their own)."""
+    found = cached_plan(model.sha256)
+    if found is not None:
+        return found
+    made = make_plan(model, measure or measure_runtime)
+    save(plan_path(model.sha256), json.dumps(made.to_json(), indent=2) + "\n")
+    for line in made.describe():
+        log.info("%s", line)
+    return made
+
+
+def make_plan(model: Model, measure: Measure) -> Plan:
+    from semsearch.runtime import load
+
+    started = time.perf_counter()
+    options = candidates()
+    print(f"measuring {len(options)} ways to run the model on this CPU, once ...", file=sys.stderr, flush=True)
+    windows = calibration_windows(model)
+    reference = encode(load(model.model_dir, model.sha256, Precision.FP32, model.tokenizer, model.max_length,
+                            None, Engine.TORCH), windows, model.pooling)  # fmt: skip
+    measured = [measure(model, precision, engine, windows, reference) for precision, engine in options]
+    kept = [c for c in measured if c.kept] or [measured[0]]  # torch fp32 is the reference: always kept
+    fastest = max(kept, key=lambda c: c.bulk_tokens_per_second)
+    query: dict[str, Engine] = {}
+    for precision in {c.precision for c in kept}:
+        best = min((c for c in kept if c.precision is precision), key=lambda c: c.query_ms)
+        query[str(precision)] = best.engine
+    return Plan(
+        cpu=cpu.model_name(), flags=" ".join(sorted(cpu.flags() & INTERESTING_FLAGS)),
+        bulk=(fastest.precision, fastest.engine), query=query, candidates=tuple(measured),
+        seconds=time.perf_counter() - started,
+    )  # fmt: skip
+
+
+INTERESTING_FLAGS = frozenset({"avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16",
+                               "amx_int8", "amx_tile", "avx512_fp16"})  # fmt: skip
+
+
+def measure_runtime(
+    model: Model, precision: Precision, engine: Engine, windows: list[list[int]], reference: np.ndarray
+) -> Candidate:
+    """Time one runtime on the calibration windows, in bulk and as single queries, and check its vectors."""
+    from semsearch.runtime import load
+
+    bulk = load(model.model_dir, model.sha256, precision, model.tokenizer, model.max_length, None, engine)
+    encode(bulk, windows[:8], model.pooling)  # warm up
+    started = time.perf_counter()
+    vectors = encode(bulk, windows, model.pooling)
+    tokens_per_second = sum(len(w) for w in windows) / (time.perf_counter() - started)
+    cosine = float(np.mean(np.sum(vectors * reference, axis=1)))
+    single = load(model.model_dir, model.sha256, precision, model.tokenizer, model.max_length, 1, engine)
+    queries = [w[:18] + w[-1:] for w in windows[:QUERIES]]  # short texts: a window's first tokens, closed
+    encode(single, queries[:2], model.pooling)
+    times = []
+    for query in queries:
+        began = time.perf_counter()
+        encode(single, [query], model.pooling)
+        times.append((time.perf_counter() - began) * 1000)
+    return Candidate(precision, engine, tokens_per_second, median(times), cosine, cosine >= COSINE_FLOOR)
+
+
+def encode(runtime: Runtime, windows: list[list[int]], pooling: Pooling, batch: int = 32) -> np.ndarray:
+    """Unit vectors of ``windows`` (in order), batches of ``batch`` windows, as the encoder pools them."""
+    out = []
+    padded = [pad(windows[begin : begin + batch]) for begin in range(0, len(windows), batch)]
+    for (_, mask), hidden in zip(padded, runtime.forward_all(padded), strict=True):
+        out.append(normalize(pool(hidden, mask.astype(np.float32), pooling)))
+    return np.concatenate(out)
+
+
+def calibration_windows(model: Model) -> list[list[int]]:
+    """:data:`BULK_WINDOWS` token windows of the calibration text shipped with semsearch, cut as an index
+    cuts documents (128 tokens, 32 shared), repeated as needed."""
+    from semsearch.chunking import ChunkConfig, split
+
+    tokenizer = model.tokenizer()
+    text = resources.files("semsearch").joinpath("data/calibration.txt").read_text(encoding="utf-8")
+    window = min(128, model.max_length)
+    windows = [c.input_ids for c in split(tokenizer, [text], ChunkConfig(window, 32))]  # type: ignore[arg-type]
+    lines = [line for line in text.splitlines() if line.strip()]
+    windows += [c.input_ids for c in split(tokenizer, lines, ChunkConfig(window, 0))]  # type: ignore[arg-type]
+    return list(_cycle(windows, BULK_WINDOWS))
+
+
+def _cycle(items: list[list[int]], count: int) -> Iterator[list[int]]:
+    for position in range(count):
+        yield items[position % len(items)]
+
+
+def save(path: Path, text: str) -> None:
+    """Save a plan; a cache folder that cannot be written only costs measuring again next time."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, text)
+    except OSError as exc:
+        log.warning("cannot save the runtime plan in %s (%s)", path, exc)

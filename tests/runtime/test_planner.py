@@ -1,0 +1,86 @@
+"""The runtime planner: it keeps the fastest runtime whose vectors stay near fp32, separately for bulk and
+for single queries, and caches the plan per CPU, instruction set and weights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from semsearch import runtime
+from semsearch.runtime import cpu, planner
+from semsearch.runtime.planner import Candidate, Model
+from semsearch.types import Engine, Pooling, Precision
+
+SPEEDS = {  # (precision, engine) -> (bulk tokens/s, query ms, cosine to fp32)
+    (Precision.FP32, Engine.TORCH): (1000.0, 20.0, 1.0),
+    (Precision.FP32, Engine.OPENVINO): (1700.0, 8.0, 0.9999999),
+    (Precision.INT8, Engine.OPENVINO): (1800.0, 7.0, 0.95),  # fast, but its vectors are too far off
+    (Precision.INT8_DYNAMIC, Engine.ONNXRUNTIME): (2600.0, 9.0, 0.993),
+}
+
+
+@pytest.fixture()
+def fake(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[tuple[Precision, Engine]]:
+    """Every runtime measures as SPEEDS says; the calls are recorded. The cache lives in ``tmp_path``."""
+    monkeypatch.setenv("SEMSEARCH_CACHE", str(tmp_path))
+    monkeypatch.setattr(planner, "candidates", lambda: list(SPEEDS))
+    monkeypatch.setattr(planner, "calibration_windows", lambda model: [[101, 2000, 102]] * 4)
+    monkeypatch.setattr(runtime, "load", lambda *args, **kwargs: None)
+    monkeypatch.setattr(planner, "encode", lambda rt, windows, pooling: np.ones((len(windows), 2)))
+    calls: list[tuple[Precision, Engine]] = []
+
+    def measure(model: Model, precision: Precision, engine: Engine, windows: object, reference: object) -> Candidate:
+        calls.append((precision, engine))
+        bulk, query, cosine = SPEEDS[(precision, engine)]
+        return Candidate(precision, engine, bulk, query, cosine, cosine >= planner.COSINE_FLOOR)
+
+    monkeypatch.setattr(planner, "measure_runtime", measure)
+    return calls
+
+
+def model(sha: str = "ab" * 32) -> Model:
+    return Model(Path("/models/x"), sha, Pooling.MEAN, 256, lambda: None)
+
+
+def test_the_plan_keeps_the_fastest_runtime_near_fp32_for_bulk_and_for_queries(fake: list) -> None:
+    plan = planner.plan_for(model())
+    assert plan.bulk == (Precision.INT8_DYNAMIC, Engine.ONNXRUNTIME)  # int8 (static) was faster but dropped
+    assert plan.query_engine(Precision.FP32) is Engine.OPENVINO and plan.bulk_engine(Precision.FP32) is Engine.OPENVINO
+    assert plan.query_engine(Precision.INT8) is None
+    assert [c.kept for c in plan.candidates] == [True, True, False, True]
+    assert any("dropped: cosine below" in line for line in plan.describe())
+
+
+def test_the_plan_is_cached_per_cpu_and_weights(fake: list, monkeypatch: pytest.MonkeyPatch) -> None:
+    planner.plan_for(model())
+    assert len(fake) == 4
+    planner.plan_for(model())  # cached: nothing measured
+    assert len(fake) == 4
+    assert planner.cached_plan("ab" * 32) is not None and planner.cached_plan("cd" * 32) is None
+    planner.plan_for(model("cd" * 32))  # other weights: measured again
+    assert len(fake) == 8
+    monkeypatch.setattr(cpu, "model_name", lambda: "another CPU")
+    assert planner.cached_plan("ab" * 32) is None  # another CPU string: measured again
+    planner.plan_for(model())
+    assert len(fake) == 12
+    monkeypatch.setattr(cpu, "flags", lambda: frozenset({"avx2", "avx512_vnni"}))
+    assert planner.cached_plan("ab" * 32) is None  # another instruction set too
+
+
+def test_an_index_queries_at_its_own_precision_with_the_plan_fastest_engine(fake: list) -> None:
+    planner.plan_for(model())
+    sha = "ab" * 32
+    assert runtime.engine_for(Precision.FP32, 1, sha) is Engine.OPENVINO
+    assert runtime.engine_for(Precision.FP32, None, sha) is Engine.OPENVINO  # bulk at fp32: faster there too
+    assert runtime.engine_for(Precision.INT8_DYNAMIC, 1, sha) is Engine.ONNXRUNTIME
+    assert runtime.engine_for(Precision.INT8, None, sha) is Engine.OPENVINO  # the only engine int8 has
+    assert runtime.best_precision(model()) is Precision.INT8_DYNAMIC
+
+
+def test_an_unreadable_plan_is_measured_again(fake: list) -> None:
+    planner.plan_path("ab" * 32).parent.mkdir(parents=True)
+    planner.plan_path("ab" * 32).write_text("{not json")
+    assert planner.cached_plan("ab" * 32) is None
+    assert planner.plan_for(model()).bulk[0] is Precision.INT8_DYNAMIC

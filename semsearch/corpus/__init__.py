@@ -10,6 +10,7 @@ in a :class:`LoadReport`.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sized
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,13 +76,16 @@ class LoadReport:
     skipped_examples: list[str] = field(default_factory=list)
     skipped_ids: set[str] = field(default_factory=set)  # ids of skipped records that had one
     empty: int = 0
+    # The reader of a source and the indexing run both skip records, from two threads.
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def skip(self, error: BadRecordError, doc_id: str | None = None) -> None:
-        self.skipped += 1
-        if doc_id is not None:
-            self.skipped_ids.add(doc_id)
-        if len(self.skipped_examples) < 5:
-            self.skipped_examples.append(error.message)  # the way forward is the caller's to say
+        with self._lock:
+            self.skipped += 1
+            if doc_id is not None:
+                self.skipped_ids.add(doc_id)
+            if len(self.skipped_examples) < 5:
+                self.skipped_examples.append(error.message)  # the way forward is the caller's to say
 
 
 def load(

@@ -15,10 +15,15 @@ from __future__ import annotations
 
 import logging
 import shutil
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
+from queue import Empty, Queue
+from typing import Any
 
 from tqdm.auto import tqdm
 
@@ -28,6 +33,7 @@ from semsearch.bm25 import BM25
 from semsearch.chunking import ChunkConfig
 from semsearch.encoder import Encoder
 from semsearch.errors import BadRecordError, CorpusError, SemsearchError
+from semsearch.filters import FieldInfo, Kind
 from semsearch.fsutil import size_on_disk
 from semsearch.ingest.labelling import IndexLabeller, install_if_new, open_labeller
 from semsearch.ingest.options import IndexOptions, IndexSummary
@@ -36,10 +42,19 @@ from semsearch.manifest import STORE_DIR, Manifest
 from semsearch.store import ChunkRows, Store
 from semsearch.store.lock import writer_lock
 from semsearch.store.rowids import RowidCounter
-from semsearch.store.schema import filterable_kinds, metadata_json, sha256
+from semsearch.store.schema import META_PREFIX, filterable_kinds, metadata_json, sha256
 from semsearch.types import Document
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A batch ready to be written: its new metadata fields, encoded rows, documents whose metadata alone changed."""
+
+    kinds: dict[str, Kind]
+    encoded: ChunkRows | None
+    metadata_only: list[Document]
 
 
 class _Run:
@@ -62,12 +77,22 @@ class _Run:
         self.options = options
         self.report = report
         self.existing = store.doc_hashes()
+        self.fields = store.fields()  # the filterable fields, with those of the batches prepared so far
         self.seen: set[str] = set()
         self.added = self.updated = self.unchanged = self.encoded = 0
 
     def process(self, batch: list[Document]) -> None:
-        self.store.ensure_fields(filterable_kinds(batch))
-        fields = self.store.fields()
+        """Prepare and commit one batch (what :meth:`prepare` and :meth:`commit` do, one after the other)."""
+        self.commit(self.prepare(batch))
+
+    def prepare(self, batch: list[Document]) -> Prepared:
+        """Sort ``batch`` into new, changed, metadata-only and unchanged documents and encode what needs it.
+
+        It reads nothing from the store (what a batch's metadata must fit is kept here), so it runs while
+        the previous batch is being committed.
+        """
+        new = {name: kind for name, kind in filterable_kinds(batch).items() if name not in self.fields}
+        fields = self.fields | {name: FieldInfo(column=META_PREFIX + name, kind=kind) for name, kind in new.items()}
         to_encode: list[Document] = []
         metadata_only: list[Document] = []
         for doc in batch:
@@ -92,12 +117,20 @@ class _Run:
             else:
                 self.updated += 1
                 to_encode.append(doc)
-        if to_encode:
-            self.store.write(self._encoded_rows(to_encode))
-            log.info("committed %d encoded documents (store version %d)", len(to_encode), self.store.version)
-        if metadata_only:
-            self.store.write(self._reused_rows(metadata_only))
-            log.info("committed %d metadata updates (store version %d)", len(metadata_only), self.store.version)
+        self.fields = fields
+        return Prepared(new, self._encoded_rows(to_encode) if to_encode else None, metadata_only)
+
+    def commit(self, prepared: Prepared) -> None:
+        """Write a prepared batch: its new metadata columns, its encoded documents, its metadata updates
+        (each one atomic commit; metadata updates reuse the stored vectors, read here)."""
+        if prepared.kinds:
+            self.store.ensure_fields(prepared.kinds)
+        if prepared.encoded is not None:
+            self.store.write(prepared.encoded)
+            log.info("committed %d encoded documents (version %d)", len(prepared.encoded.docs), self.store.version)
+        if prepared.metadata_only:
+            self.store.write(self._reused_rows(prepared.metadata_only))
+            log.info("committed %d metadata updates (version %d)", len(prepared.metadata_only), self.store.version)
 
     def _encoded_rows(self, docs: list[Document]) -> ChunkRows:
         chunks = self.encoder.chunks([d.text for d in docs], self.manifest.overlap, self.manifest.max_length)
@@ -188,10 +221,7 @@ def _build(source: corpus.Source, directory: Path, options: IndexOptions) -> Ind
         documents = corpus.load(source, options.fields, skip_bad=options.skip_bad, report=report, glob=options.glob)
         ready = time.perf_counter()  # the model is loaded (and, the first time, quantized): indexing starts
         with tqdm(total=total, unit="doc", desc="indexing", disable=not options.progress) as bar:
-            while batch := list(islice(documents, options.batch_docs)):
-                run.process(batch)
-                bar.update(len(batch))
-                bar.set_postfix(added=run.added, updated=run.updated, unchanged=run.unchanged, refresh=False)
+            overlapped(run, batches(documents, options.batch_docs), bar)
         if not run.seen and options.delete_missing and run.existing:
             raise CorpusError(
                 f"{corpus.describe(source)} gave no usable documents; refusing to delete all {len(run.existing)} "
@@ -228,6 +258,63 @@ def _build(source: corpus.Source, directory: Path, options: IndexOptions) -> Ind
             vector_index=vector_index,
             setup_seconds=ready - started,
         )
+
+
+def overlapped(run: _Run, batches: Iterator[list[Document]], bar: tqdm[Any]) -> None:
+    """Run the batches through ``run``, three stages at once: the next batch is read (and parsed) in a
+    thread, the current one encoded here, the previous one committed in another thread. The encoder,
+    which takes most of the time, then never waits for the file or the store. Batches commit in order,
+    one at a time, as before; an error in any stage stops the run after the commits already made."""
+    with ThreadPoolExecutor(1, thread_name_prefix="semsearch-commit") as committer:
+        pending: Future[None] | None = None
+        for batch in prefetched(batches):
+            prepared = run.prepare(batch)
+            if pending is not None:
+                pending.result()  # the previous commit is done (and its error, if any, raised here)
+            pending = committer.submit(run.commit, prepared)
+            bar.update(len(batch))
+            bar.set_postfix(added=run.added, updated=run.updated, unchanged=run.unchanged, refresh=False)
+        if pending is not None:
+            pending.result()
+
+
+def batches(documents: Iterator[Document], size: int) -> Iterator[list[Document]]:
+    while batch := list(islice(documents, size)):
+        yield batch
+
+
+def prefetched(items: Iterator[list[Document]], ahead: int = 2) -> Iterator[list[Document]]:
+    """``items`` read by a thread up to ``ahead`` batches in advance; its error comes out where it happened."""
+    queue: Queue[tuple[list[Document] | None, BaseException | None]] = Queue(maxsize=ahead)
+    stop = threading.Event()
+
+    def read() -> None:
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                queue.put((item, None))
+            queue.put((None, None))
+        except BaseException as error:  # handed to the consumer, which raises it
+            queue.put((None, error))
+
+    reader = threading.Thread(target=read, name="semsearch-read", daemon=True)
+    reader.start()
+    try:
+        while True:
+            item, error = queue.get()
+            if error is not None:
+                raise error
+            if item is None:
+                return
+            yield item
+    finally:
+        stop.set()
+        while reader.is_alive():  # let a reader blocked on a full queue see the stop
+            try:
+                queue.get_nowait()
+            except Empty:
+                reader.join(timeout=0.05)
 
 
 def _nothing_usable(source: corpus.Source, report: corpus.LoadReport) -> CorpusError:

@@ -12,6 +12,7 @@ from semsearch.ann import ChunkMatches
 Ranking = list[tuple[str, float]]  # (document id, score), best first
 
 RRF_K = 60  # the constant of Cormack et al. (2009); robust across collections
+FUSION_DEPTH = 100  # documents taken from each retriever before fusing
 
 
 def best_per_document(matches: ChunkMatches) -> Ranking:

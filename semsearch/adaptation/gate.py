@@ -10,6 +10,11 @@ the top 10.
 The adapted encoder is promoted only when its mean nDCG@10 is higher **and** the gain is unlikely
 to be noise: in at least 95% of paired bootstrap resamples of the queries the adapted mean is
 higher. With fewer than :data:`MIN_QUERIES` queries the gate never promotes (it cannot tell).
+
+Users search in hybrid mode by default, and a better dense ranking can make the fused one worse (BM25
+already finds what the adapted encoder learnt to find). So the gate also fuses each encoder's ranking
+with BM25 over the same pool, as the engine fuses them (:func:`semsearch.ranking.reciprocal_rank_fusion`),
+and keeps the base unless the adapted encoder is not worse in hybrid either.
 This is a one-sided test on pseudo-queries, which resemble the training queries: it guards
 against harm (a model that got worse at finding held-out documents is never promoted), it does
 not prove a gain on real user queries.
@@ -27,8 +32,10 @@ import numpy as np
 from sentence_transformers import SentenceTransformer
 
 from semsearch.adaptation.pairs import PseudoQuery
+from semsearch.bm25 import BM25
 from semsearch.chunking import DEFAULT_OVERLAP, DEFAULT_WINDOW, ChunkConfig, default_window, split
 from semsearch.fsutil import atomic_write_text
+from semsearch.ranking import FUSION_DEPTH, reciprocal_rank_fusion
 
 MIN_QUERIES = 20
 CONFIDENCE = 0.95
@@ -55,13 +62,27 @@ class GateVerdict:
     confidence: float  # share of paired bootstrap resamples in which the adapted encoder is better
     promoted: bool
     reason: str
+    hybrid_base: GateScores | None = None  # the same, each encoder's ranking fused with BM25
+    hybrid_adapted: GateScores | None = None
+    hybrid_gain: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def ranks(model: SentenceTransformer, queries: Sequence[PseudoQuery], progress: bool = False) -> np.ndarray:
-    """1-based rank of each query's own document among all gate documents (exact cosine search).
+    """1-based rank of each query's own document among all gate documents (exact cosine search)."""
+    return own_ranks(dense_scores(model, queries, progress))
+
+
+def own_ranks(scores: np.ndarray) -> np.ndarray:
+    """1-based rank of each query's own document (row i's document i) in its row of ``scores``."""
+    own = np.diag(scores)
+    return 1 + (scores > own[:, None]).sum(axis=1)
+
+
+def dense_scores(model: SentenceTransformer, queries: Sequence[PseudoQuery], progress: bool = False) -> np.ndarray:
+    """Cosine of each query to each gate document (its best window): one row per query.
 
     Documents are cut as a new index cuts them (windows of :data:`~semsearch.chunking.DEFAULT_WINDOW`
     tokens, or the model's whole length if shorter) and score as their best window, so the gate
@@ -74,9 +95,25 @@ def ranks(model: SentenceTransformer, queries: Sequence[PseudoQuery], progress: 
     query_vectors = model.encode([q.query for q in queries], normalize_embeddings=True, show_progress_bar=progress)
     window_vectors = model.encode(texts, normalize_embeddings=True, show_progress_bar=progress)
     firsts = np.flatnonzero(np.diff([-1] + [c.doc for c in chunks]))  # each document's first window
-    scores = np.maximum.reduceat(query_vectors @ window_vectors.T, firsts, axis=1)
-    own = np.diag(scores)
-    return 1 + (scores > own[:, None]).sum(axis=1)
+    return np.maximum.reduceat(query_vectors @ window_vectors.T, firsts, axis=1)
+
+
+def lexical_scores(queries: Sequence[PseudoQuery]) -> np.ndarray:
+    """BM25 score of each query against each gate document, as the index scores documents."""
+    ids = [str(i) for i in range(len(queries))]
+    index = BM25.build(ids, [q.positive for q in queries])
+    return np.stack([index.scores(q.query) for q in queries]) if queries else np.zeros((0, 0))
+
+
+def hybrid_ranks(dense: np.ndarray, lexical: np.ndarray, depth: int = FUSION_DEPTH) -> np.ndarray:
+    """1-based rank of each query's own document in the fusion of its dense and BM25 top ``depth``
+    (as the engine fuses them); a document in neither list ranks past both."""
+    found = []
+    for row in range(len(dense)):
+        lists = [top_of(dense[row], depth, positive_only=False), top_of(lexical[row], depth, positive_only=True)]
+        fused = [doc for doc, _ in reciprocal_rank_fusion(lists)]
+        found.append(fused.index(str(row)) + 1 if str(row) in fused else 2 * depth + 1)
+    return np.array(found)
 
 
 def ndcg_at_10(rank: np.ndarray) -> np.ndarray:
@@ -99,8 +136,16 @@ def bootstrap_confidence(base: np.ndarray, adapted: np.ndarray, seed: int) -> fl
     return float((difference[samples].mean(axis=1) > 0).mean())
 
 
-def judge(base_rank: np.ndarray, adapted_rank: np.ndarray, queries: Sequence[PseudoQuery], seed: int) -> GateVerdict:
-    """Compare the two encoders' ranks on the same queries and decide."""
+def top_of(scores: np.ndarray, depth: int, positive_only: bool) -> list[tuple[str, float]]:
+    """The ``depth`` best documents of one row, as (position, score); BM25 lists only matching documents."""
+    order = np.argsort(-scores, kind="stable")[:depth]
+    return [(str(i), float(scores[i])) for i in order if not positive_only or scores[i] > 0]
+
+
+def judge(base_rank: np.ndarray, adapted_rank: np.ndarray, queries: Sequence[PseudoQuery], seed: int,
+          hybrid: tuple[np.ndarray, np.ndarray] | None = None) -> GateVerdict:  # fmt: skip
+    """Compare the two encoders' ranks on the same queries and decide; ``hybrid`` holds the base's and the
+    adapted encoder's ranks in hybrid search, which the adapted one must not make worse."""
     base_ndcg, adapted_ndcg = ndcg_at_10(base_rank), ndcg_at_10(adapted_rank)
     gain = float(adapted_ndcg.mean() - base_ndcg.mean())
     confidence = bootstrap_confidence(base_ndcg, adapted_ndcg, seed) if len(queries) else 0.0
@@ -128,6 +173,18 @@ def judge(base_rank: np.ndarray, adapted_rank: np.ndarray, queries: Sequence[Pse
             f"the adapted encoder is better on the held-out pseudo-queries (nDCG@10 {gain:+.4f}, better in "
             f"{confidence:.0%} of bootstrap resamples); it is promoted"
         )
+    hybrid_gain = None
+    if hybrid is not None:
+        hybrid_gain = float(ndcg_at_10(hybrid[1]).mean() - ndcg_at_10(hybrid[0]).mean())
+        if promoted and hybrid_gain < 0:
+            promoted = False
+            reason = (
+                f"the adapted encoder is better in dense search (nDCG@10 {gain:+.4f}) but worse in hybrid search, "
+                f"which is what the index is searched with by default (nDCG@10 {hybrid_gain:+.4f}); the base model "
+                "is kept"
+            )
+        else:
+            reason += f"; hybrid search: nDCG@10 {hybrid_gain:+.4f}"
     kinds: dict[str, int] = {}
     for query in queries:
         kinds[str(query.kind)] = kinds.get(str(query.kind), 0) + 1
@@ -141,6 +198,9 @@ def judge(base_rank: np.ndarray, adapted_rank: np.ndarray, queries: Sequence[Pse
         confidence=confidence,
         promoted=promoted,
         reason=reason,
+        hybrid_base=summarise(hybrid[0]) if hybrid is not None else None,
+        hybrid_adapted=summarise(hybrid[1]) if hybrid is not None else None,
+        hybrid_gain=hybrid_gain,
     )
 
 

@@ -174,11 +174,15 @@ def adapt(source: str | Path, out: str | Path, options: AdaptOptions | None = No
         student = SentenceTransformer(str(candidate_dir), device=device, local_files_only=True)
 
     gate_queries = pairs.gate_queries(split.held_out, options.seed)
+    base_scores = gate.dense_scores(teacher, gate_queries, options.progress)
+    adapted_scores = gate.dense_scores(student, gate_queries, options.progress)
+    lexical = gate.lexical_scores(gate_queries)
     verdict = gate.judge(
-        gate.ranks(teacher, gate_queries, options.progress),
-        gate.ranks(student, gate_queries, options.progress),
+        gate.own_ranks(base_scores),
+        gate.own_ranks(adapted_scores),
         gate_queries,
         options.seed,
+        hybrid=(gate.hybrid_ranks(base_scores, lexical), gate.hybrid_ranks(adapted_scores, lexical)),
     )
     cpu = clock.cpu_seconds()
     report = {

@@ -22,7 +22,7 @@ from semsearch.errors import FilterError, IncompatibleEncoderError, OptionError
 from semsearch.filters import Filter, parse
 from semsearch.fsutil import size_on_disk
 from semsearch.manifest import STORE_DIR, Manifest, installed_labels
-from semsearch.ranking import Ranking, reciprocal_rank_fusion, top_documents
+from semsearch.ranking import FUSION_DEPTH, Ranking, reciprocal_rank_fusion, top_documents
 from semsearch.runtime import engine_for
 from semsearch.runtime.planner import cached_plan
 from semsearch.store import Store
@@ -49,7 +49,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FUSION_DEPTH = 100  # documents taken from each retriever before fusing
 QUERY_VECTOR_CACHE = 64  # recent query vectors kept, so disambiguation reuses the search's own encoding
 QUERY_THREADS = 1  # a query is a few dozen tokens: one thread is fastest, and much faster on a busy machine
 

@@ -206,6 +206,26 @@ def test_gate_promotes_only_a_clear_gain() -> None:
     assert not few.promoted and "too small" in few.reason
 
 
+def test_gate_keeps_the_base_when_hybrid_search_gets_worse() -> None:
+    queries = [pairs.PseudoQuery(str(i), pairs.QueryKind.SENTENCE, "q", "d") for i in range(100)]
+    base = np.random.default_rng(0).integers(1, 30, size=100)
+    better = np.maximum(1, base - 5)
+    hybrid_base = np.maximum(1, base - 8)
+    kept = gate.judge(base, better, queries, seed=0, hybrid=(hybrid_base, hybrid_base + 1))
+    assert not kept.promoted and kept.hybrid_gain is not None and kept.hybrid_gain < 0
+    assert "worse in hybrid search" in kept.reason and kept.hybrid_adapted is not None
+    promoted = gate.judge(base, better, queries, seed=0, hybrid=(hybrid_base, hybrid_base))
+    assert promoted.promoted and promoted.hybrid_gain == 0 and "hybrid search: nDCG@10 +0.0000" in promoted.reason
+
+
+def test_gate_fuses_like_the_engine() -> None:
+    dense = np.array([[0.9, 0.8, 0.1], [0.2, 0.5, 0.4], [0.3, 0.2, 0.1]])
+    lexical = np.array([[0.0, 5.0, 1.0], [0.0, 2.0, 0.0], [0.0, 0.0, 0.0]])
+    # query 0: dense ranks its document 1st, BM25 matches the other two: fused, both pass it
+    assert gate.hybrid_ranks(dense, lexical).tolist() == [3, 1, 3]
+    assert gate.own_ranks(dense).tolist() == [1, 1, 3]
+
+
 def test_gate_ndcg_for_a_single_relevant_document() -> None:
     ranks = np.array([1, 2, 10, 11])
     assert np.allclose(gate.ndcg_at_10(ranks), [1.0, 1 / np.log2(3), 1 / np.log2(11), 0.0])

@@ -8,7 +8,9 @@ were the fastest path measured, where OpenVINO's static int8 model gained nothin
 from __future__ import annotations
 
 import importlib.util
+from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -23,25 +25,44 @@ def available() -> bool:
 
 
 class OnnxRuntime:
-    """An ONNX Runtime session over ``path``, on ``threads`` threads (None: every usable core)."""
+    """ONNX Runtime sessions over ``path``. With ``threads`` set (one, for queries), one session on that many
+    threads; without, one single-threaded session per usable core, each batch on one of them, several in
+    flight: on 2 cores that encoded a corpus about 8% faster than one session sharing both cores."""
 
     def __init__(self, path: Path, threads: int | None) -> None:
         import onnxruntime as ort
 
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = threads or usable_cores()
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3  # errors only: its warnings say nothing a user can act on
+        def session(intra: int) -> ort.InferenceSession:
+            options = ort.SessionOptions()
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            options.intra_op_num_threads = intra
+            options.inter_op_num_threads = 1
+            options.log_severity_level = 3  # errors only: its warnings say nothing a user can act on
+            return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
         try:
-            self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            self._sessions = [session(threads)] if threads else [session(1) for _ in range(usable_cores())]
         except Exception as exc:  # ORT raises its own exception types for a damaged graph
             raise ModelError(f"cannot load the ONNX model {path} ({exc}); delete its folder to rebuild it") from exc
-        self._inputs = {i.name for i in self._session.get_inputs()}
+        self._inputs = {i.name for i in self._sessions[0].get_inputs()}
 
     def forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        return self._run(self._sessions[0], ids, mask)
+
+    def _run(self, session: object, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         feed = {name: value for name, value in bert_inputs(ids, mask).items() if name in self._inputs}
-        return np.asarray(self._session.run(None, feed)[0], dtype=np.float32)
+        return np.asarray(session.run(None, feed)[0], dtype=np.float32)  # type: ignore[attr-defined]
 
     def forward_all(self, batches: Iterable[tuple[np.ndarray, np.ndarray]]) -> Iterator[np.ndarray]:
-        return (self.forward(ids, mask) for ids, mask in batches)
+        """Hidden states of each batch, in order, with one batch per session in flight."""
+        if len(self._sessions) == 1:
+            yield from (self.forward(ids, mask) for ids, mask in batches)
+            return
+        with ThreadPoolExecutor(len(self._sessions)) as pool:
+            pending: deque[Future[np.ndarray]] = deque()
+            for number, (ids, mask) in enumerate(batches):
+                pending.append(pool.submit(self._run, self._sessions[number % len(self._sessions)], ids, mask))
+                if len(pending) == len(self._sessions):
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()

@@ -7,7 +7,7 @@ TORCH := torch==2.13.0
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install install-dev demo test test-all lint format clean
+.PHONY: install install-dev install-distributed demo test test-all lint format clean
 
 install: $(VENV)/.installed
 
@@ -22,6 +22,13 @@ install-dev: $(VENV)/.installed-dev
 
 $(VENV)/.installed-dev: $(VENV)/.installed
 	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev]"
+	touch $@
+
+# The distributed engine (--engine ray) and indexes on object storage (s3://).
+install-distributed: $(VENV)/.installed-distributed
+
+$(VENV)/.installed-distributed: $(VENV)/.installed
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[distributed]"
 	touch $@
 
 demo: install

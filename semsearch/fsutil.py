@@ -126,3 +126,10 @@ def size_on_disk(path: Path) -> int:
             except OSError:
                 continue
     return total
+
+
+def cache_dir() -> Path:
+    """Where made models live: ``$SEMSEARCH_CACHE`` or ``~/.cache/semsearch`` (XDG)."""
+    if configured := os.environ.get("SEMSEARCH_CACHE"):
+        return Path(configured)
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "semsearch"

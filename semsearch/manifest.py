@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from semsearch import location
 from semsearch.errors import (
     IncompatibleEncoderError,
     IndexDamagedError,
@@ -57,11 +58,17 @@ class Manifest:
         """The manifest first, then its backup: a kill between the two leaves a readable manifest."""
         text = json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
         atomic_write_text(directory / MANIFEST, text)
+        location.push(directory, MANIFEST)
         atomic_write_text(directory / BACKUP, text)
+        location.push(directory, BACKUP)
 
     @classmethod
     def load(cls, directory: Path) -> Manifest:
         path = directory / MANIFEST
+        if (remote := location.remote_of(directory)) is not None:
+            location.pull(directory)  # the newest small files (a writer elsewhere may have committed)
+            if not path.is_file() and not (directory / BACKUP).is_file():
+                raise IndexNotFoundError(f"no index at {remote.uri}: index a corpus into it first")
         if not directory.is_dir():
             raise IndexNotFoundError(f"no index at {directory}: index a corpus into it first")
         if not path.is_file():

@@ -56,3 +56,41 @@ def sample_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     target = tmp_path_factory.mktemp("indexes") / "sample"
     build_index(SAMPLE, target, IndexOptions(progress=False))
     return target
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> dict[str, str]:
+    """A local S3-compatible server (moto) on 127.0.0.1 with a bucket ``semsearch-test``; Lance-style
+    storage options for it. Started once per session, stopped at its end."""
+    pytest.importorskip("moto", reason="the object-storage tests need moto[server] (the dev extra)")
+    import logging
+
+    import boto3
+    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    options = {
+        "aws_endpoint": f"http://{host}:{port}",
+        "allow_http": "true",
+        "aws_region": "us-east-1",
+        "aws_access_key_id": "testing",
+        "aws_secret_access_key": "testing",
+    }
+    client = boto3.client(
+        "s3", endpoint_url=options["aws_endpoint"], region_name="us-east-1",
+        aws_access_key_id="testing", aws_secret_access_key="testing",
+    )  # fmt: skip
+    client.create_bucket(Bucket="semsearch-test")
+    yield options
+    server.stop()
+
+
+@pytest.fixture
+def s3_uri(request: pytest.FixtureRequest) -> str:
+    """A fresh prefix in the test bucket, one per test."""
+    import uuid
+
+    return f"s3://semsearch-test/{request.node.name[:40]}-{uuid.uuid4().hex[:8]}"

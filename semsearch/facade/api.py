@@ -21,30 +21,43 @@ if TYPE_CHECKING:
     from semsearch.facade.maintenance import RepairSummary
 
 
-def open(directory: str | Path, backend: Backend | str | None = None) -> Index:  # noqa: A001 - the public name
-    """Open an index for search; raises a clear error if it is missing or damaged."""
+def open(  # noqa: A001 - the public name
+    directory: str | Path, backend: Backend | str | None = None, storage_options: Mapping[str, str] | None = None
+) -> Index:
+    """Open an index for search; raises a clear error if it is missing or damaged.
+
+    ``directory`` is a folder or an object-store URI (``s3://bucket/indexes/papers``); ``storage_options``
+    are Lance's object-store keys (``aws_endpoint``, ``aws_region``, ``allow_http``, credentials) for a URI.
+    """
+    from semsearch.location import resolve
     from semsearch.manifest import Manifest
 
-    Manifest.load(Path(directory))  # a missing index is said before the store's libraries load
+    folder = resolve(directory, storage_options)
+    Manifest.load(folder)  # a missing index is said before the store's libraries load
     from semsearch.facade.index import Index
 
-    return Index.open(directory, backend)
+    return Index.open(folder, backend)
 
 
-def index(source: Source, directory: str | Path, **options: Any) -> Index:
+def index(
+    source: Source, directory: str | Path, storage_options: Mapping[str, str] | None = None, **options: Any
+) -> Index:
     """Index ``source`` into ``directory`` and open it: a corpus path (any format ``semsearch index``
     reads) or an iterable of dicts (``{"id": ..., "text": ..., "title": ..., other fields: metadata}``).
 
     ``directory`` is created, or updated as ``semsearch index`` updates it: new and changed documents are
     encoded, unchanged ones skipped. ``options`` are :class:`~semsearch.ingest.IndexOptions` fields
     (``model=``, ``backend=``, ``skip_bad=True``, ``progress=False``...) and ``id_field=``, ``text_field=``,
-    ``title_field=``. What the run did is the returned index's ``last_write``.
+    ``title_field=``. What the run did is the returned index's ``last_write``. ``directory`` may be an
+    object-store URI, with ``storage_options`` as for :func:`open`.
     """
     from semsearch.facade.index import Index
     from semsearch.ingest import IndexOptions, build_index
+    from semsearch.location import resolve
 
-    summary = build_index(source, directory, index_options(IndexOptions(), options))
-    opened = Index.open(directory)
+    folder = resolve(directory, storage_options)
+    summary = build_index(source, folder, index_options(IndexOptions(), options))
+    opened = Index.open(folder)
     opened.last_write = summary
     return opened
 

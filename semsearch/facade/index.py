@@ -21,6 +21,7 @@ from semsearch.ann import VectorBackend, open_backend
 from semsearch.errors import FilterError, IncompatibleEncoderError, OptionError
 from semsearch.filters import Filter, parse
 from semsearch.fsutil import size_on_disk
+from semsearch.location import describe, resolve
 from semsearch.manifest import STORE_DIR, Manifest, installed_labels
 from semsearch.ranking import FUSION_DEPTH, Ranking, reciprocal_rank_fusion, top_documents
 from semsearch.runtime import engine_for
@@ -89,9 +90,14 @@ class Index:
         self.last_write: IndexSummary | None = None  # what the last add() through this handle did
 
     @classmethod
-    def open(cls, directory: str | Path, backend: Backend | str | None = None) -> Index:
-        """Open ``directory``; raises a clear error if it is missing or damaged."""
-        directory = Path(directory)
+    def open(
+        cls,
+        directory: str | Path,
+        backend: Backend | str | None = None,
+        storage_options: Mapping[str, str] | None = None,
+    ) -> Index:
+        """Open ``directory`` (a folder or an object-store URI); raises a clear error if it is missing or damaged."""
+        directory = resolve(directory, storage_options)
         manifest = Manifest.load(directory)
         store = Store.open(directory / STORE_DIR)
         chosen = choice(Backend, backend, "backend") if backend is not None else manifest.backend
@@ -101,7 +107,7 @@ class Index:
 
     def __repr__(self) -> str:
         return (
-            f"Index({str(self.directory)!r}, documents={len(self)}, model={self.manifest.model.name!r}, "
+            f"Index({describe(self.directory)!r}, documents={len(self)}, model={self.manifest.model.name!r}, "
             f"version={self.store.version})"
         )
 

@@ -17,7 +17,7 @@ import logging
 import shutil
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
@@ -27,7 +27,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from semsearch import corpus
+from semsearch import corpus, location
 from semsearch.ann import open_backend
 from semsearch.bm25 import BM25
 from semsearch.chunking import ChunkConfig
@@ -68,7 +68,9 @@ class _Run:
         options: IndexOptions,
         report: corpus.LoadReport,
         labeller: IndexLabeller | None = None,
+        still_held: Callable[[], None] = lambda: None,
     ) -> None:
+        self.still_held = still_held  # raises if another writer took the index over (a lease on object storage)
         self.rowids = RowidCounter(store)
         self.encoder = encoder
         self.manifest = manifest  # its window and overlap cut every document
@@ -123,6 +125,7 @@ class _Run:
     def commit(self, prepared: Prepared) -> None:
         """Write a prepared batch: its new metadata columns, its encoded documents, its metadata updates
         (each one atomic commit; metadata updates reuse the stored vectors, read here)."""
+        self.still_held()
         if prepared.kinds:
             self.store.ensure_fields(prepared.kinds)
         if prepared.encoded is not None:
@@ -192,8 +195,8 @@ def build_index(source: corpus.Source, directory: str | Path, options: IndexOpti
     A source that gives no usable document is an error, not an empty index. A first run into a new
     directory that fails before its first commit (a bad record, an interrupt) leaves no directory behind.
     """
-    directory = Path(directory)
-    created = not directory.exists()
+    directory = location.resolve(directory)
+    created = not location.exists(directory)
     try:
         return _build(source, directory, options or IndexOptions())
     except BaseException:
@@ -208,7 +211,7 @@ def _build(source: corpus.Source, directory: Path, options: IndexOptions) -> Ind
     total = corpus.count(source, glob=options.glob)  # also fails early on a missing or unknown source
     assert options.pooling is not None, "settled"
     encoder = Encoder(options.model, options.pooling, options.precision)
-    with writer_lock(directory, options.lock_timeout):
+    with writer_lock(directory, options.lock_timeout) as still_held:
         labeller = open_labeller(directory, encoder, options.classifier)  # refuses another encoder's classifier
         recorded = str(Path(source).resolve()) if isinstance(source, str | Path) and str(source) != "-" else None
         manifest, store = open_for_writing(directory, encoder, options, recorded)
@@ -217,7 +220,7 @@ def _build(source: corpus.Source, directory: Path, options: IndexOptions) -> Ind
             install_if_new(labeller, directory)
             store.ensure_label_columns()
         report = corpus.LoadReport()
-        run = _Run(encoder, store, manifest, options, report, labeller)
+        run = _Run(encoder, store, manifest, options, report, labeller, still_held)
         documents = corpus.load(source, options.fields, skip_bad=options.skip_bad, report=report, glob=options.glob)
         ready = time.perf_counter()  # the model is loaded (and, the first time, quantized): indexing starts
         with tqdm(total=total, unit="doc", desc="indexing", disable=not options.progress) as bar:
@@ -329,13 +332,16 @@ def _nothing_usable(source: corpus.Source, report: corpus.LoadReport) -> CorpusE
 def _remove_if_nothing_committed(directory: Path) -> None:
     """Remove a directory that a failed first run created, unless it committed documents (then a re-run
     resumes from them)."""
+    remote = location.remote_of(directory)
     try:
-        if (directory / STORE_DIR).is_dir() and Store.open(directory / STORE_DIR).count_docs() > 0:
+        if (remote or (directory / STORE_DIR).is_dir()) and Store.open(directory / STORE_DIR).count_docs() > 0:
             return
     except SemsearchError:
         pass  # a store that cannot even be opened holds nothing worth keeping from this run
+    if remote is not None:
+        remote.remove_all()
     shutil.rmtree(directory, ignore_errors=True)
-    log.info("removed %s: the run failed before committing any document", directory)
+    log.info("removed %s: the run failed before committing any document", location.describe(directory))
 
 
 def refresh_derived(directory: Path, store: Store, manifest: Manifest) -> str:
@@ -352,7 +358,7 @@ def delete_documents(directory: str | Path, doc_ids: Iterable[str], lock_timeout
 
     Ids the index does not hold are ignored. The derived files follow the store, as after an update.
     """
-    directory = Path(directory)
+    directory = location.resolve(directory)
     manifest = Manifest.load(directory)
     ids = list(dict.fromkeys(str(doc_id) for doc_id in doc_ids))
     with writer_lock(directory, lock_timeout):

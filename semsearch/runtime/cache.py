@@ -14,12 +14,9 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from semsearch.fsutil import cache_dir
 
-def cache_dir() -> Path:
-    """Where made models live: ``$SEMSEARCH_CACHE`` or ``~/.cache/semsearch`` (XDG)."""
-    if configured := os.environ.get("SEMSEARCH_CACHE"):
-        return Path(configured)
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "semsearch"
+__all__ = ["built", "cache_dir"]
 
 
 def built(target: Path, build: Callable[[Path], None], marker: str = "model.xml") -> Path:

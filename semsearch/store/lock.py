@@ -7,10 +7,11 @@ import fcntl
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from semsearch import location
 from semsearch.errors import IndexLockedError
 
 log = logging.getLogger(__name__)
@@ -20,12 +21,20 @@ _LOCK_POLL = 0.2  # seconds between attempts while waiting for another writer
 
 
 @contextmanager
-def writer_lock(directory: Path, timeout: float = 0.0) -> Iterator[None]:
+def writer_lock(directory: Path, timeout: float = 0.0) -> Iterator[Callable[[], None]]:
     """Hold the index's writer lock, waiting up to ``timeout`` seconds for another writer to finish.
 
-    A second writer then fails with :class:`IndexLockedError` naming the holder; it never touches
-    the index. The lock is an ``flock``, so the kernel drops it when its holder exits or is killed.
+    It yields a check to call before each commit (it raises if the lock was lost, which only a lease
+    can be). A second writer then fails with :class:`IndexLockedError` naming the holder; it never touches
+    the index. The lock is an ``flock``, so the kernel drops it when its holder exits or is killed; an
+    index on object storage is locked by a lease object instead (:mod:`semsearch.store.lease`).
     """
+    if (remote := location.remote_of(directory)) is not None:
+        from semsearch.store.lease import lease
+
+        with lease(remote, timeout) as held:
+            yield held.check
+        return
     directory.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + max(timeout, 0.0)
     with (directory / LOCK_FILE).open("a+") as handle:
@@ -48,6 +57,10 @@ def writer_lock(directory: Path, timeout: float = 0.0) -> Iterator[None]:
         handle.write(str(os.getpid()))
         handle.flush()
         try:
-            yield
+            yield _still_held
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _still_held() -> None:
+    """An ``flock`` is held until released: nothing to check."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
+from semsearch import location
 from semsearch.fsutil import atomic_write_text
 from semsearch.store.table import Store
 
@@ -26,6 +27,7 @@ class RowidCounter:
 
     def __init__(self, store: Store) -> None:
         self.path = store.path.parent / ROWIDS
+        location.pull(self.path.parent, [ROWIDS])
         try:
             recorded = int(json.loads(self.path.read_text(encoding="utf-8"))["next"])
         except FileNotFoundError:
@@ -39,4 +41,5 @@ class RowidCounter:
         first = self.next
         self.next += count
         atomic_write_text(self.path, json.dumps({"next": self.next}) + "\n")
+        location.push(self.path.parent, ROWIDS)
         return list(range(first, first + count))

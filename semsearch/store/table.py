@@ -31,6 +31,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from semsearch import location
 from semsearch.errors import IndexDamagedError, IndexNotFoundError, SemsearchError
 from semsearch.filters import FieldInfo, Filter, Kind
 from semsearch.store import damage as lance_files
@@ -120,6 +121,14 @@ class Store:
     def create(cls, path: Path, dim: int) -> Store:
         """The table at ``path``, created if new (a table directory without any version is a creation
         that was interrupted before its first commit: it holds nothing and is started again)."""
+        uri, options = location.store_uri(path.parent, f"{TABLE}.lance")
+        if options is not None:  # on object storage: Lance's "create" fails rather than replace a table
+            try:
+                return cls.open(path)
+            except IndexNotFoundError:
+                schema = base_schema(dim)
+                empty = schema.empty_table()
+                return cls(path, lance.write_dataset(empty, uri, schema=schema, mode="create", storage_options=options))
         table_dir = path / f"{TABLE}.lance"
         if table_dir.is_dir() and not lance_files.version_files(table_dir):
             log.warning("%s was left empty by an interrupted run; creating it again", table_dir)
@@ -133,6 +142,9 @@ class Store:
     def open(cls, path: Path) -> Store:
         """The table at ``path`` as of its newest version, held at that version (later commits by a
         writer are not seen by this handle, so everything it reads belongs to one version)."""
+        uri, options = location.store_uri(path.parent, f"{TABLE}.lance")
+        if options is not None:
+            return cls._open_remote(path, uri, options)
         table_dir = path / f"{TABLE}.lance"
         if not table_dir.is_dir():
             raise IndexNotFoundError(f"no store at {path} ({table_dir.name} is missing); index a corpus into it first")
@@ -156,6 +168,19 @@ class Store:
                     latest.path, f"cannot be decoded ({lance_files.first_line(exc)})", latest.version
                 )
             raise lance_files.damaged(path, damage) from exc
+
+    @classmethod
+    def _open_remote(cls, path: Path, uri: str, options: dict[str, str]) -> Store:
+        """The table on object storage (Lance reads it there; the damage checks of a local folder do not apply)."""
+        try:
+            return cls(path, lance.dataset(uri, storage_options=options))
+        except BaseException as exc:
+            if not is_lance_failure(exc):
+                raise
+            text = lance_files.first_line(exc)
+            if "not found" in text.lower() or "does not exist" in text.lower():
+                raise IndexNotFoundError(f"no store at {uri}; index a corpus into it first") from exc
+            raise location.ObjectStoreError(f"cannot open {uri}: {text}") from exc
 
     @contextmanager
     def guarded(self) -> Iterator[None]:

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import shutil
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -34,6 +36,7 @@ log = logging.getLogger(__name__)
 
 SCHEME = "s3://"
 SMALL_FILES = ("manifest.json", "manifest.backup.json", "rowids.json")  # mirrored whole, object by object
+IDENTITY = "index-id"  # a random id given to an index on object storage when it is created
 
 
 class ObjectStoreError(SemsearchError):
@@ -218,10 +221,23 @@ def store_uri(directory: Path, table: str) -> tuple[str, dict[str, str] | None]:
 
 
 def pull(directory: Path, names: Iterable[str] = SMALL_FILES) -> None:
-    """Refresh the work folder's copies of ``names`` from object storage (no-op for a local index)."""
+    """Refresh the work folder's copies of ``names`` from object storage (no-op for a local index).
+
+    A work folder outlives the index it mirrored: the URI may since hold another index (deleted and made
+    again), whose rowids a cached FAISS file could match by chance. So the index's identity is compared
+    first, and a work folder of another index is emptied before anything of it is used.
+    """
     remote = remote_of(directory)
     if remote is None:
         return
+    found = remote.read(IDENTITY)
+    identity = found[0].decode() if found else ""
+    mine = directory / IDENTITY
+    if (mine.read_text() if mine.is_file() else "") != identity:
+        for item in directory.iterdir():
+            shutil.rmtree(item) if item.is_dir() else item.unlink()
+        if identity:
+            atomic_write_bytes(mine, identity.encode())
     for name in names:
         found = remote.read(name)
         local = directory / name
@@ -229,6 +245,15 @@ def pull(directory: Path, names: Iterable[str] = SMALL_FILES) -> None:
             local.unlink(missing_ok=True)
         else:
             atomic_write_bytes(local, found[0])
+
+
+def new_identity(directory: Path) -> None:
+    """Give a new index on object storage its identity (see :func:`pull`); no-op for a folder."""
+    remote = remote_of(directory)
+    if remote is not None:
+        identity = uuid.uuid4().hex
+        remote.write(IDENTITY, identity.encode())
+        atomic_write_bytes(directory / IDENTITY, identity.encode())
 
 
 def push(directory: Path, name: str) -> None:

@@ -58,6 +58,14 @@ class Precision(StrEnum):
     BF16 = "bf16"  # torch autocast; close to fp32, fast only where the CPU has bf16 arithmetic
     INT8 = "int8"  # an NNCF static int8 model run by OpenVINO; close to fp32, not equal
     INT8_DYNAMIC = "int8-dynamic"  # int8 weights per channel, activations at run time (ONNX Runtime)
+    FP16 = "fp16"  # torch on a CUDA GPU (the default there); on a CPU it runs, slowly, for queries
+
+
+class Execution(StrEnum):
+    """Where an indexing run encodes: in this process, or on a Ray cluster (:mod:`semsearch.ingest.distributed`)."""
+
+    LOCAL = "local"
+    RAY = "ray"
 
 
 class Engine(StrEnum):

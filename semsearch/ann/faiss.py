@@ -136,7 +136,7 @@ class FaissBackend(VectorBackend):
         rows = self.store.scan(["rowid", "vector"])
         if not index.is_trained and rows.num_rows:
             sample = rows.slice(0, TRAIN_SAMPLE)
-            index.train(_vectors(sample))
+            _train(index, _vectors(sample))
         for begin in range(0, rows.num_rows, _BATCH):
             part = rows.slice(begin, _BATCH)
             index.add_with_ids(_vectors(part), part["rowid"].to_numpy())
@@ -219,6 +219,19 @@ class FaissBackend(VectorBackend):
         keep = ids[0] >= 0
         positions = np.searchsorted(self._rowids, ids[0][keep])
         return ChunkMatches(self._doc_ids[positions], scores[0][keep])
+
+
+def _train(index: faiss.Index, vectors: np.ndarray) -> None:
+    """Train ``index`` (an IVF's k-means on the GPUs when FAISS has some: the costly part of building it).
+    The faiss-cpu wheel has no GPU functions; faiss-gpu is the same package built with CUDA."""
+    if getattr(faiss, "get_num_gpus", lambda: 0)() > 0:
+        try:
+            ivf = faiss.extract_index_ivf(index)
+        except (RuntimeError, TypeError):  # not an IVF: nothing to move
+            ivf = None
+        if ivf is not None:
+            ivf.clustering_index = faiss.index_cpu_to_all_gpus(faiss.IndexFlat(ivf.d, ivf.metric_type))
+    index.train(vectors)
 
 
 def _single_threaded(

@@ -11,7 +11,6 @@ import os
 import sys
 from collections.abc import Callable
 from functools import wraps
-from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -22,7 +21,14 @@ from semsearch.types import Backend, Mode
 F = TypeVar("F", bound=Callable[..., Any])
 
 # Parameters whose flag is not "--" + the name with dashes.
-_FLAGS = {"lock_timeout": "--wait", "k": "-k", "query": "QUERY", "doc_ids": "ID", "directory": "--index"}
+_FLAGS = {
+    "lock_timeout": "--wait",
+    "k": "-k",
+    "query": "QUERY",
+    "doc_ids": "ID",
+    "directory": "--index",
+    "storage_options": "--storage-option",
+}
 
 
 def flag(option: str) -> str:
@@ -106,10 +112,26 @@ INDEX_ENV = "SEMSEARCH_INDEX"
 
 
 def index_dir(command: F) -> F:
+    """``--index DIR`` (a folder or an ``s3://`` URI) and ``--storage-option KEY=VALUE``: the command gets
+    ``index_dir``, the local folder to work in (for a URI, the work folder mirroring it)."""
+
+    @wraps(command)
+    def resolved(*args: Any, index_dir: str, storage_options: tuple[str, ...], **kwargs: Any) -> Any:
+        from semsearch.location import parse_storage_options, resolve
+
+        return command(*args, index_dir=resolve(index_dir, parse_storage_options(storage_options) or None), **kwargs)
+
+    with_index = click.option(
+        "--index", "index_dir", required=True, envvar=INDEX_ENV,
+        help=f"Index directory, or an s3:// URI [default: ${INDEX_ENV}].",
+    )(user_errors(resolved))  # fmt: skip
     return click.option(
-        "--index", "index_dir", required=True, type=click.Path(path_type=Path), envvar=INDEX_ENV,
-        help=f"Index directory [default: ${INDEX_ENV}].",
-    )(command)  # fmt: skip
+        "--storage-option",
+        "storage_options",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Object-store setting for an s3:// --index (Lance's keys: aws_endpoint, aws_region, allow_http, ...).",
+    )(with_index)  # type: ignore[return-value]
 
 
 def json_output(command: F) -> F:

@@ -18,11 +18,12 @@ from semsearch.cli.common import (
 )
 from semsearch.cli.common import index_dir as index_dir_option
 from semsearch.ingest.options import NEW_INDEX
-from semsearch.types import Backend, Pooling, Precision
+from semsearch.location import describe
+from semsearch.types import Backend, Execution, Pooling, Precision
 
 
 @click.command()
-@click.argument("source", type=click.Path(path_type=Path), required=False)
+@click.argument("source", required=False)
 @index_dir_option
 @click.option("--backend", type=click.Choice([b.value for b in Backend]), default=None,
               help=f"Vector search [default: the index's own; {NEW_INDEX.backend} for a new index].")  # fmt: skip
@@ -55,23 +56,39 @@ from semsearch.types import Backend, Pooling, Precision
 @click.option("--classifier", type=click.Path(path_type=Path), default=None,
               help="Label every document with this classifier (kept in the index for later runs; see "
                    "'classifier train').")  # fmt: skip
+@click.option("--engine", "execution", type=click.Choice([e.value for e in Execution]), default=Execution.LOCAL.value,
+              show_default=True, help="Where to encode: this process, or a Ray cluster (needs the distributed "
+              "extra: make install-distributed).")  # fmt: skip
+@click.option(
+    "--ray-address",
+    default=None,
+    help="The Ray cluster for --engine ray, e.g. auto or ray://host:10001 [default: start a local one].",
+)
 @interrupted("every committed batch is kept; run the same command again to finish")
 @user_errors
-def index(source: Path | None, index_dir: Path, id_field: str | None, text_field: str | None,
-          title_field: str | None, types: tuple[str, ...], **options: Any) -> None:  # fmt: skip
+def index(source: str | None, index_dir: Path, id_field: str | None, text_field: str | None,
+          title_field: str | None, types: tuple[str, ...], execution: str, ray_address: str | None,
+          **options: Any) -> None:  # fmt: skip
     """Index SOURCE (jsonl, csv, tsv, parquet, a .txt/.md file or folder, a BEIR folder, or - for JSONL on
     stdin) into --index. Again on the same --index: adds new and changed documents, skips the rest; SOURCE
     and the field options can then be left out (the index remembers them)."""
     quiet_libraries()
     from semsearch.ingest import IndexOptions, build_index
 
-    if source is None:
-        source = recorded_source(index_dir)
+    corpus = recorded_source(index_dir) if source is None else Path(source)
     named = id_field or text_field or title_field or types
     fields = field_map(id_field, text_field, title_field, types) if named else None
-    summary = build_index(source, index_dir, IndexOptions(fields=fields, **options))
+    settings = IndexOptions(fields=fields, **options)
+    if Execution(execution) is Execution.RAY:
+        from semsearch.ingest.distributed import build_index_distributed
+
+        summary = build_index_distributed(corpus, index_dir, settings, address=ray_address)
+    else:
+        if ray_address:
+            raise click.UsageError("--ray-address is for --engine ray")
+        summary = build_index(corpus, index_dir, settings)
     click.echo(
-        f"{summary.docs} documents in {index_dir}: {summary.added} added, {summary.updated} updated, "
+        f"{summary.docs} documents in {describe(index_dir)}: {summary.added} added, {summary.updated} updated, "
         f"{summary.unchanged} unchanged, {summary.deleted} deleted, {summary.skipped_bad} bad records skipped"
     )
     click.echo(

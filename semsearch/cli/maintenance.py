@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from semsearch.cli.common import index_dir, json_output, user_errors, wait_option
+from semsearch.location import describe
 
 
 @click.command()
@@ -30,7 +31,9 @@ def repair(index_dir: Path, lock_timeout: float) -> None:
         click.echo(f"store restored to version {report.intact_version} (now version {report.version})")
     if not summary.manifest_restored and not report.changed:
         click.echo("no damage found in the manifest or the store")
-    click.echo(f"{summary.docs} documents in {index_dir}; derived files (FAISS, BM25) checked and rebuilt if needed")
+    click.echo(
+        f"{summary.docs} documents in {describe(index_dir)}; derived files (FAISS, BM25) checked and rebuilt if needed"
+    )
     if report.changed:
         click.echo("run the same 'semsearch index' command again to re-add documents committed after that version")
 
@@ -94,7 +97,7 @@ def get(index_dir: Path, doc_id: str, as_json: bool) -> None:
 
     found = semsearch.open(index_dir).get(doc_id)
     if found is None:
-        raise DocumentNotFoundError(f"no document {doc_id!r} in {index_dir}")
+        raise DocumentNotFoundError(f"no document {doc_id!r} in {describe(index_dir)}")
     if as_json:
         click.echo(json.dumps({"id": found.id, "text": found.text, "metadata": found.metadata}, ensure_ascii=False))
         return

@@ -88,11 +88,17 @@ class _Run:
         self.commit(self.prepare(batch))
 
     def prepare(self, batch: list[Document]) -> Prepared:
-        """Sort ``batch`` into new, changed, metadata-only and unchanged documents and encode what needs it.
+        """Sort ``batch`` (:meth:`sort`) and encode what needs it.
 
         It reads nothing from the store (what a batch's metadata must fit is kept here), so it runs while
         the previous batch is being committed.
         """
+        kinds, to_encode, metadata_only = self.sort(batch)
+        return Prepared(kinds, self._encoded_rows(to_encode) if to_encode else None, metadata_only)
+
+    def sort(self, batch: list[Document]) -> tuple[dict[str, Kind], list[Document], list[Document]]:
+        """The batch's new metadata fields, the documents to encode (new, or with a new text) and those whose
+        metadata alone changed; unchanged documents are counted and dropped, bad ones checked here."""
         new = {name: kind for name, kind in filterable_kinds(batch).items() if name not in self.fields}
         fields = self.fields | {name: FieldInfo(column=META_PREFIX + name, kind=kind) for name, kind in new.items()}
         to_encode: list[Document] = []
@@ -120,7 +126,7 @@ class _Run:
                 self.updated += 1
                 to_encode.append(doc)
         self.fields = fields
-        return Prepared(new, self._encoded_rows(to_encode) if to_encode else None, metadata_only)
+        return new, to_encode, metadata_only
 
     def commit(self, prepared: Prepared) -> None:
         """Write a prepared batch: its new metadata columns, its encoded documents, its metadata updates

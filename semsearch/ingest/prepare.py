@@ -13,7 +13,7 @@ from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import Any
 
-from semsearch import bm25
+from semsearch import bm25, location
 from semsearch.chunking import DEFAULT_OVERLAP, ChunkConfig, default_window
 from semsearch.corpus import FieldMap
 from semsearch.encoder import Encoder
@@ -104,6 +104,8 @@ def open_for_writing(
     )
     if existing is not None:
         existing.check_same_vectors(wanted)
+    if existing is None:
+        location.new_identity(directory)
     for folder in (directory, directory / "faiss"):
         sweep_temporaries(folder)  # what runs killed earlier left behind
     bm25.tidy(directory / "bm25")

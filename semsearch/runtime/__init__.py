@@ -28,7 +28,11 @@ __all__ = ["Runtime", "bert_inputs", "best_precision", "engine_for", "load", "pa
 def best_precision(model: Model | None = None) -> Precision:
     """The precision of a new index: the plan's bulk choice for ``model`` on this CPU (measured the first
     time, :mod:`.planner`); without a model, int8 where the CPU has int8 dot products and OpenVINO is
-    installed, else fp32."""
+    installed, else fp32. With a CUDA GPU: fp16 on it."""
+    from semsearch.gpu import cuda_available
+
+    if cuda_available():
+        return Precision.FP16
     if model is not None:
         from semsearch.runtime.planner import plan_for
 

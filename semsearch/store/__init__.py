@@ -4,6 +4,6 @@ Also here: naming a damaged file (:mod:`.damage`), going back to an intact versi
 the one-writer lock (:mod:`.lock`) and vector ids that are never reused (:mod:`.rowids`).
 """
 
-from semsearch.store.table import ChunkRows, DocLabel, Store, StoredDocument
+from semsearch.store.table import ChunkRows, DocLabel, Store, StoredDocument, chunk_table
 
-__all__ = ["ChunkRows", "DocLabel", "Store", "StoredDocument"]
+__all__ = ["ChunkRows", "DocLabel", "Store", "StoredDocument", "chunk_table"]

@@ -390,6 +390,32 @@ class Store:
                 .execute(data)
             )
 
+    def commit_fragments(self, fragments: Sequence[Any], replaced: Sequence[str] = ()) -> None:
+        """Make ``fragments`` written elsewhere (by Ray tasks) part of the table in one commit, and delete
+        the stored chunks of the ``replaced`` documents in that same commit: a reader sees a changed
+        document's old chunks or its new ones, never both or neither. Always an Append or an Update,
+        never an Overwrite (a stale Overwrite would silently win over concurrent appends)."""
+        if not fragments and not replaced:
+            return
+        read_version = self.version
+        updated, removed = [], []
+        if replaced:
+            predicate = " OR ".join(f"({c})" for c in id_conditions(list(replaced)))
+            with self.guarded():
+                for fragment in self.dataset.get_fragments():
+                    new = fragment.delete(predicate)  # writes a deletion file; commits nothing
+                    if new is None:
+                        removed.append(fragment.fragment_id)
+                    elif new.deletion_file != fragment.metadata.deletion_file:
+                        updated.append(new)
+            operation: Any = lance.LanceOperation.Update(
+                removed_fragment_ids=removed, updated_fragments=updated, new_fragments=list(fragments)
+            )
+        else:
+            operation = lance.LanceOperation.Append(list(fragments))
+        with self.guarded():
+            self.dataset = lance.LanceDataset.commit(self.dataset, operation, read_version=read_version)
+
     def delete(self, doc_ids: Iterable[str]) -> int:
         """Delete ``doc_ids`` in one commit: a reader, or a run killed half-way, sees all or none gone."""
         ids = list(doc_ids)
@@ -411,35 +437,39 @@ class Store:
         return int(getattr(stats, "old_versions", 0))
 
     def _arrow(self, rows: ChunkRows) -> pa.Table:
-        schema = self.dataset.schema
-        n = len(rows.doc_index)
-        columns: dict[str, list[Any]] = {name: [None] * n for name in schema.names if name != "vector"}
-        meta_columns = [name for name in schema.names if name.startswith(META_PREFIX)]
-        doc_level = {i: (sha256(d.text), sha256(d.text + metadata_json(d.metadata))) for i, d in enumerate(rows.docs)}
-        for row, (doc, number, (start, end), rowid) in enumerate(
-            zip(rows.doc_index, rows.numbers, rows.spans, rows.rowids, strict=True)
-        ):
-            document = rows.docs[doc]
-            columns["key"][row] = f"{document.id}\x1f{number}"
-            columns["doc_id"][row] = document.id
-            columns["chunk"][row] = number
-            columns["rowid"][row] = rowid
-            columns["start"][row] = start
-            columns["end"][row] = end
-            if number == 0:
-                columns["text"][row] = document.text
-                columns["metadata"][row] = metadata_json(document.metadata)
-                columns["text_hash"][row], columns["doc_hash"][row] = doc_level[doc]
-            for name in meta_columns:  # None where the document lacks the field; a list of strings as is
-                value = document.metadata.get(name[len(META_PREFIX) :])
-                columns[name][row] = float(value) if isinstance(value, int) and not isinstance(value, bool) else value
-            if rows.labels is not None and LABEL_COLUMN in columns:
-                verdict = rows.labels[doc]
-                columns[LABEL_COLUMN][row] = verdict.label
-                columns[PROB_COLUMN][row] = verdict.prob
-                columns[LABELLED_BY_COLUMN][row] = verdict.by
-        arrays = {name: pa.array(values, type=schema.field(name).type) for name, values in columns.items()}
-        dim = schema.field("vector").type.list_size
-        flat = pa.array(np.ascontiguousarray(rows.vectors, dtype=np.float32).reshape(-1))
-        arrays["vector"] = pa.FixedSizeListArray.from_arrays(flat, dim)
-        return pa.table([arrays[name] for name in schema.names], schema=schema)
+        return chunk_table(self.dataset.schema, rows)
+
+
+def chunk_table(schema: pa.Schema, rows: ChunkRows) -> pa.Table:
+    """The rows of ``rows`` in the table's layout ``schema`` (a writer elsewhere, e.g. a Ray task, makes them too)."""
+    n = len(rows.doc_index)
+    columns: dict[str, list[Any]] = {name: [None] * n for name in schema.names if name != "vector"}
+    meta_columns = [name for name in schema.names if name.startswith(META_PREFIX)]
+    doc_level = {i: (sha256(d.text), sha256(d.text + metadata_json(d.metadata))) for i, d in enumerate(rows.docs)}
+    for row, (doc, number, (start, end), rowid) in enumerate(
+        zip(rows.doc_index, rows.numbers, rows.spans, rows.rowids, strict=True)
+    ):
+        document = rows.docs[doc]
+        columns["key"][row] = f"{document.id}\x1f{number}"
+        columns["doc_id"][row] = document.id
+        columns["chunk"][row] = number
+        columns["rowid"][row] = rowid
+        columns["start"][row] = start
+        columns["end"][row] = end
+        if number == 0:
+            columns["text"][row] = document.text
+            columns["metadata"][row] = metadata_json(document.metadata)
+            columns["text_hash"][row], columns["doc_hash"][row] = doc_level[doc]
+        for name in meta_columns:  # None where the document lacks the field; a list of strings as is
+            value = document.metadata.get(name[len(META_PREFIX) :])
+            columns[name][row] = float(value) if isinstance(value, int) and not isinstance(value, bool) else value
+        if rows.labels is not None and LABEL_COLUMN in columns:
+            verdict = rows.labels[doc]
+            columns[LABEL_COLUMN][row] = verdict.label
+            columns[PROB_COLUMN][row] = verdict.prob
+            columns[LABELLED_BY_COLUMN][row] = verdict.by
+    arrays = {name: pa.array(values, type=schema.field(name).type) for name, values in columns.items()}
+    dim = schema.field("vector").type.list_size
+    flat = pa.array(np.ascontiguousarray(rows.vectors, dtype=np.float32).reshape(-1))
+    arrays["vector"] = pa.FixedSizeListArray.from_arrays(flat, dim)
+    return pa.table([arrays[name] for name in schema.names], schema=schema)

@@ -62,9 +62,8 @@ def test_a_failed_first_run_leaves_nothing_on_object_storage(s3_server, s3_uri):
 def test_the_lease_lets_one_writer_in(s3_server, s3_uri):
     remote = Remote(s3_uri, s3_server)
     with leases.lease(remote):
-        with pytest.raises(IndexLockedError, match="being written"):
-            with leases.lease(remote):
-                pass
+        with pytest.raises(IndexLockedError, match="being written"), leases.lease(remote):
+            pass
         folder = resolve(s3_uri, s3_server)
         with pytest.raises(IndexLockedError):  # a whole indexing run is refused too
             semsearch.index(DOCS[:2], folder, progress=False)
@@ -111,3 +110,12 @@ def test_readers_see_whole_versions_while_a_writer_commits(s3_server, s3_uri):
     assert len(reader) == 30  # a handle keeps the version it opened
     reader.reload()
     assert len(reader) == 50
+
+
+def test_a_uri_that_holds_another_index_since_is_never_served_from_the_old_work_folder(s3_server, s3_uri):
+    semsearch.index(DOCS[:5], s3_uri, storage_options=s3_server, progress=False).search("cats", k=1)
+    Remote(s3_uri, s3_server).remove_all()  # deleted on the object store, and made again with other documents
+    other = [{"id": d["id"], "text": f"parrots and feathers {i}"} for i, d in enumerate(DOCS[:5])]
+    semsearch.index(other, s3_uri, storage_options=s3_server, progress=False)
+    reader = semsearch.open(s3_uri, storage_options=s3_server)
+    assert all("parrots" in hit.text for hit in reader.search("cats", k=5, mode="dense").hits)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from semsearch.facade.options import index_options, with_options
-from semsearch.types import Backend, Mode, choice
+from semsearch.types import Backend, Execution, Mode, choice
 
 if TYPE_CHECKING:
     from semsearch.adaptation import AdaptResult
@@ -40,7 +40,12 @@ def open(  # noqa: A001 - the public name
 
 
 def index(
-    source: Source, directory: str | Path, storage_options: Mapping[str, str] | None = None, **options: Any
+    source: Source,
+    directory: str | Path,
+    storage_options: Mapping[str, str] | None = None,
+    engine: Execution | str = Execution.LOCAL,
+    ray_address: str | None = None,
+    **options: Any,
 ) -> Index:
     """Index ``source`` into ``directory`` and open it: a corpus path (any format ``semsearch index``
     reads) or an iterable of dicts (``{"id": ..., "text": ..., "title": ..., other fields: metadata}``).
@@ -49,14 +54,21 @@ def index(
     encoded, unchanged ones skipped. ``options`` are :class:`~semsearch.ingest.IndexOptions` fields
     (``model=``, ``backend=``, ``skip_bad=True``, ``progress=False``...) and ``id_field=``, ``text_field=``,
     ``title_field=``. What the run did is the returned index's ``last_write``. ``directory`` may be an
-    object-store URI, with ``storage_options`` as for :func:`open`.
+    object-store URI, with ``storage_options`` as for :func:`open`. ``engine="ray"`` encodes on a Ray
+    cluster (``ray_address``; None: a local one), see :mod:`semsearch.ingest.distributed`.
     """
     from semsearch.facade.index import Index
     from semsearch.ingest import IndexOptions, build_index
     from semsearch.location import resolve
 
     folder = resolve(directory, storage_options)
-    summary = build_index(source, folder, index_options(IndexOptions(), options))
+    settings = index_options(IndexOptions(), options)
+    if choice(Execution, engine, "engine") is Execution.RAY:
+        from semsearch.ingest.distributed import build_index_distributed
+
+        summary = build_index_distributed(source, folder, settings, address=ray_address)
+    else:
+        summary = build_index(source, folder, settings)
     opened = Index.open(folder)
     opened.last_write = summary
     return opened

@@ -25,7 +25,7 @@ import logging
 import os
 import pickle
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -163,13 +163,15 @@ def build_index_distributed(
     address: str | None = None,
     unit_docs: int = UNIT_DOCS,
     cpus: int | None = None,
+    storage_options: Mapping[str, str] | None = None,
 ) -> IndexSummary:
-    """Index ``source`` into ``directory`` (a folder or an object-store URI) on Ray; the result, the
-    documents and their vectors are those of :func:`~semsearch.ingest.build_index`."""
+    """Index ``source`` into ``directory`` (a folder or an object-store URI, with ``storage_options``) on
+    Ray; the result, the documents and their vectors are those of :func:`~semsearch.ingest.build_index`.
+    ``address``: the cluster (``auto``: the running one; None: a local one started for the run)."""
     options = options or IndexOptions()
     if options.classifier is not None:
         raise OptionError("classifier", options.classifier, "is not supported by the ray engine yet; use the local one")
-    directory = location.resolve(directory)
+    directory = location.resolve(directory, storage_options)
     created = not location.exists(directory)
     try:
         return _build(source, directory, options, address, unit_docs, cpus)

@@ -17,7 +17,7 @@ import logging
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
@@ -194,14 +194,19 @@ class _Run:
         return len(stale)
 
 
-def build_index(source: corpus.Source, directory: str | Path, options: IndexOptions | None = None) -> IndexSummary:
+def build_index(
+    source: corpus.Source,
+    directory: str | Path,
+    options: IndexOptions | None = None,
+    storage_options: Mapping[str, str] | None = None,
+) -> IndexSummary:
     """Index ``source`` (a corpus path, or an iterable of dicts) into ``directory`` (created, or updated
     incrementally: new and changed documents are encoded, unchanged ones skipped).
 
     A source that gives no usable document is an error, not an empty index. A first run into a new
     directory that fails before its first commit (a bad record, an interrupt) leaves no directory behind.
     """
-    directory = location.resolve(directory)
+    directory = location.resolve(directory, storage_options)
     created = not location.exists(directory)
     try:
         return _build(source, directory, options or IndexOptions())

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 def existing_manifest(directory: Path) -> Manifest | None:
     """The manifest of the index at ``directory``, None for a new index (a damaged one is refused with
     the way back, never replaced)."""
+    location.pull(directory)  # an index on object storage: its newest small files, and its identity
     if (directory / MANIFEST).exists() or (directory / BACKUP).exists():
         return Manifest.load(directory)
     return None

@@ -80,7 +80,7 @@ def test_the_ray_engine_builds_the_index_the_local_engine_builds(local_ray, docs
 
 
 def test_the_ray_engine_updates_an_index_on_object_storage(local_ray, docs, s3_server, s3_uri):
-    first = build_index_distributed(docs[:60], s3_uri, options(), unit_docs=25)
+    first = build_index_distributed(docs[:60], s3_uri, options(), unit_docs=25, storage_options=s3_server)
     assert first.docs == 60
     changed = [dict(docs[0], text="a new text about parrots"), *docs[30:80]]
     folder = semsearch.location.resolve(s3_uri, s3_server)

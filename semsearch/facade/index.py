@@ -206,7 +206,7 @@ class Index:
             FieldSummary(name, str(info.kind)) for name, info in sorted(self.store.fields().items()) if name != "id"
         ]
         return IndexInfo(
-            path=str(self.directory),
+            path=describe(self.directory),
             documents=len(self),
             chunks=self.store.count_chunks(),
             fields=fields,

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+from semsearch import location
 from semsearch.errors import IndexNotFoundError
 from semsearch.ingest import refresh_derived
 from semsearch.manifest import STORE_DIR, Manifest
@@ -41,7 +42,12 @@ class RepairSummary:
 
 def repair_index(directory: str | Path, lock_timeout: float = 0.0) -> RepairSummary:
     """Repair ``directory`` in place, holding the writer lock (so no indexing run is under way)."""
-    directory = Path(directory)
+    directory = location.resolve(directory)
+    if (remote := location.remote_of(directory)) is not None:
+        raise location.ObjectStoreError(
+            f"{remote.uri}: repair inspects a store's files on a local disk; it does not repair an index on object "
+            "storage yet (Lance's own versions there can be checked out with pylance)"
+        )
     if not directory.is_dir():
         raise IndexNotFoundError(f"no index at {directory}; nothing to repair")
     with writer_lock(directory, lock_timeout):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import faiss
 import numpy as np
 import pytest
 from helpers import random_store
@@ -17,6 +18,7 @@ def test_auto_factory_is_exact_while_small_and_hnsw_with_measured_recall_above(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert choose_factory(10_000) == "Flat" and choose_factory(10_000_000) == "HNSW32,Flat"
+    assert choose_factory(200_000_000) == "IVF65536,PQ48"  # past what HNSW can hold in RAM: compressed
     store, vectors = random_store(tmp_path / "store", 400)
     small = FaissBackend(store, tmp_path / "faiss")
     small.sync()
@@ -43,3 +45,18 @@ def test_an_explicit_factory_overrides_auto(tmp_path: Path) -> None:
     index = FaissBackend(store, tmp_path / "faiss", factory="HNSW16,Flat")
     index.sync()
     assert index.factory == "HNSW16,Flat" and index.report is not None and index.report.sample > 0
+
+
+def test_past_hnsw_the_auto_index_is_ivf_pq_with_its_recall_measured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, _ = random_store(tmp_path / "store", 3000)
+    monkeypatch.setattr(faiss_backend, "EXACT_LIMIT", 100)
+    monkeypatch.setattr(faiss_backend, "HNSW_LIMIT", 1000)
+    backend = FaissBackend(store, tmp_path / "faiss")
+    backend.sync()
+    assert backend.factory == "IVF256,PQ2" and backend.report is not None
+    assert backend.report.sample == 200 and 0.0 < backend.report.recall_at_10 <= 1.0
+    inner = faiss.downcast_index(backend.index.index)
+    assert inner.nprobe == 32  # saved with the index, so a reader searches 32 lists too
+    assert "IVF256,PQ2" in backend.describe()

@@ -19,11 +19,14 @@ variables; they are kept in memory, never written to the work folder.
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import logging
 import shutil
+import tempfile
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -71,6 +74,8 @@ class Remote:
         return f"{self.uri}/{name}"
 
     def key(self, name: str) -> str:
+        if not name:
+            return self.prefix  # the prefix itself, as one object
         return f"{self.prefix}/{name}" if self.prefix else name
 
     @property
@@ -267,6 +272,100 @@ def exists(directory: Path) -> bool:
     """Whether anything of an index is at ``directory`` (for a remote one: any object under its prefix)."""
     remote = remote_of(directory)
     return bool(remote.names()) if remote is not None else directory.exists()
+
+
+def source_options(directory: Path, given: Mapping[str, str] | None) -> Mapping[str, str] | None:
+    """The storage options for reading a corpus on object storage: those given, else the index's own (the
+    corpus and the index are usually on the same object store)."""
+    remote = remote_of(directory)
+    return given or (remote.storage_options if remote is not None else None)
+
+
+@contextmanager
+def local_source(source: Any, storage_options: Mapping[str, str] | None = None) -> Iterator[tuple[Any, str | None]]:
+    """``source`` as a local corpus, and what the manifest records as its origin.
+
+    A corpus on object storage (``s3://bucket/corpus/``, ``s3://bucket/corpus/*.parquet``, or one object) is
+    copied object by object into a temporary folder for the run, and recorded as its URI, so an update with
+    no SOURCE reads it from there again. A local path is recorded absolute; documents in memory, and stdin,
+    are not recorded.
+    """
+    if not is_remote(source):
+        path = isinstance(source, str | Path) and str(source) != "-"
+        yield source, str(Path(source).resolve()) if path else None
+        return
+    uri = str(source)
+    head, _, last = uri.rpartition("/")
+    pattern = last if any(c in last for c in "*?[") else ""
+    remote = Remote(head if pattern else uri.rstrip("/"), dict(storage_options or {}))
+    with tempfile.TemporaryDirectory(prefix="semsearch-source-") as scratch:
+        folder = Path(scratch)
+        whole = remote.read("") if not pattern and not uri.endswith("/") else None  # one object?
+        if whole is not None:
+            target = folder / uri.rsplit("/", 1)[-1]
+            target.write_bytes(whole[0])
+            yield target, uri
+            return
+        names = [n for n in remote.names() if not pattern or fnmatch.fnmatch(n, pattern)]
+        if not names:
+            raise ObjectStoreError(f"{uri} matches no object")
+        for name in names:
+            target = folder / "objects" / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            found = remote.read(name)
+            if found is not None:
+                target.write_bytes(found[0])
+        log.info("copied %d objects of %s for this run", len(names), uri)
+        yield _as_one_corpus(folder / "objects", sorted(names), folder, uri), uri
+
+
+def _as_one_corpus(objects: Path, names: list[str], scratch: Path, uri: str) -> Path:
+    """Files of one tabular or JSONL format joined into one file (a folder of notes stays a folder)."""
+    kinds = {_kind(name) for name in names}
+    if kinds == {"notes"} or len(names) == 1:
+        return objects if kinds == {"notes"} else objects / names[0]
+    if len(kinds) != 1 or "notes" in kinds:
+        raise ObjectStoreError(f"{uri} matches objects of different formats ({', '.join(sorted(kinds))}): name one")
+    kind = kinds.pop()
+    joined = scratch / f"corpus{kind}"
+    if kind == ".parquet":
+        import pyarrow.parquet as pq
+
+        writer = None
+        try:
+            for name in names:
+                table = pq.read_table(objects / name)
+                if writer is None:
+                    writer = pq.ParquetWriter(joined, table.schema)
+                elif not table.schema.equals(writer.schema):
+                    raise ObjectStoreError(f"{uri}: {name} has other columns than {names[0]}")
+                writer.write_table(table)
+        finally:
+            if writer is not None:
+                writer.close()
+        return joined
+    with joined.open("wb") as out:
+        header = None
+        for name in names:
+            data = (objects / name).read_bytes()
+            if kind in (".csv", ".tsv"):
+                first, _, rest = data.partition(b"\n")
+                if header is None:
+                    header = first
+                elif first != header:
+                    raise ObjectStoreError(f"{uri}: {name} has another header than {names[0]}")
+                else:
+                    data = rest
+            out.write(data if data.endswith(b"\n") or kind.endswith(".gz") else data + b"\n")
+    return joined
+
+
+def _kind(name: str) -> str:
+    lower = name.lower()
+    for suffix in (".jsonl.gz", ".ndjson.gz", ".jsonl", ".ndjson", ".csv", ".tsv", ".parquet"):
+        if lower.endswith(suffix):
+            return {".ndjson.gz": ".jsonl.gz", ".ndjson": ".jsonl"}.get(suffix, suffix)
+    return "notes" if lower.endswith((".txt", ".md", ".markdown")) else lower.rsplit(".", 1)[-1]
 
 
 def parse_storage_options(pairs: Iterable[str]) -> dict[str, str]:

@@ -18,7 +18,7 @@ from semsearch.cli.common import (
 )
 from semsearch.cli.common import index_dir as index_dir_option
 from semsearch.ingest.options import NEW_INDEX
-from semsearch.location import describe
+from semsearch.location import describe, is_remote
 from semsearch.types import Backend, Execution, Pooling, Precision
 
 
@@ -75,7 +75,7 @@ def index(source: str | None, index_dir: Path, id_field: str | None, text_field:
     quiet_libraries()
     from semsearch.ingest import IndexOptions, build_index
 
-    corpus = recorded_source(index_dir) if source is None else Path(source)
+    corpus = recorded_source(index_dir) if source is None else (source if is_remote(source) else Path(source))
     named = id_field or text_field or title_field or types
     fields = field_map(id_field, text_field, title_field, types) if named else None
     settings = IndexOptions(fields=fields, **options)
@@ -105,11 +105,11 @@ def index(source: str | None, index_dir: Path, id_field: str | None, text_field:
         click.echo(f"  skipped: {example}", err=True)
 
 
-def recorded_source(index_dir: Path) -> Path:
+def recorded_source(index_dir: Path) -> str | Path:
     """The source the index at ``index_dir`` was last built from, for ``semsearch index --index DIR``."""
     from semsearch.manifest import Manifest
 
     recorded = Manifest.load(index_dir).source if index_dir.is_dir() else None
     if recorded is None:
         raise click.UsageError("give a SOURCE: this index does not record one (it was built from memory, or is new)")
-    return Path(recorded)
+    return recorded if is_remote(recorded) else Path(recorded)

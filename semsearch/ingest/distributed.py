@@ -174,7 +174,8 @@ def build_index_distributed(
     directory = location.resolve(directory, storage_options)
     created = not location.exists(directory)
     try:
-        return _build(source, directory, options, address, unit_docs, cpus)
+        with location.local_source(source, location.source_options(directory, storage_options)) as (local, recorded):
+            return _build(local, directory, options, address, unit_docs, cpus, recorded)
     except BaseException:
         if created:
             pipeline._remove_if_nothing_committed(directory)
@@ -182,14 +183,13 @@ def build_index_distributed(
 
 
 def _build(source: corpus.Source, directory: Path, options: IndexOptions, address: str | None, unit_docs: int,
-           cpus: int | None) -> IndexSummary:  # fmt: skip
+           cpus: int | None, recorded: str | None) -> IndexSummary:  # fmt: skip
     started = time.perf_counter()
     options = settle(options, existing_manifest(directory))
     total = corpus.count(source, glob=options.glob)
     assert options.pooling is not None, "settled"
     encoder = Encoder(options.model, options.pooling, options.precision)  # its identity; the actors encode
     with writer_lock(directory, options.lock_timeout) as still_held, ray_cluster(address, cpus) as ray:
-        recorded = str(Path(source).resolve()) if isinstance(source, str | Path) and str(source) != "-" else None
         manifest, store = open_for_writing(directory, encoder, options, recorded)
         report = corpus.LoadReport()
         run = pipeline._Run(encoder, store, manifest, options, report, None, still_held)

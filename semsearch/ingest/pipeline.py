@@ -209,14 +209,15 @@ def build_index(
     directory = location.resolve(directory, storage_options)
     created = not location.exists(directory)
     try:
-        return _build(source, directory, options or IndexOptions())
+        with location.local_source(source, location.source_options(directory, storage_options)) as (local, recorded):
+            return _build(local, directory, options or IndexOptions(), recorded)
     except BaseException:
         if created:
             _remove_if_nothing_committed(directory)
         raise
 
 
-def _build(source: corpus.Source, directory: Path, options: IndexOptions) -> IndexSummary:
+def _build(source: corpus.Source, directory: Path, options: IndexOptions, recorded: str | None) -> IndexSummary:
     started = time.perf_counter()
     options = settle(options, existing_manifest(directory))
     total = corpus.count(source, glob=options.glob)  # also fails early on a missing or unknown source
@@ -224,7 +225,6 @@ def _build(source: corpus.Source, directory: Path, options: IndexOptions) -> Ind
     encoder = Encoder(options.model, options.pooling, options.precision)
     with writer_lock(directory, options.lock_timeout) as still_held:
         labeller = open_labeller(directory, encoder, options.classifier)  # refuses another encoder's classifier
-        recorded = str(Path(source).resolve()) if isinstance(source, str | Path) and str(source) != "-" else None
         manifest, store = open_for_writing(directory, encoder, options, recorded)
         if labeller is not None:
             labeller = labeller.cutting_as(ChunkConfig(manifest.max_length, manifest.overlap))

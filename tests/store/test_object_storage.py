@@ -119,3 +119,22 @@ def test_a_uri_that_holds_another_index_since_is_never_served_from_the_old_work_
     semsearch.index(other, s3_uri, storage_options=s3_server, progress=False)
     reader = semsearch.open(s3_uri, storage_options=s3_server)
     assert all("parrots" in hit.text for hit in reader.search("cats", k=5, mode="dense").hits)
+
+
+def test_a_corpus_on_object_storage_is_read_from_there_and_recorded(s3_server, s3_uri, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    remote = Remote(f"{s3_uri}-corpus", s3_server)
+    for part in range(2):
+        rows = DOCS[part * 10 : part * 10 + 10]
+        pq.write_table(pa.Table.from_pylist(rows), tmp_path / f"p{part}.parquet")
+        remote.write(f"part-{part}.parquet", (tmp_path / f"p{part}.parquet").read_bytes())
+    remote.write("notes.txt", b"not part of the glob")
+    idx = semsearch.index(f"{s3_uri}-corpus/*.parquet", s3_uri, storage_options=s3_server, progress=False)
+    assert len(idx) == 20 and idx.get("d3").metadata["year"] == 2003
+    assert idx.manifest.source == f"{s3_uri}-corpus/*.parquet"
+    again = semsearch.index(idx.manifest.source, s3_uri, storage_options=s3_server, progress=False)
+    assert again.last_write.unchanged == 20
+    with pytest.raises(semsearch.errors.SemsearchError, match="matches no object"):
+        semsearch.index(f"{s3_uri}-corpus/*.csv", s3_uri, storage_options=s3_server, progress=False)

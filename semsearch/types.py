@@ -9,9 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from semsearch.errors import OptionError
+
+if TYPE_CHECKING:
+    from semsearch.explain.types import Explanation
 
 E = TypeVar("E", bound=StrEnum)
 
@@ -108,11 +111,14 @@ class Hit:
     metadata: dict[str, Any]
     label: str | None = None  # the index's classifier's label for the document, where it has one
     label_prob: float | None = None
+    explanation: Explanation | None = None  # why it scored, when asked for (search(..., explain=True))
 
     def to_json(self) -> dict[str, Any]:
         data = {"id": self.id, "score": self.score, "text": self.text, "metadata": self.metadata}
         if self.label is not None:
             data |= {"label": self.label, "label_prob": self.label_prob}
+        if self.explanation is not None:
+            data["explanation"] = self.explanation.to_json()
         return data
 
 

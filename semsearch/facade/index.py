@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from semsearch.bm25 import BM25
     from semsearch.disambiguate import DisambiguationConfig
     from semsearch.encoder import Encoder
+    from semsearch.explain import Explanation
     from semsearch.facade.maintenance import CompactReport
     from semsearch.ingest import IndexSummary
 
@@ -315,6 +316,7 @@ class Index:
         disambiguate: bool = False,
         sense: str | int | None = None,
         min_prob: float | None = None,
+        explain: bool = False,
     ) -> SearchResult:
         """The ``k`` best documents for ``query`` among those matching ``where``, and labelled ``label``
         (with at least ``min_prob``) by the index's classifier; filters apply before top-k.
@@ -322,6 +324,7 @@ class Index:
         ``disambiguate=True`` also says whether the top documents carry several senses of the query,
         labels them and lists each sense's best document first (:mod:`semsearch.disambiguate`);
         ``sense`` (a label or 0-based index, implies ``disambiguate``) puts that sense's documents first.
+        ``explain=True`` gives each hit an ``explanation`` (:mod:`semsearch.explain`).
         """
         query, k, mode = checked_query(query), checked_k(k), choice(Mode, mode, "mode")
         condition = self.condition(where, label, min_prob)
@@ -332,7 +335,18 @@ class Index:
         else:
             result = SearchResult(query=query, hits=self.hits(self.rank(query, k, mode, condition)))
         notes = self._notes(query, mode)
+        if explain:
+            from semsearch.facade.explain import explained
+
+            result = explained(self, result, mode, condition, k)
         return replace(result, notes=notes) if notes else result
+
+    def explain(self, query: str, doc_id: str, mode: Mode | str = Mode.HYBRID, where: str | None = None) -> Explanation:
+        """Why ``doc_id`` scores as it does for ``query`` in ``mode`` (among documents matching ``where``),
+        whether or not it is a hit; :class:`~semsearch.errors.DocumentNotFoundError` if the index lacks it."""
+        from semsearch.facade.explain import explanation
+
+        return explanation(self, checked_query(query), str(doc_id), choice(Mode, mode, "mode"), self.condition(where))
 
     def _notes(self, query: str, mode: Mode) -> list[str]:
         """What the user should know about how ``query`` was answered in ``mode``."""

@@ -10,6 +10,7 @@ import click
 from semsearch.cli.adapt import adapt
 from semsearch.cli.classifier import classifier
 from semsearch.cli.common import configure_logging
+from semsearch.cli.explain import explain
 from semsearch.cli.index import index
 from semsearch.cli.maintenance import compact, delete, export, get, info, repair
 from semsearch.cli.search import eval_command, search
@@ -23,7 +24,7 @@ def main(verbose: bool) -> None:
     configure_logging(verbose)
 
 
-for command in (index, search, eval_command, info, get, delete, export, compact, repair, classifier, adapt):
+for command in (index, search, eval_command, explain, info, get, delete, export, compact, repair, classifier, adapt):
     main.add_command(command)
 
 __all__ = ["main"]

@@ -29,11 +29,14 @@ from semsearch.types import Hit, SearchResult
               help="Search every query of this file (- for stdin): one per line, as plain text or JSON with "
                    "\"text\" (and \"_id\"); prints one JSON object per line. The model loads once.")  # fmt: skip
 @click.option("--show", default=None, help="Metadata fields to print beside each hit, e.g. year,journal.")
+@click.option("--explain", "explain", is_flag=True,
+              help="Explain each hit: the window that scored, each channel's part, the BM25 terms and the dense "
+                   "words (JSON: an \"explanation\" per hit).")  # fmt: skip
 @json_output
 @user_errors
 def search(query: str | None, index_dir: Path, k: int, mode: str, where: str | None, label: str | None,
            min_prob: float | None, backend: str | None, disambiguate: bool, sense: str | None,
-           queries_file: TextIO | None, show: str | None, as_json: bool) -> None:  # fmt: skip
+           queries_file: TextIO | None, show: str | None, explain: bool, as_json: bool) -> None:  # fmt: skip
     """Search the index for QUERY (or for every query of --queries)."""
     if (query is None) == (queries_file is None):
         raise click.UsageError("give a QUERY or --queries FILE (one of the two)")
@@ -44,8 +47,9 @@ def search(query: str | None, index_dir: Path, k: int, mode: str, where: str | N
 
     def run(text: str) -> SearchResult:
         return opened.search(
-            text, k=k, mode=mode, where=where, label=label, disambiguate=disambiguate, sense=sense, min_prob=min_prob
-        )
+            text, k=k, mode=mode, where=where, label=label, disambiguate=disambiguate, sense=sense,
+            min_prob=min_prob, explain=explain,
+        )  # fmt: skip
 
     if queries_file is not None:
         for query_id, text in read_queries(queries_file):
@@ -95,6 +99,10 @@ def print_hits(hits: Sequence[Hit], ranks: Iterable[int], fields: Sequence[str] 
             extra += f"  [{hit.label} {hit.label_prob:.2f}]" if hit.label_prob is not None else f"  [{hit.label}]"
         shown = f"{text[:150]}{'...' if len(text) > 150 else ''}"
         click.echo(f"{indent}{rank:>3}. {hit.score:.4f}  {hit.id}{extra}  {shown}")
+        if hit.explanation is not None:
+            from semsearch.cli.explain import print_explanation
+
+            print_explanation(hit.explanation, hit.text, indent=indent + "     ")
 
 
 def print_senses(result: SearchResult, fields: Sequence[str] = (), chosen: str | None = None) -> None:

@@ -100,7 +100,7 @@ def word_shares(window: TokenWindow, shares: np.ndarray, text: str, special_name
     entry, at the window's start (before the first word) or end (after the last), named by
     ``special_names`` (the tokenizer's token strings, one per token)."""
     found: list[TokenShare] = []
-    current: tuple[int | None, int, int, float] | None = None  # word, start, end, share
+    current: tuple[int | None, int, int, float, int] | None = None  # word, start, end, share, pieces
     seen_text = False
     for position, (word, (start, end)) in enumerate(zip(window.words, window.offsets, strict=True)):
         share = float(shares[position])
@@ -113,16 +113,16 @@ def word_shares(window: TokenWindow, shares: np.ndarray, text: str, special_name
             continue
         seen_text = True
         if current is not None and current[0] == word:
-            current = (word, current[1], max(current[2], end), current[3] + share)
+            current = (word, current[1], max(current[2], end), current[3] + share, current[4] + 1)
         else:
             if current is not None:
                 found.append(_share(text, current))
-            current = (word, start, end, share)
+            current = (word, start, end, share, 1)
     if current is not None:
         found.append(_share(text, current))
     return found
 
 
-def _share(text: str, word: tuple[int | None, int, int, float]) -> TokenShare:
-    _, start, end, share = word
-    return TokenShare(text[start:end], start, end, share)
+def _share(text: str, word: tuple[int | None, int, int, float, int]) -> TokenShare:
+    _, start, end, share, pieces = word
+    return TokenShare(text[start:end], start, end, share, pieces=pieces)

@@ -104,16 +104,19 @@ def explain_documents(source: Source, query: str, mode: Mode, docs: Sequence[tup
     if not docs:
         return []
     channels = CHANNELS[mode]
-    asked = Asked(query, mode, depth, {name: _ranks(source.rank(query, depth, Mode(name), where)) for name in channels})
+    ranks = {name: _ranks(source.rank(query, depth, Mode(name), where)) for name in channels}
+    asked = Asked(query, mode, depth, ranks)
     stored = stored_windows(source.store, [doc_id for doc_id, _ in docs])
-    terms = {doc_id: term_contributions(source.bm25, query, doc_id, text) for doc_id, text in docs} if (
-        "bm25" in channels) else {}  # fmt: skip
+    terms = {}
+    if "bm25" in channels:
+        terms = {doc_id: term_contributions(source.bm25, query, doc_id, text) for doc_id, text in docs}
     dense = dense_parts(source, query, docs, stored) if "dense" in channels else {}
-    return [
-        _explanation(asked, doc_id, text, stored.get(doc_id, []), terms.get(doc_id), dense.get(doc_id),
-                     query_word_scores(source.bm25, query, terms[doc_id]) if doc_id in terms else None)
-        for doc_id, text in docs
-    ]  # fmt: skip
+    found = []
+    for doc_id, text in docs:
+        lexical_query = query_word_scores(source.bm25, query, terms[doc_id]) if doc_id in terms else None
+        found.append(_explanation(asked, doc_id, text, stored.get(doc_id, []), terms.get(doc_id),
+                                  dense.get(doc_id), lexical_query))  # fmt: skip
+    return found
 
 
 def explain_document(source: Source, query: str, doc_id: str, mode: Mode, where: Filter | None = None) -> Explanation:
@@ -167,6 +170,8 @@ def dense_parts(source: Source, query: str, docs: Sequence[tuple[str, str]],
                 "(the tokenizer has changed since indexing)"
             )
         chosen.append((doc_id, best, window, notes))
+    if not chosen:
+        return {}
     asked = query_window(tokenizer, query, encoder.max_length)
     if encoder.pooling is Pooling.CLS:
         return {doc_id: _integrated(encoder, text_of(docs, doc_id), asked, query, best, window, target, notes)

@@ -72,14 +72,18 @@ def page(query: str, doc_id: str, text: str, explanation: Explanation, attention
         d = explanation.dense
         parts += [
             "<h2>Token shares over the scored window</h2>",
-            f'<p class="legend">Green raises the score, red lowers it; outlined: the {len(_top(explanation))} '
-            f"largest shares. Method {escape(d.method)}: the shares sum to {d.shares_sum:.6f}, the window's "
+            '<p class="legend">Each word has an additive share of the cosine (hover to see it). Green: a share '
+            "above what as many tokens have at the window's average share, red: below it (a word is worth about "
+            f"its length in tokens times the average); outlined: the {len(_top(explanation))} largest shares. "
+            f"Method {escape(d.method)}: the shares sum to {d.shares_sum:.6f}, the window's "
             f"cosine is {d.score:.6f} (gap {d.gap:.1e}); the stored vector's cosine is "
             f"{_number(d.stored_score)}.</p>",
             _tokens(text, explanation),
         ]
     if explanation.bm25_terms:
         parts += ["<h2>BM25 terms</h2>", _terms(explanation)]
+        if explanation.dense is None:
+            parts.append(_matches(text, explanation))
     if attention is not None:
         parts += _attention(text, attention)
     parts.append("</body></html>")
@@ -111,29 +115,34 @@ def _colour(share: float, largest: float) -> str:
 
 
 def _tokens(text: str, explanation: Explanation) -> str:
-    """The window's words coloured by share, the rest of the text greyed around it."""
+    """The window's words coloured by how far their share is above (green) or below (red) what as many
+    tokens would have at the window's average share, the rest of the text greyed around it."""
     tokens = explanation.dense_tokens
-    largest = max((abs(t.score) for t in tokens if not t.special), default=0.0)
+    score = explanation.dense.score if explanation.dense is not None else 0.0
+    average = score / max(1, sum(t.pieces for t in tokens))
+    relative = {id(t): t.score - t.pieces * average for t in tokens}
+    largest = max((abs(relative[id(t)]) for t in tokens if not t.special), default=0.0)
     top = _top(explanation)
     start, end = explanation.window
     out = [f'<div class="text" id="shares"><span class="outside">{escape(text[:start])}</span>']
     at = start
     for token in tokens:
         if token.special:
-            out.append(_token_span(token, "tok special", token.text, largest))
+            out.append(_token_span(token, "tok special", token.text, relative[id(token)], largest))
             continue
         out.append(escape(text[at : token.start]))
         kind = "tok top" if (token.start, token.end) in top else "tok"
-        out.append(_token_span(token, kind, text[token.start : token.end], largest))
+        out.append(_token_span(token, kind, text[token.start : token.end], relative[id(token)], largest))
         at = token.end
     out.append(escape(text[at:end]) + f'<span class="outside">{escape(text[end:])}</span></div>')
     return "".join(out)
 
 
-def _token_span(token: TokenShare, kind: str, shown: str, largest: float) -> str:
+def _token_span(token: TokenShare, kind: str, shown: str, relative: float, largest: float) -> str:
+    title = f"share {token.score:+.5f} ({relative:+.5f} against the average)"
     return (
         f'<span class="{kind}" data-share="{token.score:.6g}" data-start="{token.start}" data-end="{token.end}" '
-        f'title="{token.score:+.5f}" style="background: {_colour(token.score, largest)}">{escape(shown)}</span>'
+        f'title="{title}" style="background: {_colour(relative, largest)}">{escape(shown)}</span>'
     )
 
 
@@ -173,6 +182,19 @@ def _terms(explanation: Explanation) -> str:
         "<table><tr><th>term (stem)</th><th>score</th><th>words in the document</th><th>matches</th></tr>"
         f"{rows}<tr><th>sum</th><th>{total:.4f}</th><th></th><th></th></tr></table>"
     )
+
+
+def _matches(text: str, explanation: Explanation) -> str:
+    """The whole text with the BM25 matches marked (a BM25 explanation has no token shares to show)."""
+    spans = sorted((start, end, t.term) for t in explanation.bm25_terms if t.score > 0 for start, end in t.spans)
+    out = ['<div class="text" id="matches">']
+    at = 0
+    for start, end, term in spans:
+        out.append(escape(text[at:start]))
+        out.append(f'<mark class="term" data-term="{escape(term)}">{escape(text[start:end])}</mark>')
+        at = end
+    out.append(escape(text[at:]) + "</div>")
+    return "".join(out)
 
 
 def _attention(text: str, view: AttentionView) -> list[str]:

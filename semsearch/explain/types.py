@@ -52,9 +52,11 @@ class TokenShare:
     end: int
     score: float
     special: bool = False
+    pieces: int = 1  # word pieces (tokens) of the word in this window
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"text": self.text, "start": self.start, "end": self.end, "score": self.score}
+        data["pieces"] = self.pieces
         if self.special:
             data["special"] = True
         return data

@@ -88,3 +88,11 @@ def test_chromium_renders_the_highlighted_tokens(page_file: tuple[Path, Explanat
     expected = [t.text for t in sorted(found.top_words(5), key=lambda t: t.start)]
     assert parsed.top == expected
     assert re.search(r'<body[^>]* data-ready="1"', dom)  # its script ran without an error
+
+
+def test_a_bm25_page_marks_the_matches(explain_index: Path) -> None:
+    index = semsearch.open(explain_index)
+    found = index.explain("infection", "flu", mode="bm25")
+    html = explanation_page(index, "infection", "flu", found)
+    assert re.findall(r'<mark class="term" data-term="infect">([^<]+)</mark>', html) == ["infections", "infected"]
+    assert "<svg" not in html and 'class="tok' not in html  # no dense side, no attention

@@ -24,7 +24,14 @@ def test_to_json_and_the_hit_field() -> None:
     e = explanation()
     data = e.to_json()
     assert data["window"] == [0, 20] and data["bm25_terms"][0]["spans"] == [[0, 7], [12, 20]]
-    assert data["dense_tokens"][0] == {"text": "[CLS]", "start": 0, "end": 0, "score": 0.1, "special": True}
+    assert data["dense_tokens"][0] == {
+        "text": "[CLS]",
+        "start": 0,
+        "end": 0,
+        "score": 0.1,
+        "pieces": 1,
+        "special": True,
+    }
     assert data["channels"] == {"bm25": {"score": 1.5, "rank": 1, "fused": None}}
     assert [t.text for t in e.top_words(2)] == ["vitamin", "vitamins"]  # specials and negative shares left out
     assert "explanation" not in Hit("d", 1.5, "t", {}).to_json()

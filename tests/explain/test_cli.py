@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from semsearch.cli import main
@@ -60,3 +61,19 @@ def test_bad_input_is_one_line_never_a_traceback(explain_index: Path) -> None:
     assert code == 0 and "zebra 0.000 [no match]" in out and "note: none of the query's terms occurs" in out
     code, _, err = run("explain", QUERY, "vit", "--index", explain_index.parent / "missing")
     assert code == 1 and err.startswith("error: ") and "Traceback" not in err
+
+
+def test_marks_are_colours_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+    import io
+
+    cli_explain = importlib.import_module("semsearch.cli.explain")  # the module, not the command it defines
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr(cli_explain.click, "get_text_stream", lambda name: Terminal())
+    assert cli_explain.marker()("vitamin", "bm25") == "\x1b[33m\x1b[1mvitamin\x1b[0m"  # yellow, bold
+    monkeypatch.setattr(cli_explain.click, "get_text_stream", lambda name: io.StringIO())
+    assert cli_explain.marker()("vitamin", "bm25") == "**vitamin**"

@@ -6,6 +6,7 @@ Marked words are coloured where stdout is a terminal and written as ``**word**``
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -52,7 +53,7 @@ def explain(query: str, doc_id: str, index_dir: Path, mode: str, where: str | No
 
 def marker() -> Callable[[str, str], str]:
     """How a marked word is written: in colour on a terminal, between ``**`` otherwise."""
-    if click.get_text_stream("stdout").isatty():
+    if sys.stdout.isatty():
         return lambda word, kind: click.style(word, fg=COLOURS.get(kind, "green"), bold=True)
     return lambda word, kind: f"**{word}**"
 
@@ -79,9 +80,10 @@ def print_explanation(found: Explanation, text: str, indent: str = "") -> None:
         click.echo(f"{indent}dense words: {words}")
         click.echo(f"{indent}  {len(found.dense_tokens)} shares ({d.method}) sum to {d.shares_sum:.6f}: window "
                    f"cosine {d.score:.6f} (gap {d.gap:.1e}), stored vector {_number(d.stored_score, 6)}")  # fmt: skip
-    words = [w for w in found.query_words if not w.special]
-    if words:
-        click.echo(f"{indent}query words: " + ", ".join(f"{w.text} ({_parts(w.dense, w.bm25)})" for w in words))
+    query_words = [w for w in found.query_words if not w.special]
+    if query_words:
+        parts = ", ".join(f"{w.text} ({_parts(w.dense, w.bm25)})" for w in query_words)
+        click.echo(f"{indent}query words: {parts}")
     for note in found.notes:
         click.echo(f"{indent}note: {note}")
 

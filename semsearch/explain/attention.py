@@ -9,6 +9,7 @@ attention weights returned, so only the HTML page (``semsearch explain --html``)
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -63,7 +64,7 @@ def attention_from(encoder: Encoder, window: TokenWindow, sources: list[int]) ->
     """
     import torch
 
-    model = encoder.torch_model
+    model: Any = encoder.torch_model  # transformers' methods (set_attn_implementation) are untyped here
     before = getattr(model.config, "_attn_implementation", None)
     switch = before not in (None, "eager") and hasattr(model, "set_attn_implementation")
     if switch:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,7 +36,8 @@ def integrated_gradients(model: torch.nn.Module, ids: Sequence[int], special: Se
                          target: np.ndarray, steps: int = IG_STEPS) -> Attribution:  # fmt: skip
     """Attributions of cos(``target``, [CLS] vector) to the tokens of ``ids`` (``special`` marks [CLS],
     [SEP] and the like, kept in the baseline)."""
-    embed = model.get_input_embeddings()
+    transformer: Any = model  # transformers' methods read as Tensor | Module attributes to the checker
+    embed = transformer.get_input_embeddings()
     pad_id = int(getattr(model.config, "pad_token_id", None) or 0)
     token_ids = torch.tensor([list(ids)])
     baseline_ids = torch.tensor([[i if s else pad_id for i, s in zip(ids, special, strict=True)]])

@@ -73,7 +73,7 @@ def test_marks_are_colours_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> Non
         def isatty(self) -> bool:
             return True
 
-    monkeypatch.setattr(cli_explain.click, "get_text_stream", lambda name: Terminal())
+    monkeypatch.setattr(cli_explain.sys, "stdout", Terminal())
     assert cli_explain.marker()("vitamin", "bm25") == "\x1b[33m\x1b[1mvitamin\x1b[0m"  # yellow, bold
-    monkeypatch.setattr(cli_explain.click, "get_text_stream", lambda name: io.StringIO())
+    monkeypatch.setattr(cli_explain.sys, "stdout", io.StringIO())
     assert cli_explain.marker()("vitamin", "bm25") == "**vitamin**"

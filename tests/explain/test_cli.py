@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from explain.conftest import DOCS
 
+import semsearch
 from semsearch.cli import main
 
 QUERY = "vitamin D and respiratory infection"
@@ -61,6 +63,14 @@ def test_bad_input_is_one_line_never_a_traceback(explain_index: Path) -> None:
     assert code == 0 and "zebra 0.000 [no match]" in out and "note: none of the query's terms occurs" in out
     code, _, err = run("explain", QUERY, "vit", "--index", explain_index.parent / "missing")
     assert code == 1 and err.startswith("error: ") and "Traceback" not in err
+
+
+def test_a_deleted_document_is_one_line(tmp_path: Path, tiny_model: Path) -> None:
+    index = semsearch.index(DOCS[:3], tmp_path / "idx", model=str(tiny_model), precision="fp32", progress=False)
+    index.delete(["vit"])
+    code, out, err = run("explain", QUERY, "vit", "--index", tmp_path / "idx")
+    assert code == 1 and out == "" and "Traceback" not in err
+    assert err.startswith("error: no document 'vit' in ") and "or it has been deleted" in err
 
 
 def test_marks_are_colours_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -21,8 +21,8 @@ the largest gap between the shares' sum and the window's cosine over every hit (
 float rounding only), the largest gap between that cosine and the stored vector's, and the time: what
 ``explain=True`` adds to a search of 10 hits (dense and hybrid), against leave-one-out per hit.
 
-Leave-one-out dominates the run: about 100 encodings of a 128-token window per hit, some 3 s a hit on 2 cores,
-so the default of 10 queries (100 hits) takes about 8 minutes there.
+Leave-one-out dominates the run: about 100 encodings of a 128-token window per hit, some 3 s a hit on 2 cores.
+5 queries took 247 s there (the run in benchmarks/RESULTS.md), so the default of 10 should take about 8 minutes.
 
 The index is never written: without --index, the fp32 index of the main checkout is copied to
 indexes/bench-scifact-explain first (or SciFact is indexed there when no such index exists).

@@ -7,7 +7,8 @@
    folder, each a whole process: wall time, docs/s, whether the two hold the same documents, and
    nDCG@10 of both on the NFCorpus test qrels.
 2. Kill-and-resume: a ray-engine job on the first ``--resume-docs`` documents, killed (SIGKILL, the whole
-   process group) at a random moment ``--kills`` times, each time run again; then run to the end. The
+   process group) ``--kills`` times, each at a random moment after at least one more unit was committed, each
+   time run again; then run to the end. The
    final index must hold exactly the source's documents, and the last run must encode only what no
    earlier run committed.
 
@@ -79,25 +80,39 @@ def ids(index: str, extra: list[str]) -> set[str]:
     return {json.loads(line)["id"] for line in out.splitlines() if line.strip()}
 
 
+def committed(target: Path) -> int:
+    """Documents the index at ``target`` holds (0 before its first commit)."""
+    import semsearch
+
+    try:
+        return semsearch.open(target).store.count_docs() if (target / "manifest.json").exists() else 0
+    except semsearch.errors.SemsearchError:
+        return 0
+
+
 def kill_and_resume(corpus: Path, work: Path, docs: int, unit: int, kills: int, seed: int) -> dict[str, object]:
+    """Kill a job ``kills`` times, each at a random moment after at least one more unit was committed (a
+    random 0-3 s past that commit, so some kills land mid-unit and some mid-commit), then run it to the end."""
     target = work / "resumed"
     rng = random.Random(seed)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
     command = [sys.executable, "-c", RESUME_JOB, str(corpus), str(target), str(docs), str(unit)]
-    killed_at = []
+    killed_at: list[int | None] = []
     for _ in range(kills):
+        before = committed(target)
         job = subprocess.Popen(command, start_new_session=True, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.DEVNULL)  # fmt: skip
-        wait = rng.uniform(8, 40)
-        try:
-            job.wait(timeout=wait)
-            finished_early = True
-        except subprocess.TimeoutExpired:
+        deadline = time.monotonic() + 600
+        while job.poll() is None and committed(target) <= before and time.monotonic() < deadline:
+            time.sleep(0.5)
+        time.sleep(rng.uniform(0, 3))
+        finished = job.poll() is not None
+        if not finished:
             os.killpg(job.pid, signal.SIGKILL)
             job.wait()
-            finished_early = False
-        killed_at.append(None if finished_early else round(wait, 1))
-        print(f"  kill {len(killed_at)}: after {wait:.1f} s{' (had finished)' if finished_early else ''}",
+        at = committed(target)
+        killed_at.append(None if finished else at)
+        print(f"  kill {len(killed_at)}: {'the job had finished' if finished else f'{at} documents committed'}",
               file=sys.stderr)  # fmt: skip
     before = ids(str(target), []) if (target / "manifest.json").exists() else set()
     done = subprocess.run(command, capture_output=True, text=True, env=env)
@@ -106,7 +121,7 @@ def kill_and_resume(corpus: Path, work: Path, docs: int, unit: int, kills: int, 
     last = json.loads(done.stdout.strip().splitlines()[-1])
     wanted = {json.loads(line)["_id"] for line in list(corpus.open())[:docs]}
     after = ids(str(target), [])
-    return {"docs": docs, "kills": killed_at, "committed_before_last_run": len(before),
+    return {"docs": docs, "committed_at_each_kill": killed_at, "committed_before_last_run": len(before),
             "last_run_encoded": last["encoded"], "last_run_unchanged": last["unchanged"],
             "exact_set": after == wanted,
             "encoded_only_uncommitted": last["encoded"] == len(wanted - before)}  # fmt: skip
@@ -116,8 +131,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--kills", type=int, default=5)
-    parser.add_argument("--resume-docs", type=int, default=600)
-    parser.add_argument("--resume-unit", type=int, default=64)
+    parser.add_argument("--resume-docs", type=int, default=400)
+    parser.add_argument("--resume-unit", type=int, default=40)
     parser.add_argument("--skip-compare", action="store_true", help="only the kill-and-resume part")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--seed", type=int, default=0)
@@ -151,7 +166,8 @@ def main() -> None:
         resumed = kill_and_resume(corpus, work, args.resume_docs, args.resume_unit, args.kills, args.seed)
         results["kill_and_resume"] = resumed
         print(f"\nkill-and-resume, {resumed['docs']} documents, units of {args.resume_unit}: "
-              f"killed after {resumed['kills']} s; {resumed['committed_before_last_run']} committed before the "
+              f"killed with {resumed['committed_at_each_kill']} documents committed; "
+              f"{resumed['committed_before_last_run']} committed before the "
               f"last run, which encoded {resumed['last_run_encoded']} and skipped "
               f"{resumed['last_run_unchanged']}; exact set: {resumed['exact_set']}; encoded only what was not "
               f"committed: {resumed['encoded_only_uncommitted']}")  # fmt: skip

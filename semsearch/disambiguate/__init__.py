@@ -41,6 +41,7 @@ Everything here is a pure function of candidate texts and scores plus corpus ter
 tested without an index; :mod:`semsearch.engine` supplies those from the store and the BM25 index.
 """
 
+from semsearch.disambiguate.contextual import find_senses_in_context
 from semsearch.disambiguate.model import (
     Candidate,
     Disambiguation,
@@ -54,5 +55,5 @@ from semsearch.disambiguate.senses import find_sense, find_senses, narrow
 
 __all__ = [
     "Candidate", "Disambiguation", "DisambiguationConfig", "SenseGroup", "SenseNotFoundError", "TermStatistics",
-    "find_sense", "find_senses", "narrow", "relevance",
+    "find_sense", "find_senses", "find_senses_in_context", "narrow", "relevance",
 ]  # fmt: skip

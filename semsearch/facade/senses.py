@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from semsearch.disambiguate import Candidate, find_senses, narrow
+from semsearch.disambiguate import Candidate, Disambiguation, find_senses, find_senses_in_context, narrow
+from semsearch.disambiguate.learned import default_fitted
+from semsearch.disambiguate.mentions import Mention, mention_vectors
 from semsearch.filters import Filter
 from semsearch.types import Hit, Mode, SearchResult, Sense
 
@@ -25,7 +27,7 @@ def disambiguated(index: Index, query: str, k: int, mode: Mode, where: Filter | 
     config = index.disambiguation
     hits = index.hits(index.rank(query, max(k, config.candidates), mode, where))
     pool = hits[: config.candidates]
-    found = find_senses(query, candidates(index, query, pool), index.bm25, config)
+    found = find(index, query, pool)
     order = narrow(len(pool), found.senses, sense) if sense is not None else found.order
     returned = ([pool[i] for i in order] + hits[len(pool) :])[:k]
     shown = {hit.id for hit in returned}
@@ -34,7 +36,23 @@ def disambiguated(index: Index, query: str, k: int, mode: Mode, where: Filter | 
         for s in found.senses
         if pool[s.members[0]].id in shown
     ]
-    return SearchResult(query=query, hits=returned, ambiguous=found.ambiguous, senses=senses)
+    # Why nothing could be split, when that is the input's doing rather than the evidence's.
+    notes = [f"disambiguation: {found.reason}"] if found.reason and not found.reason.startswith("one sense") else []
+    return SearchResult(query=query, hits=returned, ambiguous=found.ambiguous, senses=senses, notes=notes)
+
+
+def find(index: Index, query: str, pool: list[Hit]) -> Disambiguation:
+    """The senses among ``pool`` by the configured method; the contextual one encodes the mentions of
+    the relevant candidates in one forward pass of the index's own encoder."""
+    config = index.disambiguation
+    found = candidates(index, query, pool)
+    if not config.contextual:
+        return find_senses(query, found, index.bm25, config)
+
+    def vectors(positions: list[int] | tuple[int, ...], mentions: list[Mention]) -> np.ndarray:
+        return mention_vectors([pool[p].text for p in positions], mentions, index.encoder.token_vectors)
+
+    return find_senses_in_context(query, found, index.bm25, config, default_fitted(), vectors)
 
 
 def candidates(index: Index, query: str, hits: list[Hit]) -> list[Candidate]:

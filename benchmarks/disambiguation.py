@@ -1,7 +1,7 @@
-"""Query disambiguation on RAMDocs (issue 8), beside plain ranking and MMR, in one run.
+"""Query disambiguation on RAMDocs (issues 8 and 22), beside plain ranking and MMR, in one run.
 
     .venv/bin/python benchmarks/disambiguation.py            # builds indexes/bench-ramdocs if needed
-    .venv/bin/python benchmarks/disambiguation.py --rebuild  # index from scratch
+    .venv/bin/python benchmarks/disambiguation.py --rebuild  # index (and the candidate cache) from scratch
     .venv/bin/python benchmarks/disambiguation.py --skip-scifact
 
 Every document of the 250 dev questions goes into ONE index, under an opaque shuffled id with its text
@@ -15,15 +15,18 @@ have a correct document in the corpus:
   always-True answer and "fixed-threshold clustering of the top-10 embeddings".
 - sense purity: over the returned senses, the share of correct documents that sit in a sense whose
   majority gold sense is their own (pooled over questions).
-- labels: share of returned senses (with a gold majority) whose label occurs in that entity's name.
+- labels: share of returned senses (with a gold majority) whose label occurs in that entity's name, and
+  (issue 22) share of those whose gold entity name has words the question lacks ("Nebraska" of "Broken
+  Bow, Nebraska") whose label contains one of them.
 - narrowing: for each returned sense with a gold majority, is the first hit a correct document of that
   sense with `sense=i`, and with the label appended to the query (plain search)? Beside it: the plain
   query's first hit.
 
-Also: a split-half check (settings chosen on one half of the questions by a small grid, scored on the
-other half, both ways), SciFact nDCG@10 with and without disambiguation (a copy of the prebuilt index, so
-the original is never written; `--scifact-index DIR` names another), and the CPU time disambiguation adds
-per query.
+First the 5-fold cross-validation of benchmarks/disambiguation_fit.py (the contextual method's settings
+and models chosen on four folds, scored on the fifth; today's term method scored on the same folds), then
+every method on all 250 questions (in-sample for the shipped fit), SciFact nDCG@10 with and without
+disambiguation (a copy of the prebuilt index, so the original is never written; `--scifact-index DIR`
+names another), and the CPU time each method adds per query.
 """
 
 from __future__ import annotations

@@ -26,7 +26,9 @@ from __future__ import annotations
 import argparse
 import os
 import pickle
+import pprint
 import random
+import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -53,9 +55,11 @@ from semsearch.types import Hit, Mode
 ROOT = Path(__file__).resolve().parents[1]
 FITTED_PY = ROOT / "semsearch" / "disambiguate" / "fitted.py"
 FOLDS = 5
-NEW_GRID = {"relevant": [1.1, 1.2, 1.3, 1.4], "strong": [1.4, 1.5, 1.6], "link": [0.3, 0.4, 0.5, 0.6]}
+NEW_GRID = {"relevant": [1.2, 1.3, 1.4], "strong": [1.4, 1.5, 1.6], "link": [0.4, 0.5, 0.6]}
 METRICS = ("S-recall@n", "P@3", "ambiguity bal. acc.", "sense purity")
-PLACEHOLDER = Logistic(PAIR_FEATURES, (0.0, 0.0, 0.0), 0.0)
+PLACEHOLDER = Logistic(PAIR_FEATURES, (0.0,) * len(PAIR_FEATURES), 0.0)
+CONTEXTS = (4, 12)  # words each side of a mention: both are cached, --context picks one
+ALL = tuple(range(len(PAIR_FEATURES)))
 
 
 @dataclass
@@ -63,7 +67,7 @@ class Cached:
     query: str
     hits: list[Hit]
     candidates: list[Candidate]
-    vectors: np.ndarray  # mention vector of every candidate (zeros where it has no mention)
+    vectors: dict[int, np.ndarray]  # per context size, the mention vector of every candidate (0 if none)
 
 
 def build_cache(index: Index, questions: list[dict], mode: Mode, path: Path) -> list[Cached]:
@@ -78,9 +82,11 @@ def build_cache(index: Index, questions: list[dict], mode: Mode, path: Path) -> 
         found = candidates(index, query, hits)
         names = name_words(query)
         mentions = [find_mention(c.text, names) if names else None for c in found]
-        vectors = mention_vectors([c.text for c in found], mentions, index.encoder.token_vectors)
-        if vectors.shape[1] == 0:
-            vectors = np.zeros((len(found), index.encoder.dim), dtype=np.float32)
+        vectors = {}
+        for words in CONTEXTS:
+            vectors[words] = mention_vectors([c.text for c in found], mentions, index.encoder.token_vectors, words)
+            if vectors[words].shape[1] == 0:
+                vectors[words] = np.zeros((len(found), index.encoder.dim), dtype=np.float32)
         out.append(Cached(query, hits, found, vectors))
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("wb") as handle:
@@ -104,8 +110,9 @@ def outcome_of(cached: Cached, found: Disambiguation) -> Outcome:
 class Replay:
     """The contextual method's stages on cached candidates, for any fitted models."""
 
-    def __init__(self, index: Index, scorer: Scorer, cache: list[Cached], config: DisambiguationConfig) -> None:
-        self.index, self.scorer, self.cache, self.config = index, scorer, cache, config
+    def __init__(self, index: Index, scorer: Scorer, cache: list[Cached], config: DisambiguationConfig,
+                 context: int = CONTEXTS[0]) -> None:  # fmt: skip
+        self.index, self.scorer, self.cache, self.config, self.context = index, scorer, cache, config, context
         self._evidence: dict[tuple[float, float], list[Evidence | Disambiguation]] = {}
 
     def evidence(self, relevant: float, strong: float) -> list[Evidence | Disambiguation]:
@@ -119,7 +126,7 @@ class Replay:
                     self.index.bm25,
                     self.config,
                     fitted,
-                    lambda positions, _m, c=c: c.vectors[list(positions)],
+                    lambda positions, _m, c=c: c.vectors[self.context][list(positions)],
                 )
                 for c in self.cache
             ]
@@ -141,7 +148,7 @@ class Replay:
         return np.array(rows), np.array(labels)
 
     def fit(self, questions: Sequence[int], relevant: float, strong: float, link: float,
-            columns: Sequence[int] = (0, 1, 2)) -> Fitted:  # fmt: skip
+            columns: Sequence[int] = ALL) -> Fitted:  # fmt: skip
         x, y = self.pair_samples(questions, relevant, strong)
         pair = logistic(x, y, PAIR_FEATURES, columns, balanced=False)
         fitted = Fitted(pair, PLACEHOLDER, relevant, strong, link)
@@ -193,7 +200,7 @@ def folds(count: int) -> list[list[int]]:
     return [sorted(order[f::FOLDS]) for f in range(FOLDS)]
 
 
-def choose_new(replay: Replay, train: Sequence[int], columns: Sequence[int] = (0, 1, 2)) -> Fitted:
+def choose_new(replay: Replay, train: Sequence[int], columns: Sequence[int] = ALL) -> Fitted:
     best, best_value = None, -np.inf
     for relevant, strong, link in product(*NEW_GRID.values()):
         if strong < relevant:
@@ -210,19 +217,25 @@ def old_outcomes(index: Index, cache: list[Cached], config: DisambiguationConfig
     return {qi: outcome_of(c, find_senses(c.query, c.candidates, index.bm25, config)) for qi, c in enumerate(cache)}
 
 
-def cross_validate(index: Index, scorer: Scorer, cache: list[Cached], ablations: bool = True) -> list[str]:
+def cross_validate(index: Index, scorer: Scorer, cache: list[Cached], ablations: bool = True,
+                   context: int = CONTEXTS[0]) -> list[str]:  # fmt: skip
     """The CV table's rows: per method, mean and min over folds of each target metric."""
     config = replace(index.disambiguation, contextual=False)
-    replay = Replay(index, scorer, cache, config)
+    replay = Replay(index, scorer, cache, config, context)
     parts = folds(len(cache))
     results: dict[str, list[dict[str, float]]] = {}
     plain = {qi: Outcome([h.id for h in c.hits][:K], True, []) for qi, c in enumerate(cache)}
     old_default = old_outcomes(index, cache, config)
     old_grid = [replace(config, **dict(zip(GRID, v, strict=True))) for v in product(*GRID.values())]
     old_runs = [old_outcomes(index, cache, c) for c in old_grid]
-    variants = {"new: mention vectors + terms": (0, 1, 2)}
+    variants = {"new: terms + mention vectors + window vectors": ALL}
     if ablations:
-        variants |= {"new, terms only (mention cosine left out)": (0, 2), "new, mention vectors only": (1,)}
+        variants |= {
+            "new, terms + window vectors (no mention vectors: no forward pass)": (0, 2, 3),
+            "new, terms + mention vectors": (0, 1, 2),
+            "new, terms only": (0, 2),
+            "new, mention vectors only": (1,),
+        }
     chosen: list[str] = []
     for f, test in enumerate(parts):
         train = [qi for qi in range(len(cache)) if qi not in set(test)]
@@ -234,11 +247,12 @@ def cross_validate(index: Index, scorer: Scorer, cache: list[Cached], ablations:
         results.setdefault("today's method, grid chosen on the training folds", []).append(
             scorer.metrics(old_runs[best], test)
         )
+        main = choose_new(replay, train, ALL)
+        chosen.append(f"fold {f}: relevant {main.relevant}, strong {main.strong}, link {main.link}")
         for name, columns in variants.items():
-            fitted = choose_new(replay, train, columns)
+            # Ablations keep the main variant's thresholds of this fold and refit both models without some features.
+            fitted = main if columns == ALL else replay.fit(train, main.relevant, main.strong, main.link, columns)
             results.setdefault(name, []).append(scorer.metrics(replay.outcomes(fitted, test), test))
-            if columns == (0, 1, 2):
-                chosen.append(f"fold {f}: relevant {fitted.relevant}, strong {fitted.strong}, link {fitted.link}")
     names = (*METRICS, "label has a gold word")
     rows = ["| method (5-fold CV, mean / min over folds) | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     for method, per_fold in results.items():
@@ -253,9 +267,12 @@ def cross_validate(index: Index, scorer: Scorer, cache: list[Cached], ablations:
 def write_fitted(fitted: Fitted) -> None:
     text = (
         '"""Written by benchmarks/disambiguation_fit.py --write (RAMDocs dev only); do not edit by hand."""\n\n'
-        f"FITTED = {fitted.as_dict()!r}\n"
+        f"FITTED = {pprint.pformat(fitted.as_dict(), width=100, sort_dicts=False)}\n"
     )
     FITTED_PY.write_text(text, encoding="utf-8")
+    ruff = Path(sys.executable).with_name("ruff")
+    if ruff.is_file():  # the shape `ruff format` keeps, so lint stays clean
+        subprocess.run([str(ruff), "format", "--quiet", str(FITTED_PY)], check=False)
 
 
 def setup(mode: Mode = Mode.HYBRID, cache_dir: Path = Path("/tmp/disamb")) -> tuple[Index, Scorer, list[Cached]]:
@@ -275,11 +292,12 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help="Fit on all dev questions and write fitted.py.")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/disamb"))
     parser.add_argument("--no-ablations", action="store_true")
+    parser.add_argument("--context", type=int, choices=CONTEXTS, default=CONTEXTS[0], help="Words each side.")
     args = parser.parse_args()
     index, scorer, cache = setup(Mode.HYBRID, args.cache)
-    print("\n".join(cross_validate(index, scorer, cache, not args.no_ablations)))
+    print("\n".join(cross_validate(index, scorer, cache, not args.no_ablations, args.context)))
     if args.write:
-        replay = Replay(index, scorer, cache, replace(index.disambiguation, contextual=False))
+        replay = Replay(index, scorer, cache, replace(index.disambiguation, contextual=False), args.context)
         fitted = choose_new(replay, list(range(len(cache))))
         write_fitted(fitted)
         print(f"wrote {FITTED_PY}: {fitted.as_dict()}")

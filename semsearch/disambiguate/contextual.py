@@ -12,6 +12,7 @@ them on cached candidates:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -19,7 +20,7 @@ import numpy as np
 
 from semsearch.disambiguate.labels import Phrase, label_senses, phrases
 from semsearch.disambiguate.learned import QUERY_FEATURES, Fitted, pair_rows
-from semsearch.disambiguate.mentions import Mention, find_mention, name_words
+from semsearch.disambiguate.mentions import JOINERS, QUOTED, Mention, find_mention, name_words
 from semsearch.disambiguate.model import (
     Candidate,
     Disambiguation,
@@ -47,7 +48,7 @@ class Evidence:
     members: tuple[int, ...]  # relevant candidates with a mention, best first
     terms: dict[int, frozenset[str]]
     phrases: dict[int, list[Phrase]]
-    names: dict[int, str]  # each member's mention as written
+    name: str  # the name as the query writes it: what every label starts with
     pairs: np.ndarray  # (m, m, PAIR_FEATURES) over members
     vocabulary: Vocabulary
 
@@ -81,9 +82,14 @@ def evidence(query: str, candidates: Sequence[Candidate], stats: TermStatistics,
     found = vectors(members, [mentions[i] for i in members])
     cosines = np.clip(found @ found.T, -1.0, 1.0) if found.shape[1] else np.zeros((len(members), len(members)))
     overlaps = np.array([[overlap(terms[i], terms[j]) for j in members] for i in members])
-    pairs = pair_rows(overlaps, cosines, [len(terms[i]) for i in members], config.min_terms)
-    written = {i: candidates[i].text[mentions[i].start : mentions[i].end] for i in members}
-    return Evidence(scores, members, terms, doc_phrases, written, pairs, vocabulary)
+    stored = [candidates[i].vector for i in members]
+    if all(v is not None for v in stored):
+        matrix = np.stack([np.asarray(v, dtype=np.float64) for v in stored if v is not None])
+        windows = np.clip(matrix @ matrix.T, -1.0, 1.0)
+    else:
+        windows = np.zeros((len(members), len(members)))
+    pairs = pair_rows(overlaps, cosines, [len(terms[i]) for i in members], config.min_terms, windows)
+    return Evidence(scores, members, terms, doc_phrases, name_in(query, names), pairs, vocabulary)
 
 
 @dataclass(frozen=True)
@@ -106,7 +112,7 @@ def senses_of(found: Evidence, fitted: Fitted) -> Split:
         for g, label in zip(groups, labels, strict=True)
         if label is not None and max(scores[i] for i in g) >= fitted.strong
     ]
-    senses = tuple(SenseGroup(f"{name_of(g, found.names)} ({label})", tuple(g)) for g, label in kept)
+    senses = tuple(SenseGroup(f"{found.name} ({label})", tuple(g)) for g, label in kept)
     if len(senses) < 2:
         return Split(senses, np.zeros(len(QUERY_FEATURES)))
     best = sorted(senses, key=lambda s: -max(scores[i] for i in s.members))[:2]
@@ -123,9 +129,28 @@ def senses_of(found: Evidence, fitted: Fitted) -> Split:
     return Split(senses, features)
 
 
-def name_of(members: Sequence[int], names: dict[int, str]) -> str:
-    """The name as a sense's documents write it: their longest mention (the best ranked among equals)."""
-    return max((names[i] for i in members), key=lambda written: len(TOKEN.findall(written)))
+def name_in(query: str, names: frozenset[str]) -> str:
+    """The name as the query writes it: a quoted title whole, else the run of its capitalised words
+    (and joining words such as "of") holding the most name words ("Rage Against the Machine")."""
+    quoted = QUOTED.search(query)
+    if quoted:
+        return quoted.group(1).strip()
+    best: tuple[int, int, int] = (0, 0, 0)  # (name words, start, end)
+    run: list[re.Match[str]] = []
+    tokens: list[re.Match[str] | None] = [*TOKEN.finditer(query), None]
+    for position, match in enumerate(tokens):
+        word = match.group() if match is not None else ""
+        named = word.lower() in names or (bool(word) and word[0].isupper() and position > 0)
+        if match is not None and (named or (run and word.lower() in JOINERS)):
+            run.append(match)
+            continue
+        while run and run[-1].group().lower() in JOINERS:
+            run.pop()
+        count = sum(m.group().lower() in names for m in run)
+        if run and count > best[0]:
+            best = (count, run[0].start(), run[-1].end())
+        run = []
+    return query[best[1] : best[2]] if best[0] else " ".join(sorted(names))
 
 
 def decide(n: int, texts: Sequence[str], found: Evidence, split: Split, fitted: Fitted) -> Disambiguation:

@@ -1,7 +1,8 @@
 """The two small calibrated models the method decides with, and the features they read.
 
 - **Same referent?** For two relevant documents: the overlap of their specific terms, the cosine of
-  their mention vectors, and whether either has too few specific terms for overlap to mean much.
+  their mention vectors, whether either has too few specific terms for overlap to mean much, and the
+  cosine of their best windows' stored vectors.
   A logistic regression turns them into the probability that both talk about one referent; documents
   are grouped by average linkage at probability ``link`` (:class:`Fitted`).
 - **Ambiguous?** For a query whose documents fall into two or more labelled senses: how relevant the
@@ -22,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-PAIR_FEATURES = ("overlap", "mention_cosine", "few_terms")
+PAIR_FEATURES = ("overlap", "mention_cosine", "few_terms", "window_cosine")
 QUERY_FEATURES = ("second_relevance", "separation", "leader_cosine", "leader_overlap", "senses")
 
 
@@ -67,11 +68,12 @@ class Fitted:
                    float(data["strong"]), float(data["link"]))  # fmt: skip
 
 
-def pair_rows(overlaps: np.ndarray, cosines: np.ndarray, term_counts: Sequence[int], min_terms: int) -> np.ndarray:
-    """PAIR_FEATURES of every pair (i, j) of n documents, as an (n, n, 3) array."""
+def pair_rows(overlaps: np.ndarray, cosines: np.ndarray, term_counts: Sequence[int], min_terms: int,
+              windows: np.ndarray) -> np.ndarray:  # fmt: skip
+    """PAIR_FEATURES of every pair (i, j) of n documents, as an (n, n, 4) array."""
     counts = np.asarray(term_counts)
     few = ((counts[:, None] < min_terms) | (counts[None, :] < min_terms)).astype(np.float64)
-    return np.stack([overlaps, cosines, few], axis=-1)
+    return np.stack([overlaps, cosines, few, windows], axis=-1)
 
 
 @cache

@@ -25,6 +25,7 @@ CONTEXT_WORDS = 12  # words of text kept on each side of a mention when it is en
 # Question words and verbs that open a question capitalised without naming anything.
 QUESTION_WORDS = frozenset({"what", "who", "whom", "whose", "when", "where", "which", "why", "how", "is", "are",
                             "was", "were", "did", "does", "do", "in", "the", "a", "an", "name", "list"})  # fmt: skip
+JOINERS = frozenset({"of", "the", "and", "de", "la", "le", "von", "van", "for", "on", "in", "at"})
 QUOTED = re.compile(r"[\"\u201c\u2018']([^\"\u201d\u2019']{2,})[\"\u201d\u2019']")
 
 
@@ -60,14 +61,14 @@ class Mention:
 
 
 def find_mention(text: str, names: frozenset[str]) -> Mention | None:
-    """The first longest run of consecutive words of ``names`` in ``text`` (stop words may sit inside
-    a run but not start or end it); None when the text has none of them."""
+    """The first longest run of consecutive words of ``names`` in ``text`` (a single joining word such as
+    "of" may sit inside a run but not start or end it); None when the text has none of them."""
     best: Mention | None = None
     run: list[re.Match[str]] = []
 
     def close() -> None:
         nonlocal best
-        while run and run[-1].group().lower() in ENGLISH_STOP_WORDS:
+        while run and run[-1].group().lower() not in names:
             run.pop()
         count = sum(m.group().lower() in names for m in run)
         if run and (best is None or count > best.words):
@@ -78,28 +79,29 @@ def find_mention(text: str, names: frozenset[str]) -> Mention | None:
         word = match.group().lower()
         if word in names:
             run.append(match)
-        elif run and word in ENGLISH_STOP_WORDS:
-            run.append(match)  # "Lincoln County High School of Hamlin": a stop word may continue it
+        elif run and word in JOINERS and run[-1].group().lower() in names:
+            run.append(match)  # "Lincoln County High School of Hamlin": one joining word may continue it
         elif run:
             close()
     close()
     return best
 
 
-def context(text: str, mention: Mention) -> tuple[str, int, int]:
-    """The words around ``mention`` (``CONTEXT_WORDS`` each side) and the mention's span in that snippet."""
+def context(text: str, mention: Mention, words_each_side: int = CONTEXT_WORDS) -> tuple[str, int, int]:
+    """The words around ``mention`` (``words_each_side`` each side) and the mention's span in that snippet."""
     words = list(re.finditer(r"\S+", text))
     first = next(i for i, w in enumerate(words) if w.end() > mention.start)
     last = max(i for i, w in enumerate(words) if w.start() < mention.end)
-    begin = words[max(0, first - CONTEXT_WORDS)].start()
-    end = words[min(len(words) - 1, last + CONTEXT_WORDS)].end()
+    begin = words[max(0, first - words_each_side)].start()
+    end = words[min(len(words) - 1, last + words_each_side)].end()
     return text[begin:end], mention.start - begin, mention.end - begin
 
 
-def mention_vectors(texts: Sequence[str], mentions: Sequence[Mention | None], encode: TokenVectors) -> np.ndarray:
+def mention_vectors(texts: Sequence[str], mentions: Sequence[Mention | None], encode: TokenVectors,
+                    words_each_side: int = CONTEXT_WORDS) -> np.ndarray:  # fmt: skip
     """One unit vector per text: the mean of the encoder's token vectors over its mention, read in its
     context (ONE call of ``encode`` for all); a row of zeros where a text has no mention."""
-    snippets = [(i, *context(texts[i], m)) for i, m in enumerate(mentions) if m is not None]
+    snippets = [(i, *context(texts[i], m, words_each_side)) for i, m in enumerate(mentions) if m is not None]
     if not snippets:
         return np.zeros((len(texts), 0), dtype=np.float32)
     encoded = encode([s for _, s, _, _ in snippets])

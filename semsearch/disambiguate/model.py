@@ -65,6 +65,7 @@ class Candidate:
     text: str
     dense: float  # inner product of the query vector and the document's best chunk
     lexical: float  # BM25 score of the document for the query (0 when no query term occurs)
+    vector: np.ndarray | None = field(default=None, compare=False)  # stored vector of that best chunk
 
 
 @dataclass(frozen=True)

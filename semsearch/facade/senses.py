@@ -56,23 +56,25 @@ def find(index: Index, query: str, pool: list[Hit]) -> Disambiguation:
 
 
 def candidates(index: Index, query: str, hits: list[Hit]) -> list[Candidate]:
-    """What disambiguation needs of each hit: its text, dense score (best chunk) and BM25 score,
-    whatever mode ranked it."""
+    """What disambiguation needs of each hit: its text, dense score and stored vector (of its best chunk)
+    and BM25 score, whatever mode ranked it."""
     dense, lexical = dense_scores(index, query, hits), lexical_scores(index, query, hits)
-    return [Candidate(hit.text, d, b) for hit, d, b in zip(hits, dense, lexical, strict=True)]
+    return [Candidate(hit.text, d, b, v) for hit, (d, v), b in zip(hits, dense, lexical, strict=True)]
 
 
-def dense_scores(index: Index, query: str, hits: list[Hit]) -> list[float]:
-    """Inner product of the query vector and each document's best chunk, from the stored vectors."""
+def dense_scores(index: Index, query: str, hits: list[Hit]) -> list[tuple[float, np.ndarray | None]]:
+    """Inner product of the query vector and each document's best chunk, and that chunk's stored vector."""
     if not hits:
         return []
     rows = index.store.chunks_of([hit.id for hit in hits])
     dim = rows["vector"].type.list_size
     vectors = rows["vector"].combine_chunks().flatten().to_numpy(zero_copy_only=False).reshape(-1, dim)
-    best: dict[str, float] = {}
-    for doc_id, score in zip(rows["doc_id"].to_pylist(), vectors @ index.query_vector(query), strict=True):
-        best[doc_id] = max(best.get(doc_id, -np.inf), float(score))
-    return [best.get(hit.id, 0.0) for hit in hits]
+    best: dict[str, tuple[float, np.ndarray | None]] = {}
+    scores = vectors @ index.query_vector(query)
+    for doc_id, score, vector in zip(rows["doc_id"].to_pylist(), scores, vectors, strict=True):
+        if float(score) > best.get(doc_id, (-np.inf, None))[0]:
+            best[doc_id] = (float(score), vector)
+    return [best.get(hit.id, (0.0, None)) for hit in hits]
 
 
 def lexical_scores(index: Index, query: str, hits: list[Hit]) -> list[float]:

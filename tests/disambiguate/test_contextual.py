@@ -11,14 +11,20 @@ import pytest
 from disambiguation_fixtures import CORPUS, NEBRASKA, OKLAHOMA, OTHER, QUERY, candidates
 
 import semsearch
-from semsearch.disambiguate import DisambiguationConfig, find_senses_in_context
+from semsearch.disambiguate import (
+    DisambiguationConfig,
+    SenseGroup,
+    SenseNotFoundError,
+    find_senses_in_context,
+    narrow,
+)
 from semsearch.disambiguate.learned import PAIR_FEATURES, QUERY_FEATURES, Fitted, Logistic, default_fitted
 from semsearch.disambiguate.mentions import Mention, context, find_mention, mention_vectors, name_words
 
 # Hand-set models for the pure tests (the shipped ones are fitted on RAMDocs and may change): documents
 # sharing specific terms or close mention vectors are one referent; two strong senses are ambiguous.
 FITTED = Fitted(
-    pair=Logistic(PAIR_FEATURES, (6.0, 4.0, 0.0), -3.5),
+    pair=Logistic(PAIR_FEATURES, (6.0, 4.0, 0.0, 0.0), -3.5),
     query=Logistic(QUERY_FEATURES, (1.0, 2.0, 0.0, 0.0, 0.0), -2.0),
     relevant=1.3,
     strong=1.5,
@@ -104,13 +110,21 @@ def test_two_referents_are_found_and_labelled_with_the_name_and_its_qualifier() 
     assert all(qualifiers[1] in texts[i] for i in (2, 4, 5)) and not any(qualifiers[1] in t for t in NEBRASKA)
 
 
+def test_a_sense_is_chosen_by_its_label_or_its_qualifier() -> None:
+    senses = (SenseGroup("Broken Bow (Nebraska)", (0, 3)), SenseGroup("Broken Bow (Oklahoma)", (1, 4)))
+    assert narrow(6, senses, "broken bow (oklahoma)") == (1, 4, 0, 2, 3, 5)
+    assert narrow(6, senses, "Oklahoma") == (1, 4, 0, 2, 3, 5)
+    with pytest.raises(SenseNotFoundError, match="no sense labelled 'Kansas'"):
+        narrow(6, senses, "Kansas")
+
+
 def test_close_mention_vectors_keep_one_referent_together() -> None:
     """Without shared terms to go on, the mention vectors alone decide: all alike, one sense."""
     texts, dense, lexical = towns()
     same = find_senses_in_context(QUERY, candidates(texts, dense, lexical), CORPUS, CONFIG, FITTED,
                                   lambda p, m: np.ones((len(p), 2)) / np.sqrt(2))  # fmt: skip
     # Terms still separate the towns (overlap 0 across states), but the mention vectors pull together.
-    pair = FITTED.pair.probability(np.array([[0.0, 1.0, 0.0]]))[0]
+    pair = FITTED.pair.probability(np.array([[0.0, 1.0, 0.0, 0.0]]))[0]
     assert pair > 0.5  # the hand-set model trusts identical mention vectors over disjoint terms
     assert not same.ambiguous and same.order == tuple(range(len(texts)))
 

@@ -11,8 +11,9 @@ Everything the contextual method decides with is chosen here, on the dev questio
   ambiguity balanced accuracy and purity);
 - the same-referent model: a logistic regression over pairs of relevant correct documents of one
   question (same gold sense or not);
-- the ambiguity model: a logistic regression (classes balanced, so 0.5 aims at balanced accuracy) over
-  the questions whose documents form two or more labelled senses (gold: two or more senses in the corpus).
+- the ambiguity model: a logistic regression over the questions whose documents form two or more
+  labelled senses (gold: two or more senses in the corpus), each class weighted as it is among ALL the
+  training questions, so that 0.5 aims at the balanced accuracy of the whole decision.
 
 5-fold cross-validation over questions (a fixed shuffle): every choice above is made on four folds and
 scored on the fifth; the table gives mean and min over the folds, never a fit on all 250. Today's
@@ -34,6 +35,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from itertools import product
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -46,7 +48,7 @@ from sklearn.linear_model import LogisticRegression
 
 from semsearch import Index
 from semsearch.disambiguate import Candidate, Disambiguation, DisambiguationConfig, find_senses
-from semsearch.disambiguate.contextual import Evidence, decide, evidence, senses_of
+from semsearch.disambiguate.contextual import Evidence, MentionVectors, decide, evidence, senses_of
 from semsearch.disambiguate.learned import PAIR_FEATURES, QUERY_FEATURES, Fitted, Logistic
 from semsearch.disambiguate.mentions import find_mention, mention_vectors, name_words
 from semsearch.facade.senses import candidates
@@ -57,9 +59,14 @@ FITTED_PY = ROOT / "semsearch" / "disambiguate" / "fitted.py"
 FOLDS = 5
 NEW_GRID = {"relevant": [1.2, 1.3, 1.4], "strong": [1.4, 1.5, 1.6], "link": [0.4, 0.5, 0.6]}
 METRICS = ("S-recall@n", "P@3", "ambiguity bal. acc.", "sense purity")
-PLACEHOLDER = Logistic(PAIR_FEATURES, (0.0,) * len(PAIR_FEATURES), 0.0)
+QUERY_PLACEHOLDER = Logistic(QUERY_FEATURES, (0.0,) * len(QUERY_FEATURES), 0.0)
 CONTEXTS = (4, 12)  # words each side of a mention: both are cached, --context picks one
 ALL = tuple(range(len(PAIR_FEATURES)))
+MENTION = PAIR_FEATURES.index("mention_cosine")
+# What the shipped fit reads. Mention vectors did not separate referents on RAMDocs dev (ROC AUC 0.49 for
+# "same gold sense" over pairs of correct documents, against 0.83 for term overlap and 0.65 for stored
+# window cosine; the "+ mention vectors" rows of the CV) and cost a forward pass: they are left out.
+SHIPPED = tuple(i for i in ALL if i != MENTION)
 
 
 @dataclass
@@ -70,10 +77,17 @@ class Cached:
     vectors: dict[int, np.ndarray]  # per context size, the mention vector of every candidate (0 if none)
 
 
+class CacheReader(pickle.Unpickler):
+    """Reads a cache whichever script wrote it (this one run as __main__, or imported)."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        return Cached if name == "Cached" else super().find_class(module, name)
+
+
 def build_cache(index: Index, questions: list[dict], mode: Mode, path: Path) -> list[Cached]:
     if path.is_file():
         with path.open("rb") as handle:
-            return pickle.load(handle)
+            return CacheReader(handle).load()
     config = index.disambiguation
     out = []
     for q in questions:
@@ -113,28 +127,29 @@ class Replay:
     def __init__(self, index: Index, scorer: Scorer, cache: list[Cached], config: DisambiguationConfig,
                  context: int = CONTEXTS[0]) -> None:  # fmt: skip
         self.index, self.scorer, self.cache, self.config, self.context = index, scorer, cache, config, context
-        self._evidence: dict[tuple[float, float], list[Evidence | Disambiguation]] = {}
+        self._evidence: dict[tuple[float, float, bool], list[Evidence | Disambiguation]] = {}
 
-    def evidence(self, relevant: float, strong: float) -> list[Evidence | Disambiguation]:
-        key = (relevant, strong)
+    def evidence(self, relevant: float, strong: float, mentions: bool = True) -> list[Evidence | Disambiguation]:
+        """Stage 1 of every question; without ``mentions``, as if no mention vector were computed."""
+        key = (relevant, strong, mentions)
         if key not in self._evidence:
-            fitted = Fitted(PLACEHOLDER, PLACEHOLDER, relevant, strong, 0.5)
+            reads = tuple(float(mentions and name == "mention_cosine") for name in PAIR_FEATURES)
+            fitted = Fitted(Logistic(PAIR_FEATURES, reads, 0.0), QUERY_PLACEHOLDER, relevant, strong, 0.5)
             self._evidence[key] = [
-                evidence(
-                    c.query,
-                    c.candidates,
-                    self.index.bm25,
-                    self.config,
-                    fitted,
-                    lambda positions, _m, c=c: c.vectors[self.context][list(positions)],
-                )
+                evidence(c.query, c.candidates, self.index.bm25, self.config, fitted, self.vectors(c, mentions))
                 for c in self.cache
             ]
         return self._evidence[key]
 
-    def pair_samples(self, questions: Sequence[int], relevant: float, strong: float) -> tuple[np.ndarray, np.ndarray]:
+    def vectors(self, cached: Cached, mentions: bool) -> MentionVectors:
+        if not mentions:
+            return lambda positions, _m: np.zeros((len(positions), 0), dtype=np.float32)
+        return lambda positions, _m: cached.vectors[self.context][list(positions)]
+
+    def pair_samples(self, questions: Sequence[int], relevant: float, strong: float,
+                     mentions: bool) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
         rows, labels = [], []
-        found = self.evidence(relevant, strong)
+        found = self.evidence(relevant, strong, mentions)
         for qi in questions:
             ev = found[qi]
             if isinstance(ev, Disambiguation):
@@ -149,24 +164,34 @@ class Replay:
 
     def fit(self, questions: Sequence[int], relevant: float, strong: float, link: float,
             columns: Sequence[int] = ALL) -> Fitted:  # fmt: skip
-        x, y = self.pair_samples(questions, relevant, strong)
-        pair = logistic(x, y, PAIR_FEATURES, columns, balanced=False)
-        fitted = Fitted(pair, PLACEHOLDER, relevant, strong, link)
+        mentions = MENTION in columns
+        x, y = self.pair_samples(questions, relevant, strong, mentions)
+        pair = logistic(x, y, PAIR_FEATURES, columns)
+        fitted = Fitted(pair, QUERY_PLACEHOLDER, relevant, strong, link)
         rows, labels = [], []
+        query_columns = [i for i, name in enumerate(QUERY_FEATURES) if mentions or name != "leader_cosine"]
         for qi in questions:
-            ev = self.evidence(relevant, strong)[qi]
+            ev = self.evidence(relevant, strong, mentions)[qi]
             if isinstance(ev, Disambiguation):
                 continue
             split = senses_of(ev, fitted)
             if len(split.senses) >= 2:
                 rows.append(split.features)
                 labels.append(self.scorer.n[qi] >= 2)
-        query = logistic(np.array(rows), np.array(labels), QUERY_FEATURES, range(len(QUERY_FEATURES)), balanced=True)
+        # Weighted as the classes are among ALL training questions (not only those that reach the model), so
+        # that 0.5 aims at the balanced accuracy of the whole decision.
+        positives = sum(self.scorer.n[qi] >= 2 for qi in questions)
+        share = {
+            True: len(questions) / (2 * max(positives, 1)),
+            False: len(questions) / (2 * max(len(questions) - positives, 1)),
+        }
+        weights = np.array([share[bool(label)] for label in labels])
+        query = logistic(np.array(rows), np.array(labels), QUERY_FEATURES, query_columns, weights)
         return replace(fitted, query=query)
 
     def outcomes(self, fitted: Fitted, questions: Sequence[int]) -> dict[int, Outcome]:
         out = {}
-        found = self.evidence(fitted.relevant, fitted.strong)
+        found = self.evidence(fitted.relevant, fitted.strong, fitted.uses_mentions)
         for qi in questions:
             ev, cached = found[qi], self.cache[qi]
             if not isinstance(ev, Disambiguation):
@@ -176,22 +201,23 @@ class Replay:
         return out
 
 
-def logistic(x: np.ndarray, y: np.ndarray, names: Sequence[str], columns: Sequence[int], balanced: bool) -> Logistic:
+def logistic(x: np.ndarray, y: np.ndarray, names: Sequence[str], columns: Sequence[int],
+             weights: np.ndarray | None = None) -> Logistic:  # fmt: skip
     """A logistic regression on ``columns`` of ``x`` (the other features weigh 0), standardised while
     fitting (C=1) and folded back to raw features so the package needs no scaler."""
     columns = list(columns)
-    weights = np.zeros(len(names))
+    coefficients = np.zeros(len(names))
     if len(set(y.tolist())) < 2:  # nothing to learn from: always the majority answer
-        return Logistic(tuple(names), tuple(float(w) for w in weights), 5.0 if (len(y) and y[0]) else -5.0)
+        return Logistic(tuple(names), tuple(float(w) for w in coefficients), 5.0 if (len(y) and y[0]) else -5.0)
     sub = x[:, columns]
     mean, std = sub.mean(axis=0), sub.std(axis=0)
     std[std == 0] = 1.0
-    model = LogisticRegression(C=1.0, class_weight="balanced" if balanced else None, max_iter=1000)
-    model.fit((sub - mean) / std, y)
+    model = LogisticRegression(C=1.0, max_iter=1000)
+    model.fit((sub - mean) / std, y, sample_weight=weights)
     raw = model.coef_[0] / std
-    weights[columns] = raw
+    coefficients[columns] = raw
     bias = float(model.intercept_[0] - np.sum(raw * mean))
-    return Logistic(tuple(names), tuple(float(round(w, 6)) for w in weights), round(bias, 6))
+    return Logistic(tuple(names), tuple(float(round(w, 6)) for w in coefficients), round(bias, 6))
 
 
 def folds(count: int) -> list[list[int]]:
@@ -228,10 +254,10 @@ def cross_validate(index: Index, scorer: Scorer, cache: list[Cached], ablations:
     old_default = old_outcomes(index, cache, config)
     old_grid = [replace(config, **dict(zip(GRID, v, strict=True))) for v in product(*GRID.values())]
     old_runs = [old_outcomes(index, cache, c) for c in old_grid]
-    variants = {"new: terms + mention vectors + window vectors": ALL}
+    variants = {"new (shipped): terms + stored window vectors, fitted models": SHIPPED}
     if ablations:
         variants |= {
-            "new, terms + window vectors (no mention vectors: no forward pass)": (0, 2, 3),
+            "new + mention vectors (one forward pass)": ALL,
             "new, terms + mention vectors": (0, 1, 2),
             "new, terms only": (0, 2),
             "new, mention vectors only": (1,),
@@ -247,14 +273,17 @@ def cross_validate(index: Index, scorer: Scorer, cache: list[Cached], ablations:
         results.setdefault("today's method, grid chosen on the training folds", []).append(
             scorer.metrics(old_runs[best], test)
         )
-        main = choose_new(replay, train, ALL)
+        main = choose_new(replay, train, SHIPPED)
         chosen.append(f"fold {f}: relevant {main.relevant}, strong {main.strong}, link {main.link}")
         for name, columns in variants.items():
             # Ablations keep the main variant's thresholds of this fold and refit both models without some features.
-            fitted = main if columns == ALL else replay.fit(train, main.relevant, main.strong, main.link, columns)
+            fitted = main if columns == SHIPPED else replay.fit(train, main.relevant, main.strong, main.link, columns)
             results.setdefault(name, []).append(scorer.metrics(replay.outcomes(fitted, test), test))
     names = (*METRICS, "label has a gold word")
-    rows = ["| method (5-fold CV, mean / min over folds) | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    rows = [
+        f"| method ({FOLDS}-fold CV, mean / min over folds) | " + " | ".join(names) + " |",
+        "|---|" + "---|" * len(names),
+    ]
     for method, per_fold in results.items():
         cells = []
         for metric in names:
@@ -292,13 +321,18 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help="Fit on all dev questions and write fitted.py.")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/disamb"))
     parser.add_argument("--no-ablations", action="store_true")
+    parser.add_argument("--fit-only", action="store_true", help="Skip the cross-validation (with --write).")
+    parser.add_argument("--columns", default="shipped", help="Pair features to fit: comma-separated names, or all.")
     parser.add_argument("--context", type=int, choices=CONTEXTS, default=CONTEXTS[0], help="Words each side.")
     args = parser.parse_args()
     index, scorer, cache = setup(Mode.HYBRID, args.cache)
-    print("\n".join(cross_validate(index, scorer, cache, not args.no_ablations, args.context)))
+    if not args.fit_only:
+        print("\n".join(cross_validate(index, scorer, cache, not args.no_ablations, args.context)))
     if args.write:
         replay = Replay(index, scorer, cache, replace(index.disambiguation, contextual=False), args.context)
-        fitted = choose_new(replay, list(range(len(cache))))
+        named = {"all": ALL, "shipped": SHIPPED}
+        columns = named.get(args.columns) or tuple(PAIR_FEATURES.index(c) for c in args.columns.split(","))
+        fitted = choose_new(replay, list(range(len(cache))), columns)
         write_fitted(fitted)
         print(f"wrote {FITTED_PY}: {fitted.as_dict()}")
 

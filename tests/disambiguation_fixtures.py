@@ -18,7 +18,7 @@ NEBRASKA = [
     "and Omaha across the Sandhills; Halsey and Anselmo are the nearest villages.",
 ]
 OKLAHOMA = [
-    "Broken Bow is a city in McCurtain County, Oklahoma, United States. The population was 4,120 at the 2010 "
+    "Broken Bow is a city in McCurtain County, Oklahoma. The population was 4,120 at the 2020 "
     "census. It lies near Broken Bow Lake, Beavers Bend State Park and the Kiamichi Mountains.",
     "Broken Bow Lake in McCurtain County, Oklahoma was built by the Army Corps of Engineers on the Mountain "
     "Fork River. Beavers Bend State Park and the Ouachita National Forest surround Hochatown.",

@@ -79,7 +79,7 @@ def evidence(query: str, candidates: Sequence[Candidate], stats: TermStatistics,
     tokens = {i: vocabulary.tokens(candidates[i].text) for i in members}
     terms = {i: specific_terms(tokens[i], vocabulary, exclude) for i in members}
     doc_phrases = {i: phrases(tokens[i], candidates[i].text, exclude, vocabulary) for i in members}
-    found = vectors(members, [mentions[i] for i in members])
+    found = vectors(members, [mentions[i] for i in members]) if fitted.uses_mentions else np.zeros((len(members), 0))
     cosines = np.clip(found @ found.T, -1.0, 1.0) if found.shape[1] else np.zeros((len(members), len(members)))
     overlaps = np.array([[overlap(terms[i], terms[j]) for j in members] for i in members])
     stored = [candidates[i].vector for i in members]

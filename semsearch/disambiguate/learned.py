@@ -58,6 +58,13 @@ class Fitted:
     strong: float  # relevance a sense's best document needs
     link: float  # mean same-referent probability at which two groups merge
 
+    @property
+    def uses_mentions(self) -> bool:
+        """Whether either model reads mention vectors (else the method needs no forward pass)."""
+        pair = dict(zip(self.pair.features, self.pair.weights, strict=True)).get("mention_cosine", 0.0)
+        query = dict(zip(self.query.features, self.query.weights, strict=True)).get("leader_cosine", 0.0)
+        return pair != 0 or query != 0
+
     def as_dict(self) -> dict[str, Any]:
         return {"pair": self.pair.as_dict(), "query": self.query.as_dict(), "relevant": self.relevant,
                 "strong": self.strong, "link": self.link}  # fmt: skip

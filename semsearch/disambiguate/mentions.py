@@ -20,7 +20,7 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from semsearch.disambiguate.terms import TOKEN
 
-CONTEXT_WORDS = 12  # words of text kept on each side of a mention when it is encoded
+CONTEXT_WORDS = 4  # words of text kept on each side of a mention when it is encoded
 
 # Question words and verbs that open a question capitalised without naming anything.
 QUESTION_WORDS = frozenset({"what", "who", "whom", "whose", "when", "where", "which", "why", "how", "is", "are",

@@ -62,7 +62,7 @@ def test_context_keeps_the_words_around_the_mention() -> None:
     assert mention is not None
     snippet, start, end = context(text, mention)
     assert snippet[start:end] == "Broken Bow"
-    assert snippet.startswith("w28 ") and snippet.endswith(" v11")  # 12 words each side
+    assert snippet.startswith("w36 ") and snippet.endswith(" v3")  # 4 words each side
 
 
 def test_mention_vectors_pool_the_mention_tokens_in_one_call() -> None:
@@ -198,6 +198,10 @@ def test_token_vectors_give_hidden_states_and_character_offsets() -> None:
 
 
 def test_search_encodes_mentions_in_one_forward_pass(towns_index: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fit that reads mention vectors costs ONE batched forward pass per query; the shipped fit, which
+    does not (they did not separate referents on RAMDocs), costs none."""
+    import semsearch.facade.senses as facade_senses
+
     index = semsearch.open(towns_index)
     encoder = index.encoder
     calls: list[int] = []
@@ -208,8 +212,14 @@ def test_search_encodes_mentions_in_one_forward_pass(towns_index: Path, monkeypa
         return original(texts)
 
     monkeypatch.setattr(encoder, "token_vectors", counted)
+    index.search(QUERY, k=6, disambiguate=True)
+    assert len(calls) == (1 if default_fitted().uses_mentions else 0)
+    calls.clear()
+    monkeypatch.setattr(facade_senses, "default_fitted", lambda: FITTED)
+    assert FITTED.uses_mentions
     result = index.search(QUERY, k=6, disambiguate=True)
     assert len(calls) == 1 and 2 <= calls[0] <= index.disambiguation.candidates
+    assert result.ambiguous is not None
     plain = index.search("how do glaciers hold fresh water?", k=5, disambiguate=True)
     assert plain.ambiguous is False and len(calls) == 1  # nothing named: nothing encoded
-    assert result.ambiguous is not None
+    assert plain.notes == ["disambiguation: the query names nothing (no capitalised or quoted words)"]

@@ -180,11 +180,12 @@ class Encoder:
         if fast is not None:
             encodings = fast.encode_batch(list(texts))
             ids = [e.ids for e in encodings]
-            offsets = [[tuple(span) for span in e.offsets] for e in encodings]
+            offsets = [[(int(a), int(b)) for a, b in e.offsets] for e in encodings]
         else:
             encoded = self.tokenizer(list(texts), max_length=self.max_length, truncation=True,
                                      return_offsets_mapping=True, return_attention_mask=False)  # fmt: skip
-            ids, offsets = list(encoded["input_ids"]), [[tuple(s) for s in o] for o in encoded["offset_mapping"]]
+            ids = list(encoded["input_ids"])
+            offsets = [[(int(a), int(b)) for a, b in o] for o in encoded["offset_mapping"]]
         hidden = self.runtime.forward(*pad(ids))
         return [(hidden[row, : len(ids[row])], offsets[row]) for row in range(len(ids))]
 

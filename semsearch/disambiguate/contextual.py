@@ -53,7 +53,7 @@ class Evidence:
     vocabulary: Vocabulary
 
 
-def unchanged(n: int, scores: Sequence[float], reason: str) -> Disambiguation:
+def unchanged(n: int, scores: Sequence[float] | np.ndarray, reason: str) -> Disambiguation:
     return Disambiguation(senses=(), order=tuple(range(n)), relevance=tuple(map(float, scores)), reason=reason)
 
 

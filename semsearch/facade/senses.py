@@ -3,6 +3,7 @@ the top documents (text, dense score, BM25 score), the method finds the senses, 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -49,7 +50,7 @@ def find(index: Index, query: str, pool: list[Hit]) -> Disambiguation:
     if not config.contextual:
         return find_senses(query, found, index.bm25, config)
 
-    def vectors(positions: list[int] | tuple[int, ...], mentions: list[Mention]) -> np.ndarray:
+    def vectors(positions: Sequence[int], mentions: Sequence[Mention]) -> np.ndarray:
         return mention_vectors([pool[p].text for p in positions], mentions, index.encoder.token_vectors)
 
     return find_senses_in_context(query, found, index.bm25, config, default_fitted(), vectors)

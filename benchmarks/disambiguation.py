@@ -458,7 +458,7 @@ def main() -> None:
              for m in (Mode.HYBRID,)]  # fmt: skip
     if not args.skip_timing:
         sample = [q["question"] for q in questions[:100]]
-        notes += ["RAMDocs time " + added_time(index, sample, mode) for mode in (Mode.HYBRID, Mode.DENSE)]
+        notes += ["RAMDocs time " + added_time(index, sample, mode) for mode in (Mode.HYBRID,)]
     if not args.skip_scifact:
         notes += scifact(args.scifact_index, args.skip_timing)
     print("\n".join(f"- {n}" for n in notes))

@@ -327,7 +327,7 @@ def scifact(prebuilt: Path, skip_timing: bool) -> list[str]:
         copy = Path(scratch) / "scifact"
         shutil.copytree(prebuilt, copy)  # read the original only; derived files may be refreshed here
         index = Index.open(copy)
-        for mode in (Mode.HYBRID, Mode.DENSE):
+        for mode in (Mode.HYBRID,):  # the default mode (dense moved it by -0.0007 before issue 22)
             ndcg = {}
             flagged = {}
             kinds = (("without", False, True), ("terms", True, False), ("contextual", True, True))
@@ -348,7 +348,7 @@ def scifact(prebuilt: Path, skip_timing: bool) -> list[str]:
             )
         use_method(index, True)
         if not skip_timing:
-            sample = [queries[q] for q in sorted(judged)[:100]]
+            sample = [queries[q] for q in sorted(judged)[:60]]
             notes.append("SciFact time " + added_time(index, sample, Mode.HYBRID))
     return notes
 
@@ -404,7 +404,7 @@ def main() -> None:
     scorer = Scorer(questions, gold)
 
     methods: dict[str, dict[int, Outcome]] = {}
-    for mode in (Mode.DENSE, Mode.HYBRID):
+    for mode in (Mode.HYBRID,):  # the default mode; dense figures of the terms method are in RESULTS.md
         plain, terms, contextual = {}, {}, {}
         for qi, q in enumerate(questions):
             query = q["question"]

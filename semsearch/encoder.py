@@ -170,6 +170,25 @@ class Encoder:
         ids = self.tokenizer(list(texts), max_length=self.max_length, truncation=True, return_attention_mask=False)
         return list(ids["input_ids"])
 
+    def token_vectors(self, texts: Sequence[str]) -> list[tuple[np.ndarray, list[tuple[int, int]]]]:
+        """Each text's last hidden state (tokens x dim, special tokens included, truncated to
+        ``max_length``) and each token's character span ((0, 0) for special tokens), all texts in ONE
+        forward pass: what disambiguation reads mention vectors from."""
+        if not texts:
+            return []
+        fast = self.query_tokenizer
+        if fast is not None:
+            encodings = fast.encode_batch(list(texts))
+            ids = [e.ids for e in encodings]
+            offsets = [[(int(a), int(b)) for a, b in e.offsets] for e in encodings]
+        else:
+            encoded = self.tokenizer(list(texts), max_length=self.max_length, truncation=True,
+                                     return_offsets_mapping=True, return_attention_mask=False)  # fmt: skip
+            ids = list(encoded["input_ids"])
+            offsets = [[(int(a), int(b)) for a, b in o] for o in encoded["offset_mapping"]]
+        hidden = self.runtime.forward(*pad(ids))
+        return [(hidden[row, : len(ids[row])], offsets[row]) for row in range(len(ids))]
+
     def _pool(self, hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """One unit vector per window from its token vectors (padding excluded)."""
         return normalize(pool(hidden, mask.astype(np.float32), self.pooling))

@@ -37,10 +37,21 @@ How, and why this way (measured on RAMDocs by ``benchmarks/disambiguation.py``):
   corroborate, ties going to the better ranked. RAMDocs' misinformation documents are altered copies
   of correct ones, which this rule was made for (benchmarks/RESULTS.md, disambiguation).
 
+**The contextual method** (issue 22, the default: :mod:`~semsearch.disambiguate.contextual`) keeps the
+relevance, labels, ordering and leaders above but decides with evidence from the encoder itself and with
+fitted, cross-validated models instead of hand-set thresholds: for each relevant candidate that mentions
+the query's name, the encoder's token vectors of that mention read in its context (one batched pass over
+short snippets, :mod:`~semsearch.disambiguate.mentions`); a logistic regression over mention cosine,
+specific-term overlap and stored window cosine gives the probability that two documents share a referent,
+and a second one decides whether the labelled groups make the query ambiguous
+(:mod:`~semsearch.disambiguate.learned`, coefficients in :mod:`~semsearch.disambiguate.fitted`). Labels
+name the referent: "Broken Bow (Nebraska)". ``DisambiguationConfig(contextual=False)`` is the method above.
+
 Everything here is a pure function of candidate texts and scores plus corpus term statistics, so it is
 tested without an index; :mod:`semsearch.engine` supplies those from the store and the BM25 index.
 """
 
+from semsearch.disambiguate.contextual import find_senses_in_context
 from semsearch.disambiguate.model import (
     Candidate,
     Disambiguation,
@@ -54,5 +65,5 @@ from semsearch.disambiguate.senses import find_sense, find_senses, narrow
 
 __all__ = [
     "Candidate", "Disambiguation", "DisambiguationConfig", "SenseGroup", "SenseNotFoundError", "TermStatistics",
-    "find_sense", "find_senses", "narrow", "relevance",
+    "find_sense", "find_senses", "find_senses_in_context", "narrow", "relevance",
 ]  # fmt: skip

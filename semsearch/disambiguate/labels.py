@@ -13,6 +13,7 @@ MAX_LABEL_WORDS = 4
 
 
 NEAR_TOKENS = 8  # a phrase this close to a query term qualifies the name ("Broken Bow, Nebraska")
+NEXT_TOKENS = 2  # a phrase starting this close after a query term names it outright ("X (Kentucky)")
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class Phrase:
     text: str  # as written
     terms: tuple[str, ...]  # normalised
     near: bool  # within NEAR_TOKENS of one of the query's terms: what is said next to the name
+    next: bool = False  # starts right after one of the query's terms: "Broken Bow, Nebraska", "X (Kentucky)"
 
 
 def phrases(tokens: Sequence[Token], text: str, exclude: set[str], vocabulary: Vocabulary) -> list[Phrase]:
@@ -41,8 +43,9 @@ def phrases(tokens: Sequence[Token], text: str, exclude: set[str], vocabulary: V
         named = any(vocabulary.is_name(tokens[i]) and tokens[i].term in vocabulary.specific for i in run)
         if named and len(run) <= MAX_LABEL_WORDS:
             near = any(run[0] - NEAR_TOKENS <= a <= run[-1] + NEAR_TOKENS for a in anchors)
+            after = any(0 < run[0] - a <= NEXT_TOKENS for a in anchors)
             first, last = tokens[run[0]], tokens[run[-1]]
-            found.append(Phrase(text[first.start : last.end], tuple(tokens[i].term for i in run), near))
+            found.append(Phrase(text[first.start : last.end], tuple(tokens[i].term for i in run), near, after))
         run.clear()
 
     for i, token in enumerate(tokens):
@@ -57,12 +60,16 @@ def phrases(tokens: Sequence[Token], text: str, exclude: set[str], vocabulary: V
 
 
 def label_senses(
-    groups: Sequence[Sequence[int]], doc_phrases: Mapping[int, list[Phrase]], vocabulary: Vocabulary
+    groups: Sequence[Sequence[int]],
+    doc_phrases: Mapping[int, list[Phrase]],
+    vocabulary: Vocabulary,
+    weights: tuple[float, float, float] = (1.0, 2.0, 2.0),
 ) -> list[str | None]:
     """A distinguishing phrase per group (None when it has none), c-TF-IDF style: among phrases with a
     specific word that no other group's documents contain, the one met most often in the group's
-    documents, an occurrence next to the query's own words counting double (that is where a text says
-    which Broken Bow it means); ties go to the phrase met first."""
+    documents, an occurrence near the query's own words counting ``weights[1]`` and one right after them
+    ``weights[2]`` instead of ``weights[0]`` (that is where a text says which Broken Bow it means);
+    ties go to the phrase met first."""
     elsewhere: list[set[tuple[str, ...]]] = []
     for index in range(len(groups)):
         seen = {p.terms for j, members in enumerate(groups) if j != index for m in members for p in doc_phrases[m]}
@@ -75,7 +82,8 @@ def label_senses(
             for phrase in doc_phrases[position]:
                 if phrase.terms in elsewhere[index]:
                     continue
-                weight[phrase.terms] = weight.get(phrase.terms, 0.0) + (2.0 if phrase.near else 1.0)
+                gain = weights[2] if phrase.next else weights[1] if phrase.near else weights[0]
+                weight[phrase.terms] = weight.get(phrase.terms, 0.0) + gain
                 first.setdefault(phrase.terms, (len(first), phrase.text))
         if not weight:
             labels.append(None)

@@ -44,6 +44,9 @@ class DisambiguationConfig:
     link: float = 0.4  # average overlap of specific terms at which documents share a sense
     specific_share: float = 0.015  # a term is specific when at most this share of documents has it
     min_terms: int = 5  # specific terms a document needs before its lack of overlap means anything
+    # True: the contextual method (mention vectors and specific terms, decided by the fitted models of
+    # semsearch/disambiguate/fitted.py, whose thresholds replace relevant/strong/link); False: terms alone.
+    contextual: bool = True
 
     def __post_init__(self) -> None:
         if self.candidates < 2:
@@ -62,6 +65,7 @@ class Candidate:
     text: str
     dense: float  # inner product of the query vector and the document's best chunk
     lexical: float  # BM25 score of the document for the query (0 when no query term occurs)
+    vector: np.ndarray | None = field(default=None, compare=False)  # stored vector of that best chunk
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,7 @@ class Disambiguation:
     senses: tuple[SenseGroup, ...]
     order: tuple[int, ...]
     relevance: tuple[float, ...] = field(default=(), compare=False)
+    reason: str = field(default="", compare=False)  # why there is one sense, when that is not the evidence
 
     @property
     def ambiguous(self) -> bool:

@@ -135,6 +135,11 @@ def narrow(n: int, senses: Sequence[SenseGroup], choice: str | int) -> tuple[int
     return tuple(first + [i for i in range(n) if i not in set(first)])
 
 
+def qualifier(label: str) -> str:
+    """The part of a label in its last parentheses: "Nebraska" of "Broken Bow (Nebraska)"."""
+    return label[label.rindex("(") + 1 : -1]
+
+
 def find_sense(senses: Sequence[SenseGroup], choice: str | int) -> SenseGroup:
     if not senses:
         raise SenseNotFoundError("this query has a single sense among its results; search without a sense")
@@ -144,7 +149,11 @@ def find_sense(senses: Sequence[SenseGroup], choice: str | int) -> SenseGroup:
         if 0 <= index < len(senses):
             return senses[index]
         raise SenseNotFoundError(f"no sense {index}; this query's senses are {names}")
+    wanted = choice.strip().casefold()
     for sense in senses:
-        if sense.label.casefold() == choice.strip().casefold():
+        if sense.label.casefold() == wanted:
+            return sense
+    for sense in senses:  # "Nebraska" for "Broken Bow (Nebraska)": the qualifier alone
+        if sense.label.endswith(")") and "(" in sense.label and qualifier(sense.label).casefold() == wanted:
             return sense
     raise SenseNotFoundError(f"no sense labelled {choice!r}; this query's senses are {names}")

@@ -75,14 +75,23 @@ def group(term_sets: Sequence[frozenset[str]], link: float) -> list[list[int]]:
     """Average-linkage groups of documents whose specific terms overlap by at least ``link``;
     positions within a group and groups themselves in their original order."""
     n = len(term_sets)
+    similarity = np.ones((n, n))
+    for i in range(n):
+        for j in range(i + 1, n):
+            similarity[i, j] = similarity[j, i] = overlap(term_sets[i], term_sets[j])
+    return group_by_similarity(similarity, link)
+
+
+def group_by_similarity(similarity: np.ndarray, link: float) -> list[list[int]]:
+    """Average-linkage groups of items whose mean pairwise ``similarity`` (in [0, 1]) is at least
+    ``link``; positions within a group and groups themselves in their original order."""
+    n = len(similarity)
     if n == 0:
         return []
     if n == 1:
         return [[0]]
-    distance = np.zeros((n, n))
-    for i in range(n):
-        for j in range(i + 1, n):
-            distance[i, j] = distance[j, i] = 1.0 - overlap(term_sets[i], term_sets[j])
+    distance = np.clip(1.0 - np.asarray(similarity, dtype=np.float64), 0.0, None)
+    np.fill_diagonal(distance, 0.0)
     labels = fcluster(linkage(squareform(distance, checks=False), "average"), t=1.0 - link, criterion="distance")
     groups: dict[int, list[int]] = {}
     for position, cluster in enumerate(labels):

@@ -334,11 +334,11 @@ class Index:
             result = disambiguated(self, query, k, mode, condition, sense)
         else:
             result = SearchResult(query=query, hits=self.hits(self.rank(query, k, mode, condition)))
-        notes = self._notes(query, mode)
         if explain:
             from semsearch.facade.explain import explained
 
             result = explained(self, result, mode, condition, k)
+        notes = result.notes + self._notes(query, mode)
         return replace(result, notes=notes) if notes else result
 
     def explain(self, query: str, doc_id: str, mode: Mode | str = Mode.HYBRID, where: str | None = None) -> Explanation:

@@ -9,6 +9,18 @@ from typing import Any
 
 _LAZY = {
     "Classifier": "classifier",
+    "SuggestOptions": "active",
+    "Suggestion": "active",
+    "suggest": "active",
+    "suggest_for": "active",
+    "AgreementReport": "agreement",
+    "agreement_report": "agreement",
+    "Curve": "curve",
+    "learning_curve": "curve",
+    "plot_curve": "curve",
+    "FeatureCache": "featurecache",
+    "IndexPool": "pool",
+    "read_pool": "pool",
     "Encoded": "encoding",
     "encode_texts": "encoding",
     "pool_windows": "encoding",
@@ -31,6 +43,9 @@ _LAZY = {
     "LabelledFile": "workflow",
     "TrainReport": "workflow",
     "evaluate": "workflow",
+    "agreement": "workflow",
+    "curve": "workflow",
+    "suggest_from_index": "workflow",
     "train": "workflow",
 }
 

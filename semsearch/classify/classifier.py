@@ -56,8 +56,10 @@ class Classifier:
         pooling: Pooling = Pooling.MEAN,
         options: TrainOptions | None = None,
         encoder: Encoder | None = None,
+        cache: str | Path | None = None,
     ) -> None:
         self.options = options or TrainOptions()
+        self.cache = cache  # a folder keeping a frozen head's vectors of texts seen before (featurecache)
         self._encoder = encoder
         self._model_spec = str(model)
         self._pooling = Pooling(pooling)
@@ -126,6 +128,10 @@ class Classifier:
     def predict_proba(self, texts: Sequence[str] | Encoded) -> np.ndarray:
         """Class probabilities, one row per text, columns in the order of ``classes_``."""
         return self._head.proba(self._encoded(texts))
+
+    def encode(self, texts: Sequence[str]) -> Encoded:
+        """``texts`` as this classifier's head reads them, to fit or score many heads on (a learning curve)."""
+        return self._encoded(texts)
 
     def predict(self, texts: Sequence[str] | Encoded) -> list[str]:
         proba = self.predict_proba(texts)
@@ -254,4 +260,5 @@ class Classifier:
             window=window,
             state_layer=self._state_layer if finetuned else None,
             progress=options.progress and len(texts) > 64,
+            cache=None if finetuned else self.cache,
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -38,6 +39,24 @@ class Encoded:
     texts: list[str] | None = None
     window: int = 0  # tokens per window the texts were cut into (0: not said; taken as the default for the head)
 
+    def subset(self, docs: Sequence[int] | np.ndarray) -> Encoded:
+        """The encoded form of ``docs`` (positions into this list, in that order), renumbered 0..len(docs)-1."""
+        docs = np.asarray(docs, dtype=np.int64)
+        if len(docs) and (docs.min() < 0 or docs.max() >= self.count):
+            raise ClassifierError(f"positions must be between 0 and {self.count - 1}")
+        order = np.argsort(self.doc_index, kind="stable")
+        starts = np.concatenate([[0], np.cumsum(np.bincount(self.doc_index, minlength=self.count))])
+        rows = np.concatenate([order[starts[d] : starts[d + 1]] for d in docs]) if len(docs) else np.zeros(0, int)
+        return Encoded(
+            doc_index=np.repeat(np.arange(len(docs)), starts[docs + 1] - starts[docs]),
+            vectors=self.vectors[rows],
+            count=len(docs),
+            states=[self.states[i] for i in docs] if self.states is not None else None,
+            state_layer=self.state_layer,
+            texts=[self.texts[i] for i in docs] if self.texts is not None else None,
+            window=self.window,
+        )
+
     def pooled(self, window: WindowPooling) -> np.ndarray:
         """One vector per text: its first window's, or the re-normalised mean of its windows'."""
         return pool_windows(self.doc_index, self.vectors, self.count, window)
@@ -48,7 +67,7 @@ def pool_windows(
     vectors: np.ndarray,
     count: int,
     window: WindowPooling,
-    numbers: Sequence[int] | None = None,
+    numbers: Sequence[int] | np.ndarray | None = None,
 ) -> np.ndarray:
     """Per-document features from per-window vectors. ``numbers`` (each window's number within its
     document) finds the first windows; without it, each document's first-listed window is taken."""
@@ -79,14 +98,19 @@ def encode_texts(
     window: int | None = None,
     state_layer: int | None = None,
     progress: bool = True,
+    cache: str | Path | None = None,
 ) -> Encoded:
     """Encode ``texts`` once: window vectors for a frozen head and, if ``state_layer`` is given, the
     first windows' hidden states after that many layers (the cache that fine-tuning trains on).
 
     The vectors equal :meth:`Encoder.encode_ids` (same windows, pooling and normalisation), so a
-    head trained here applies unchanged to an index's stored vectors.
+    head trained here applies unchanged to an index's stored vectors. With ``cache`` (a folder; frozen
+    heads only), the vectors of texts encoded before by the same encoder setup are read from it and
+    only the others are encoded (:mod:`semsearch.classify.featurecache`).
     """
     window = window or default_window(encoder.max_length)
+    if cache is not None and state_layer is None:
+        return _encode_cached(encoder, list(texts), first_only, overlap, window, progress, Path(cache))
     chunks = encoder.chunks(texts, overlap, window)
     if first_only:
         chunks = [c for c in chunks if c.number == 0]
@@ -99,3 +123,29 @@ def encode_texts(
 
         vectors, states = encode_with_states(encoder, chunks, len(texts), state_layer, bar)
     return Encoded(doc_index, vectors, len(texts), states, state_layer, list(texts), window)
+
+
+def _encode_cached(
+    encoder: Encoder, texts: list[str], first_only: bool, overlap: int, window: int, progress: bool, root: Path
+) -> Encoded:
+    """:func:`encode_texts` for a frozen head, encoding only the texts the cache does not hold."""
+    from semsearch.classify.featurecache import FeatureCache, text_key
+
+    cache = FeatureCache(root, encoder, window, overlap, first_only)
+    keys = [text_key(text) for text in texts]
+    found = cache.lookup(keys)
+    missing = sorted({text: i for i, (text, hit) in enumerate(zip(texts, found, strict=True)) if hit is None}.values())
+    if missing:
+        fresh = encode_texts(
+            encoder, [texts[i] for i in missing], first_only=first_only, overlap=overlap, window=window,
+            progress=progress,
+        )  # fmt: skip
+        order = np.argsort(fresh.doc_index, kind="stable")
+        counts = np.bincount(fresh.doc_index, minlength=len(missing))
+        per_text = np.split(fresh.vectors[order], np.cumsum(counts)[:-1])
+        cache.add([keys[i] for i in missing], per_text)
+        found = cache.lookup(keys)
+    parts = [hit for hit in found if hit is not None]
+    doc_index = np.repeat(np.arange(len(texts), dtype=np.int64), [len(p) for p in parts])
+    vectors = np.concatenate(parts).astype(np.float32, copy=False) if parts else np.zeros((0, encoder.dim), np.float32)
+    return Encoded(doc_index=doc_index, vectors=vectors, count=len(texts), texts=texts, window=window)

@@ -24,6 +24,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 _FLAGS = {
     "lock_timeout": "--wait",
     "k": "-k",
+    "n": "-n",
     "query": "QUERY",
     "doc_ids": "ID",
     "directory": "--index",

@@ -11,21 +11,39 @@ from semsearch.cli.common import quiet_libraries, user_errors
 TOKEN_ENV = "SEMSEARCH_WRITE_TOKEN"
 
 
-def parse_index(given: str) -> tuple[str, Path]:
-    """``NAME=DIR`` or ``DIR`` (named for its folder)."""
+def parse_index(given: str) -> tuple[str, str]:
+    """``NAME=DIR`` or ``DIR`` (named for its last part); DIR may be an ``s3://`` URI."""
+    from semsearch.location import is_remote
     from semsearch.serve.registry import NAME
 
     name, equals, rest = given.partition("=")
     if equals and NAME.fullmatch(name) and rest:
-        return name, Path(rest)
-    path = Path(given)
-    return path.resolve().name, path
+        return name, rest
+    if is_remote(given):
+        return given.rstrip("/").rsplit("/", 1)[-1], given
+    return Path(given).resolve().name, given
+
+
+def local_folders(indexes: tuple[str, ...], storage_options: tuple[str, ...]) -> list[tuple[str, Path]]:
+    """Each ``--index`` as (name, the folder to open): an ``s3://`` URI's is the work folder mirroring it, which
+    ``--storage-option`` reaches the object store for."""
+    from semsearch.errors import OptionError
+    from semsearch.location import is_remote, parse_storage_options, resolve
+
+    options = parse_storage_options(storage_options) or None
+    parsed = [parse_index(given) for given in indexes]
+    if options and not any(is_remote(where) for _, where in parsed):
+        raise OptionError("storage_options", options, "apply to object storage (s3://) only")
+    return [(name, resolve(where, options) if is_remote(where) else Path(where)) for name, where in parsed]
 
 
 @click.command()
 @click.option("--index", "indexes", multiple=True, required=True, metavar="[NAME=]DIR",
-              help="An index to serve, repeatable; NAME (default: the folder's name) is its name in "
-                   "/indexes/NAME/...; the first also answers /search, /info, /documents/ID.")  # fmt: skip
+              help="An index to serve (a folder or an s3:// URI), repeatable; NAME (default: the folder's name) is "
+                   "its name in /indexes/NAME/...; the first also answers /search, /info, /documents/ID.")  # fmt: skip
+@click.option("--storage-option", "storage_options", multiple=True, metavar="KEY=VALUE",
+              help="Object-store setting for the s3:// indexes (Lance's keys: aws_endpoint, aws_region, allow_http, "
+                   "...).")  # fmt: skip
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port (0: any free one).")
 @click.option("--write-token", envvar=TOKEN_ENV, default=None, metavar="TOKEN",
@@ -47,8 +65,8 @@ def parse_index(given: str) -> tuple[str, Path]:
               help="How often to look for versions other processes committed (0: never).")  # fmt: skip
 @click.option("--access-log", is_flag=True, help="Log every request to stderr.")
 @user_errors
-def serve(indexes: tuple[str, ...], host: str, port: int, write_token: str | None, cors_origins: tuple[str, ...],
-          allowed_hosts: tuple[str, ...], threads: int | None, refresh_seconds: float,
+def serve(indexes: tuple[str, ...], storage_options: tuple[str, ...], host: str, port: int, write_token: str | None,
+          cors_origins: tuple[str, ...], allowed_hosts: tuple[str, ...], threads: int | None, refresh_seconds: float,
           access_log: bool) -> None:  # fmt: skip
     """Serve indexes over HTTP: a JSON API (its schema at /openapi.json), OpenAI-compatible embeddings
     (/v1/embeddings) and a search page at /."""
@@ -74,7 +92,7 @@ def serve(indexes: tuple[str, ...], host: str, port: int, write_token: str | Non
     if write_token is not None and len(write_token) < 16:
         click.echo("warning: the write token is short (under 16 characters): easy to guess", err=True)
     click.echo(f"loading {len(indexes)} index{'es' if len(indexes) > 1 else ''} and the model...", err=True)
-    registry = open_registry([parse_index(given) for given in indexes])
+    registry = open_registry(local_folders(indexes, storage_options))
     options = ServeOptions(
         write_token=write_token, cors_origins=cors_origins, threads=threads or max(2, usable_cores()),
         refresh_seconds=refresh_seconds, allowed_hosts=accepted,

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from serve.kit import TOKEN, call, get
 
-from semsearch.cli.serve import parse_index
+from semsearch.cli.serve import local_folders, parse_index
+from semsearch.errors import OptionError
 from semsearch.serve.server import is_loopback
 
 
@@ -66,9 +67,11 @@ def test_the_token_comes_from_the_environment_and_a_short_one_is_warned_about(ti
 
 
 def test_index_names_and_loopback() -> None:
-    assert parse_index("docs=indexes/x") == ("docs", Path("indexes/x"))
-    assert parse_index("indexes/scifact") == ("scifact", Path("indexes/scifact"))
-    assert parse_index("/tmp/a=b/c")[1] == Path("/tmp/a=b/c")
+    assert parse_index("docs=indexes/x") == ("docs", "indexes/x")
+    assert parse_index("indexes/scifact") == ("scifact", "indexes/scifact")
+    assert parse_index("/tmp/a=b/c")[1] == "/tmp/a=b/c"
+    assert parse_index("s3://bucket/indexes/papers/") == ("papers", "s3://bucket/indexes/papers/")
+    assert parse_index("p=s3://bucket/x") == ("p", "s3://bucket/x")
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost") and is_loopback("127.0.0.2")
     assert not is_loopback("0.0.0.0") and not is_loopback("::") and not is_loopback("192.168.1.10")
 
@@ -79,3 +82,14 @@ def test_other_commands_do_not_import_the_server() -> None:
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_storage_options_reach_the_s3_indexes_and_are_refused_without_one(tmp_path: Path) -> None:
+    with pytest.raises(OptionError, match="object storage"):
+        local_folders((str(tmp_path),), ("aws_region=us-east-1",))
+    [(name, folder)] = local_folders(("s3://semsearch-test/papers",), ("aws_region=us-east-1",))
+    from semsearch.location import remote_of
+
+    remote = remote_of(folder)
+    assert name == "papers" and remote is not None and remote.uri == "s3://semsearch-test/papers"
+    assert remote.storage_options == {"aws_region": "us-east-1"}

@@ -15,6 +15,8 @@ import pytest
 from helpers import write_jsonl
 from serve.kit import DOCS, serve
 
+from semsearch.serve.app import supports_explain
+
 PLACES = (
     os.environ.get("SEMSEARCH_CHROMIUM"),
     shutil.which("chromium"),
@@ -65,8 +67,10 @@ def test_search_page_shows_hits_senses_and_a_document(browser: Any, towns_server
         page.goto(towns_server + "/")
         expect(page.locator("#about")).to_contain_text("14 documents")
         expect(page.locator("#fields")).to_contain_text("state (string)")
-        for unused in ("#index-choice", "#label-choice", "#explain-choice"):  # one index, no labels, no explain
+        for unused in ("#index-choice", "#label-choice"):  # one index, no classifier labels
             expect(page.locator(unused)).to_be_hidden()
+        explain = page.locator("#explain-choice")
+        expect(explain).to_be_visible() if supports_explain() else expect(explain).to_be_hidden()
         # keyboard only: the box has focus; Tab to "Group by sense", Space ticks it, "/" goes back to the box,
         # Enter submits
         expect(page.locator("#q")).to_be_focused()

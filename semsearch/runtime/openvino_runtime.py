@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
@@ -81,12 +82,14 @@ class OpenVinoRuntime:
         except RuntimeError as exc:
             raise ModelError(f"cannot load the OpenVINO model {xml} ({exc}); delete its folder to rebuild it") from exc
         self._request = self._model.create_infer_request()
+        self._busy = threading.Lock()  # one infer request: threads sharing a query encoder (a server) take turns
         self._parallel = 1 if threads else int(self._model.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
         self._queue = ov.AsyncInferQueue(self._model, self._parallel) if self._parallel > 1 else None
 
     def forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        outputs = self._request.infer(bert_inputs(ids, mask))
-        return np.asarray(outputs[0], dtype=np.float32)
+        with self._busy:
+            outputs = self._request.infer(bert_inputs(ids, mask))
+            return np.asarray(outputs[0], dtype=np.float32)
 
     def forward_all(self, batches: Iterable[tuple[np.ndarray, np.ndarray]]) -> Iterator[np.ndarray]:
         """Hidden states of each batch, in order, with up to one batch per stream in flight."""

@@ -1,0 +1,56 @@
+"""The query path shared by threads (as ``semsearch serve`` shares one query encoder per model among its
+request threads): each text gets the vector it gets alone, whatever runs beside it.
+
+An OpenVINO infer request must not be started while it runs: two threads on one request got each other's
+output shapes (a broadcast error) before the runtime took turns on it.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from semsearch.encoder import Encoder
+from semsearch.runtime import onnx_runtime, openvino_runtime
+from semsearch.types import Engine, Precision
+
+TEXTS = [f"text {i} on vitamin D and the risk of infection " * (1 + i % 5) for i in range(24)]
+THREADS = 4
+
+
+@pytest.mark.parametrize(
+    ("precision", "engine"),
+    [(Precision.FP32, Engine.TORCH), (Precision.FP32, Engine.OPENVINO), (Precision.INT8_DYNAMIC, Engine.ONNXRUNTIME)],
+    ids=lambda p: p.value,
+)
+def test_threads_sharing_a_query_encoder_get_the_vectors_each_text_gets_alone(
+    precision: Precision, engine: Engine
+) -> None:
+    if engine is Engine.OPENVINO and not openvino_runtime.available():
+        pytest.skip("OpenVINO and NNCF are not installed")
+    if engine is Engine.ONNXRUNTIME and not onnx_runtime.available():
+        pytest.skip("ONNX Runtime is not installed")
+    encoder = Encoder(precision=precision, threads=1, engine=engine)
+    alone = [encoder.encode([text])[0] for text in TEXTS]
+    together: dict[int, np.ndarray] = {}
+    errors: list[BaseException] = []
+    start = threading.Barrier(THREADS)
+
+    def encode(first: int) -> None:
+        start.wait()
+        try:
+            for number in range(first, len(TEXTS), THREADS):
+                together[number] = encoder.encode([TEXTS[number]])[0]
+        except BaseException as error:  # reported below, with the others
+            errors.append(error)
+
+    workers = [threading.Thread(target=encode, args=(n,)) for n in range(THREADS)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert errors == []
+    for number, vector in enumerate(alone):
+        np.testing.assert_allclose(together[number], vector, rtol=1e-5, atol=1e-6)

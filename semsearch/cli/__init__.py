@@ -14,6 +14,7 @@ from semsearch.cli.explain import explain
 from semsearch.cli.index import index
 from semsearch.cli.maintenance import compact, delete, export, get, info, repair
 from semsearch.cli.search import eval_command, search
+from semsearch.cli.tune import tune
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -24,7 +25,21 @@ def main(verbose: bool) -> None:
     configure_logging(verbose)
 
 
-for command in (index, search, eval_command, explain, info, get, delete, export, compact, repair, classifier, adapt):
+for command in (
+    index,
+    search,
+    eval_command,
+    explain,
+    tune,
+    info,
+    get,
+    delete,
+    export,
+    compact,
+    repair,
+    classifier,
+    adapt,
+):
     main.add_command(command)
 
 __all__ = ["main"]

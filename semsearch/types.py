@@ -181,7 +181,7 @@ class Document:
 @dataclass(frozen=True)
 class Hit:
     """A document in a result list. ``score`` is only comparable within one result list; its scale is
-    the mode's: a cosine (dense), a BM25 score (bm25), a reciprocal-rank-fusion sum (hybrid)."""
+    the mode's: a cosine (dense), a BM25 score (bm25), the fusion's score (hybrid: an RRF sum or a convex one)."""
 
     id: str
     score: float

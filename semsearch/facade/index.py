@@ -174,11 +174,15 @@ class Index:
     ) -> None:
         """Make ``fusion`` this index's own way of fusing hybrid search (recorded in its manifest), with the
         ``evidence`` it was chosen on (None: set by hand)."""
+        from semsearch import location
         from semsearch.store.lock import writer_lock
 
         chosen = Fusion.parse(fusion)
-        with writer_lock(self.directory, lock_timeout):
-            Manifest.load(self.directory).with_fusion(chosen, evidence).save(self.directory)
+        with writer_lock(self.directory, lock_timeout) as still_held:
+            location.pull(self.directory)  # an index on object storage: the newest manifest (no-op for a folder)
+            manifest = Manifest.load(self.directory).with_fusion(chosen, evidence)
+            still_held()
+            manifest.save(self.directory)
         self.manifest = Manifest.load(self.directory)
 
     def tune(self, apply: bool = True, lock_timeout: float = 0.0) -> FusionChoice:

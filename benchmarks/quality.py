@@ -3,11 +3,19 @@
     .venv/bin/python benchmarks/quality.py                       # SciFact and NFCorpus, mean and cls pooling
     .venv/bin/python benchmarks/quality.py --datasets scifact --poolings mean
 
+    .venv/bin/python benchmarks/quality.py --techniques \
+        --index-dir scifact=indexes/bench-scifact-mean-fp32 --index-dir nfcorpus=/tmp/nfcorpus-index
+
 Prints, per dataset and pooling: nDCG@10 / Recall@100 / MRR@10 for dense, BM25 and hybrid, next to the
 plain sentence-transformers figures of ../shared/data/README.md; then, on SciFact: agreement of the FAISS
 and LanceDB top-10 (exact search), a filtered query on a field matching ~3% of documents, and the time of
 re-running `index` on the unchanged corpus against the first run. Indexes go to indexes/bench-* and are
 rebuilt from scratch unless --reuse is given.
+
+Then (alone with --techniques) one table of the ranking techniques: dense, BM25 and hybrid with each fusion
+(RRF, convex with a fixed weight, convex as `semsearch tune` chooses it for each index without labels) on
+SciFact test, NFCorpus train (where weights were tuned) and NFCorpus test, with the query latency each adds.
+`--index-dir DATASET=DIR` scores an existing mean-pooled index instead of building one; nothing is written to it.
 """
 
 from __future__ import annotations
@@ -19,14 +27,16 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from semsearch import Index, runtime
-from semsearch.evaluation import DEPTH, evaluate, load_qrels, load_queries
+from semsearch.evaluation import DEPTH, evaluate, load_qrels, load_queries, score
 from semsearch.ingest import IndexOptions, build_index
-from semsearch.types import Backend, Mode, Pooling, Precision
+from semsearch.ranking import Ranking
+from semsearch.types import Backend, Fusion, Mode, Pooling, Precision
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 # nDCG@10 of plain sentence-transformers (mean pooling), bm25s and their RRF: ../shared/data/README.md
@@ -98,6 +108,122 @@ def filtered_query(index_dir: Path) -> str:
         )
 
 
+SPLITS = (("scifact", "test"), ("nfcorpus", "train"), ("nfcorpus", "test"))
+TUNED = "tuned"  # the fusion `semsearch tune` chooses for each index, without labels
+LABELLED = "labelled"  # the candidate of tune's grid best on NFCorpus train's qrels
+# (label, mode, fusion)
+TECHNIQUES: tuple[tuple[str, Mode, Fusion | str | None], ...] = (
+    ("dense (best window)", Mode.DENSE, None),
+    ("BM25", Mode.BM25, None),
+    ("hybrid, RRF k=60 (default)", Mode.HYBRID, Fusion()),
+    ("hybrid, convex min-max alpha 0.5", Mode.HYBRID, Fusion.parse("convex:0.5:minmax")),
+    ("hybrid, convex z-score alpha 0.5", Mode.HYBRID, Fusion.parse("convex:0.5:zscore")),
+    ("hybrid, convex best on NFCorpus train qrels", Mode.HYBRID, LABELLED),
+    ("hybrid, as `semsearch tune` chooses (no labels)", Mode.HYBRID, TUNED),
+)
+LATENCY_QUERIES = 100  # timed per technique with the query encoded afresh (the first SciFact test queries)
+
+
+def techniques_table(indexes: dict[str, Path]) -> tuple[list[str], list[str]]:
+    """One row per technique, nDCG@10 per split, and the latency of a whole query (encoding, search, fusion).
+
+    Each query's dense and BM25 top :data:`~semsearch.evaluation.DEPTH` come from the index once and every
+    fusion is applied to them with :func:`semsearch.ranking.fuse`, exactly as ``Index.rank`` does in hybrid mode.
+    """
+    from semsearch.adaptation.fusion import candidates
+    from semsearch.ranking import fuse
+
+    opened = {dataset: Index.open(directory) for dataset, directory in indexes.items()}
+    tuned: dict[str, Fusion] = {}
+    notes = []
+    for dataset, index in opened.items():
+        started = time.perf_counter()
+        made = index.tune(apply=False)
+        tuned[dataset] = made.fusion
+        evidence = ", ".join(f"{name} {value:.4f}" for name, value in made.scores.items())
+        notes.append(
+            f"{dataset}: `tune` took {time.perf_counter() - started:.0f} s and chose {made.fusion} "
+            f"({made.queries} pseudo-queries; nDCG@10 there: {evidence}); {made.reason}"
+        )
+    lists: dict[tuple[str, str], dict[str, tuple[Ranking, Ranking]]] = {}
+    qrels: dict[tuple[str, str], dict[str, dict[str, int]]] = {}
+    for dataset, split in SPLITS:
+        if dataset not in opened:
+            continue
+        queries = load_queries(DATA / dataset / "queries.jsonl")
+        judged = {q: r for q, r in load_qrels(DATA / dataset / "qrels" / f"{split}.tsv").items() if q in queries}
+        index = opened[dataset]
+        qrels[(dataset, split)] = judged
+        lists[(dataset, split)] = {
+            q: (index.rank(queries[q], DEPTH, Mode.DENSE), index.rank(queries[q], DEPTH, Mode.BM25)) for q in judged
+        }
+
+    def ndcg(split: tuple[str, str], mode: Mode, fusion: Fusion | None) -> float:
+        pick = {Mode.DENSE: lambda d, b: d, Mode.BM25: lambda d, b: b}.get(mode)
+        runs = {q: pick(d, b) if pick else fuse(d, b, fusion or Fusion())[:DEPTH] for q, (d, b) in lists[split].items()}
+        return score(qrels[split], runs)["ndcg@10"]
+
+    train = ("nfcorpus", "train")
+    grid = {str(c): ndcg(train, Mode.HYBRID, c) for c in candidates()} if train in lists else {"rrf": 0.0}
+    labelled = Fusion.parse(max(grid, key=lambda name: grid[name]))
+    notes.append("NFCorpus train nDCG@10 of tune's grid: " + ", ".join(f"{n} {v:.4f}" for n, v in grid.items()))
+
+    def resolve(fusion: Fusion | str | None, dataset: str) -> Fusion | None:
+        return tuned[dataset] if fusion == TUNED else labelled if fusion == LABELLED else fusion  # type: ignore[return-value]
+
+    figures = {
+        label: {split: ndcg(split, mode, resolve(fusion, split[0])) for split in lists}
+        for label, mode, fusion in TECHNIQUES
+    }
+    latency = latencies(opened["scifact"], lambda fusion: resolve(fusion, "scifact")) if "scifact" in opened else {}
+    rrf = latency.get(TECHNIQUES[2][0], float("nan"))
+    fusing = fusion_cost(lists.get(("scifact", "test"), {}), {
+        label: resolve(fusion, "scifact") for label, mode, fusion in TECHNIQUES if mode is Mode.HYBRID
+    })  # fmt: skip
+    header = " | ".join(f"{dataset} {split}" for dataset, split in SPLITS)
+    table = [
+        f"| technique | {header} | p50 ms per query | added to RRF | fusing alone, p50 us |",
+        "|---|" + "---|" * len(SPLITS) + "---|---|---|",
+    ]
+    for label, mode, _ in TECHNIQUES:
+        cells = " | ".join(f"{figures[label].get(s, float('nan')):.4f}" for s in SPLITS)
+        added = f"{latency[label] - rrf:+.1f}" if mode is Mode.HYBRID and label in latency else ""
+        alone = f"{fusing[label]:.0f}" if label in fusing else ""
+        table.append(f"| {label} | {cells} | {latency.get(label, float('nan')):.1f} | {added} | {alone} |")
+    notes.append(f"best on NFCorpus train qrels: {labelled}; tune's choice per index (no labels): "
+                 + ", ".join(f"{d} {f}" for d, f in tuned.items()))  # fmt: skip
+    return table, notes
+
+
+def fusion_cost(lists: dict[str, tuple[Ranking, Ranking]], fusions: dict[str, Fusion | None]) -> dict[str, float]:
+    """p50 microseconds of fusing one query's two top lists, per fusion (what a fusion adds to a query)."""
+    from semsearch.ranking import fuse
+
+    timed: dict[str, list[float]] = {label: [] for label in fusions}
+    for dense, lexical in lists.values():
+        for label, fusion in fusions.items():
+            started = time.perf_counter()
+            fuse(dense, lexical, fusion or Fusion())
+            timed[label].append((time.perf_counter() - started) * 1e6)
+    return {label: sorted(values)[len(values) // 2] for label, values in timed.items() if values}
+
+
+def latencies(index: Index, resolve: Callable[[Fusion | str | None], Fusion | None]) -> dict[str, float]:
+    """p50 milliseconds of a whole ``Index.rank`` per technique, the query encoded afresh each time."""
+    queries = load_queries(DATA / "scifact" / "queries.jsonl")
+    judged = sorted(q for q in load_qrels(DATA / "scifact" / "qrels" / "test.tsv") if q in queries)
+    texts = [queries[q] for q in judged[:LATENCY_QUERIES]]
+    timed: dict[str, list[float]] = {label: [] for label, _, _ in TECHNIQUES}
+    for text in texts:
+        for label, mode, fusion in TECHNIQUES:
+            chosen = resolve(fusion)
+            index._query_vectors.cache_clear()  # type: ignore[attr-defined]  # the query is encoded afresh
+            started = time.perf_counter()
+            index.rank(text, 10, mode, fusion=chosen)
+            timed[label].append((time.perf_counter() - started) * 1000)
+    return {label: sorted(values)[len(values) // 2] for label, values in timed.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", nargs="+", default=["scifact", "nfcorpus"], choices=sorted(REFERENCE))
@@ -109,9 +235,24 @@ def main() -> None:
         help="Encoder precision of the indexes [default: the engine's default on this machine].",
     )
     parser.add_argument("--reuse", action="store_true", help="Keep existing indexes/bench-* (updated incrementally).")
+    parser.add_argument("--techniques", action="store_true", help="Print only the table of ranking techniques.")
+    parser.add_argument(
+        "--index-dir", action="append", default=[], metavar="DATASET=DIR", help="Score this mean-pooled index."
+    )
     args = parser.parse_args()
     if not DATA.is_dir():
         sys.exit(f"benchmark data not found at {DATA}")
+    given = {dataset: Path(path) for dataset, path in (item.split("=", 1) for item in args.index_dir)}
+    if args.techniques:
+        indexes = {
+            dataset: given.get(dataset) or build(dataset, Pooling.MEAN, Precision(args.precision), True)[0]
+            for dataset in dict.fromkeys(d for d, _ in SPLITS if d in args.datasets)
+        }
+        table, notes = techniques_table(indexes)
+        print("\n".join(table))
+        print()
+        print("\n".join(f"- {n}" for n in notes))
+        return
 
     table = [
         "| dataset | pooling | precision | mode | nDCG@10 | reference | Recall@100 | MRR@10 | p50 ms |",

@@ -16,7 +16,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from semsearch.errors import SemsearchError
-from semsearch.types import Backend, Hit, Mode, Pooling, Precision, SearchResult, Sense
+from semsearch.types import Backend, Fusion, Hit, Mode, Pooling, Precision, SearchResult, Sense
 
 if TYPE_CHECKING:
     from semsearch.classify import Classifier, TrainOptions
@@ -43,7 +43,7 @@ _LAZY = {
 }
 
 __all__ = [
-    "Backend", "Classifier", "EvalReport", "Hit", "Index", "IndexOptions", "IndexSummary", "Mode", "Pooling",
+    "Backend", "Classifier", "EvalReport", "Fusion", "Hit", "Index", "IndexOptions", "IndexSummary", "Mode", "Pooling",
     "Precision", "SearchResult", "SemsearchError", "Sense", "TrainOptions", "adapt", "evaluate", "index", "open",
     "repair",
 ]  # fmt: skip

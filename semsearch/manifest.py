@@ -12,7 +12,7 @@ over it); it is never guessed.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +22,12 @@ from semsearch.errors import (
     IndexDamagedError,
     IndexFormatError,
     IndexNotFoundError,
+    OptionError,
     repair_hint,
 )
 from semsearch.fsutil import atomic_write_text
 from semsearch.models import model_spec
-from semsearch.types import Backend, ModelIdentity, Pooling, Precision
+from semsearch.types import Backend, Fusion, ModelIdentity, Pooling, Precision
 
 FORMAT = 1
 MANIFEST = "manifest.json"
@@ -53,6 +54,10 @@ class Manifest:
     fields: dict[str, Any] | None = None
     source: str | None = None
     glob: str | None = None  # which files of a folder the source was read as
+    # How hybrid search fuses the dense and BM25 lists, and, when `semsearch tune` chose it, on what evidence
+    # (semsearch.adaptation.fusion.FusionChoice.to_json). Indexes written before fusion was a choice use RRF.
+    fusion: Fusion = field(default_factory=Fusion)
+    fusion_evidence: dict[str, Any] | None = None
 
     def save(self, directory: Path) -> None:
         """The manifest first, then its backup: a kill between the two leaves a readable manifest."""
@@ -108,10 +113,12 @@ class Manifest:
                 fields=dict(data["fields"]) if isinstance(data.get("fields"), dict) else None,
                 source=str(data["source"]) if isinstance(data.get("source"), str) else None,
                 glob=str(data["glob"]) if isinstance(data.get("glob"), str) else None,
+                fusion=Fusion.from_json(data.get("fusion")),
+                fusion_evidence=evidence if isinstance(evidence := data.get("fusion_evidence"), dict) else None,
             )
         except OSError as exc:
             raise IndexDamagedError(f"{path} cannot be read ({exc.strerror})") from exc
-        except (ValueError, KeyError, TypeError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+        except (ValueError, KeyError, TypeError, RecursionError, OptionError) as exc:  # JSONDecodeError is a ValueError
             raise IndexDamagedError(f"{path} is damaged ({type(exc).__name__}: {exc})") from exc
 
     @staticmethod
@@ -165,6 +172,10 @@ class Manifest:
     ) -> Manifest:  # fmt: skip
         """This index as a run leaves it: the search settings and the corpus mapping it was given."""
         return replace(self, backend=backend, faiss_factory=faiss_factory, fields=fields, source=source, glob=glob)
+
+    def with_fusion(self, fusion: Fusion, evidence: dict[str, Any] | None = None) -> Manifest:
+        """This index searched in hybrid mode with ``fusion``; ``evidence`` is why (None: set by hand)."""
+        return replace(self, fusion=fusion, fusion_evidence=evidence)
 
     @property
     def model_spec(self) -> str:

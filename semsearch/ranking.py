@@ -1,4 +1,4 @@
-"""Pure ranking functions: chunks to documents, and rank fusion.
+"""Pure ranking functions: chunks to documents, and the fusion of the dense and BM25 rankings.
 
 Nothing here touches storage or models, so each function is tested on plain lists and arrays.
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from semsearch.ann import ChunkMatches
+from semsearch.types import Fusion, FusionMethod, Normalisation
 
 Ranking = list[tuple[str, float]]  # (document id, score), best first
 
@@ -46,3 +47,50 @@ def reciprocal_rank_fusion(rankings: Sequence[Ranking], k: int = RRF_K) -> Ranki
         for rank, (doc_id, _) in enumerate(ranking, start=1):
             fused[doc_id] = fused.get(doc_id, 0.0) + 1.0 / (k + rank)
     return sorted(fused.items(), key=lambda item: -item[1])
+
+
+def normalised(ranking: Ranking, normalisation: Normalisation) -> dict[str, float]:
+    """Each listed document's score on a common scale: min-max (the best 1, the last 0; all 1 when every
+    score is equal) or z-score (0 for all when every score is equal)."""
+    scores = [score for _, score in ranking]
+    if not scores:
+        return {}
+    if normalisation is Normalisation.MINMAX:
+        low, high = min(scores), max(scores)
+        spread = high - low
+        return {doc: (score - low) / spread if spread > 0 else 1.0 for doc, score in ranking}
+    mean = sum(scores) / len(scores)
+    deviation = (sum((score - mean) ** 2 for score in scores) / len(scores)) ** 0.5
+    return {doc: (score - mean) / deviation if deviation > 0 else 0.0 for doc, score in ranking}
+
+
+def convex_fusion(
+    dense: Ranking, lexical: Ranking, alpha: float, normalisation: Normalisation = Normalisation.MINMAX
+) -> Ranking:
+    """Fuse by ``alpha`` * normalised dense score + (1 - ``alpha``) * normalised BM25 score.
+
+    Scores are normalised within each list (its top :data:`FUSION_DEPTH`), so the weight means the same
+    whatever the query's score range. A document missing from one list gets that list's lowest normalised
+    score there: it ranked below the list's last. Ties keep the order of the list weighted more (dense at
+    0.5), so ``alpha`` 1 gives the dense order and 0 the BM25 order, the other list's documents after.
+    """
+    weights = ((dense, alpha), (lexical, 1.0 - alpha))
+    if alpha < 0.5:
+        weights = weights[::-1]
+    fused: dict[str, float] = {}
+    scaled = [(normalised(ranking, normalisation), weight) for ranking, weight in weights]
+    for scores, _ in scaled:
+        for doc in scores:
+            fused.setdefault(doc, 0.0)
+    for scores, weight in scaled:
+        floor = min(scores.values(), default=0.0)
+        for doc in fused:
+            fused[doc] += weight * scores.get(doc, floor)
+    return sorted(fused.items(), key=lambda item: -item[1])
+
+
+def fuse(dense: Ranking, lexical: Ranking, fusion: Fusion) -> Ranking:
+    """The hybrid ranking of ``dense`` and ``lexical`` (each best first) by ``fusion``."""
+    if fusion.method is FusionMethod.RRF:
+        return reciprocal_rank_fusion([dense, lexical])
+    return convex_fusion(dense, lexical, fusion.alpha, fusion.normalisation)

@@ -43,6 +43,84 @@ class Mode(StrEnum):
     HYBRID = "hybrid"
 
 
+class FusionMethod(StrEnum):
+    """How hybrid search fuses the dense and the BM25 ranking (:mod:`semsearch.ranking`)."""
+
+    RRF = "rrf"  # reciprocal rank fusion: ranks only, no tuning (Cormack et al. 2009)
+    CONVEX = "convex"  # a weighted sum of the two lists' normalised scores (Bruch et al. 2023)
+
+
+class Normalisation(StrEnum):
+    """How convex fusion puts a list's scores (cosines, unbounded BM25) on one scale before weighting them."""
+
+    MINMAX = "minmax"  # (score - the list's lowest) / (its highest - its lowest): 1 for the best, 0 for the last
+    ZSCORE = "zscore"  # (score - the list's mean) / its standard deviation
+
+
+@dataclass(frozen=True)
+class Fusion:
+    """How hybrid search fuses the dense and the BM25 top lists.
+
+    ``rrf`` (the default) uses ranks alone. ``convex`` scores a document ``alpha`` * its normalised dense
+    score + (1 - ``alpha``) * its normalised BM25 score, so ``alpha`` 1 is the dense order and 0 the BM25
+    order. Written ``rrf``, ``convex`` (alpha 0.5, min-max), ``convex:0.4`` or ``convex:0.4:zscore``
+    (:meth:`parse`, the CLI's ``--fusion``).
+    """
+
+    method: FusionMethod = FusionMethod.RRF
+    alpha: float = 0.5  # convex: the dense list's weight, 0 to 1
+    normalisation: Normalisation = Normalisation.MINMAX  # convex: how each list's scores are scaled
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "method", choice(FusionMethod, self.method, "fusion"))
+        object.__setattr__(self, "normalisation", choice(Normalisation, self.normalisation, "fusion"))
+        if isinstance(self.alpha, bool) or not isinstance(self.alpha, int | float) or not 0.0 <= self.alpha <= 1.0:
+            raise OptionError("fusion", self.alpha, "the convex weight alpha must be a number from 0 to 1")
+
+    @classmethod
+    def parse(cls, value: object) -> Fusion:
+        """``value`` as a Fusion: one already, or its text (``rrf``, ``convex``, ``convex:0.4[:zscore]``)."""
+        if isinstance(value, Fusion):
+            return value
+        if not isinstance(value, str):
+            raise OptionError("fusion", value, f"expected 'rrf' or 'convex[:ALPHA[:NORM]]', got {type(value).__name__}")
+        method, *rest = value.strip().lower().split(":")
+        if method == FusionMethod.RRF and not rest:
+            return cls()
+        if method != FusionMethod.CONVEX or len(rest) > 2:
+            raise OptionError("fusion", value, "expected 'rrf' or 'convex[:ALPHA[:NORM]]', e.g. convex:0.4:zscore")
+        try:
+            alpha = float(rest[0]) if rest and rest[0] else 0.5
+        except ValueError:
+            raise OptionError("fusion", value, f"the weight {rest[0]!r} is not a number from 0 to 1") from None
+        normalisation = choice(Normalisation, rest[1], "fusion") if len(rest) == 2 else Normalisation.MINMAX
+        try:
+            return cls(FusionMethod.CONVEX, alpha, normalisation)
+        except OptionError as error:
+            raise OptionError("fusion", value, error.reason) from None
+
+    def __str__(self) -> str:
+        if self.method is FusionMethod.RRF:
+            return "rrf"
+        return f"convex:{self.alpha:g}:{self.normalisation}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"method": str(self.method), "alpha": self.alpha, "normalisation": str(self.normalisation)}
+
+    @classmethod
+    def from_json(cls, data: object) -> Fusion:
+        """What a manifest recorded; RRF when it recorded nothing (indexes written before fusion was a choice)."""
+        if data is None:
+            return cls()
+        if not isinstance(data, dict):
+            raise ValueError(f"fusion: expected an object, got {type(data).__name__}")
+        return cls(
+            FusionMethod(data.get("method", FusionMethod.RRF)),
+            float(data.get("alpha", 0.5)),
+            Normalisation(data.get("normalisation", Normalisation.MINMAX)),
+        )
+
+
 class Backend(StrEnum):
     """Which library holds the vectors for nearest-neighbour search."""
 
@@ -103,7 +181,7 @@ class Document:
 @dataclass(frozen=True)
 class Hit:
     """A document in a result list. ``score`` is only comparable within one result list; its scale is
-    the mode's: a cosine (dense), a BM25 score (bm25), a reciprocal-rank-fusion sum (hybrid)."""
+    the mode's: a cosine (dense), a BM25 score (bm25), the fusion's score (hybrid: an RRF sum or a convex one)."""
 
     id: str
     score: float
@@ -194,6 +272,8 @@ class IndexInfo:
     version: int  # the store version this handle reads
     query_engine: str = ""  # what encodes this index's queries on this machine
     plan: list[str] = field(default_factory=list)  # the runtime plan measured here for the model (lines)
+    fusion: Fusion = field(default_factory=Fusion)  # how hybrid search fuses the dense and BM25 lists here
+    fusion_evidence: dict[str, Any] | None = None  # why, when `semsearch tune` chose it (None: default or by hand)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -214,4 +294,6 @@ class IndexInfo:
             "version": self.version,
             "query_engine": self.query_engine,
             "plan": self.plan,
+            "fusion": str(self.fusion),
+            "fusion_evidence": self.fusion_evidence,
         }

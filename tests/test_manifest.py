@@ -13,7 +13,7 @@ from helpers import write_jsonl
 from semsearch.errors import IncompatibleEncoderError, IndexDamagedError, IndexNotFoundError
 from semsearch.ingest import IndexOptions, build_index
 from semsearch.manifest import BACKUP, MANIFEST, Manifest
-from semsearch.types import Backend, ModelIdentity, Pooling, Precision
+from semsearch.types import Backend, Fusion, ModelIdentity, Pooling, Precision
 
 
 def test_precision_is_recorded_kept_on_update_and_never_mixed(tmp_path: Path, tiny_model: Path) -> None:
@@ -73,3 +73,27 @@ def test_missing_and_foreign_directories_are_told_apart(tmp_path: Path) -> None:
     (tmp_path / "store").mkdir()
     with pytest.raises(IndexDamagedError, match="interrupted"):
         Manifest.load(tmp_path)
+
+
+def test_fusion_is_recorded_with_its_evidence_and_old_manifests_read_as_rrf(tmp_path: Path, tiny_model: Path) -> None:
+    source = write_jsonl(tmp_path / "c.jsonl", [{"_id": "a", "text": "alpha"}])
+    build_index(source, tmp_path / "idx", IndexOptions(model=str(tiny_model), progress=False))
+    manifest = Manifest.load(tmp_path / "idx")
+    assert manifest.fusion == Fusion() and manifest.fusion_evidence is None
+    chosen = manifest.with_fusion(Fusion.parse("convex:0.4:zscore"), {"reason": "held-out pseudo-queries"})
+    chosen.save(tmp_path / "idx")
+    again = Manifest.load(tmp_path / "idx")
+    assert again.fusion == Fusion.parse("convex:0.4:zscore") and again.fusion_evidence == {
+        "reason": "held-out pseudo-queries"
+    }
+    data = json.loads((tmp_path / "idx" / MANIFEST).read_text())
+    assert data["fusion"] == {"method": "convex", "alpha": 0.4, "normalisation": "zscore"}
+    summary = build_index(source, tmp_path / "idx", IndexOptions(progress=False))  # an update keeps it
+    assert summary.unchanged == 1 and Manifest.load(tmp_path / "idx").fusion == Fusion.parse("convex:0.4:zscore")
+    del data["fusion"], data["fusion_evidence"]
+    (tmp_path / "idx" / MANIFEST).write_text(json.dumps(data))
+    assert Manifest.load(tmp_path / "idx").fusion == Fusion()
+    data["fusion"] = {"method": "convex", "alpha": 7}
+    (tmp_path / "idx" / MANIFEST).write_text(json.dumps(data))
+    with pytest.raises(IndexDamagedError, match="fusion"):
+        Manifest.read(tmp_path / "idx" / MANIFEST)

@@ -1,11 +1,20 @@
-"""Pure ranking functions."""
+"""Pure ranking functions: windows to documents, RRF and convex fusion."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from semsearch.ann import ChunkMatches
-from semsearch.ranking import best_per_document, reciprocal_rank_fusion, top_documents
+from semsearch.ranking import (
+    best_per_document,
+    convex_fusion,
+    fuse,
+    normalised,
+    reciprocal_rank_fusion,
+    top_documents,
+)
+from semsearch.types import Fusion, Normalisation
 
 
 def matches(pairs: list[tuple[str, float]]) -> ChunkMatches:
@@ -45,3 +54,47 @@ def test_reciprocal_rank_fusion() -> None:
     assert ids[1] == "c"  # ranks 3 and 1
     assert set(ids) == {"a", "b", "c", "d"}
     assert abs(dict(fused)["a"] - (1 / 61 + 1 / 62)) < 1e-12
+
+
+DENSE = [("a", 0.91), ("b", 0.85), ("c", 0.60), ("e", 0.55)]  # cosines
+LEXICAL = [("c", 14.0), ("d", 9.0), ("a", 3.0), ("f", 1.0)]  # BM25, unbounded
+
+
+@pytest.mark.parametrize("normalisation", list(Normalisation))
+def test_convex_fusion_at_alpha_one_is_the_dense_order_and_at_zero_the_bm25_order(normalisation: Normalisation) -> None:
+    dense_first = [doc for doc, _ in convex_fusion(DENSE, LEXICAL, 1.0, normalisation)]
+    assert dense_first[: len(DENSE)] == [doc for doc, _ in DENSE] and set(dense_first) == set("abcdef")
+    lexical_first = [doc for doc, _ in convex_fusion(DENSE, LEXICAL, 0.0, normalisation)]
+    assert lexical_first[: len(LEXICAL)] == [doc for doc, _ in LEXICAL] and set(lexical_first) == set("abcdef")
+
+
+def test_convex_fusion_weights_normalised_scores() -> None:
+    fused = dict(convex_fusion(DENSE, LEXICAL, 0.5))
+    # min-max: a is dense's best (1) and BM25's third ((3 - 1) / 13); d is missing from dense (its lowest, 0)
+    assert fused["a"] == pytest.approx(0.5 * 1.0 + 0.5 * 2 / 13)
+    assert fused["d"] == pytest.approx(0.5 * 0.0 + 0.5 * 8 / 13)
+    assert fused["c"] == pytest.approx(0.5 * (0.60 - 0.55) / 0.36 + 0.5 * 1.0)
+    assert next(doc for doc, _ in convex_fusion(DENSE, LEXICAL, 0.5)) == "a"  # 0.577 against c's 0.569
+    assert next(doc for doc, _ in convex_fusion(DENSE, LEXICAL, 0.4)) == "c"  # more weight on BM25
+
+
+def test_normalisation_of_a_list() -> None:
+    assert normalised([("x", 5.0), ("y", 3.0), ("z", 1.0)], Normalisation.MINMAX) == {"x": 1.0, "y": 0.5, "z": 0.0}
+    z = normalised([("x", 5.0), ("y", 3.0), ("z", 1.0)], Normalisation.ZSCORE)
+    assert z["y"] == 0.0 and z["x"] == pytest.approx(-z["z"]) and z["x"] == pytest.approx(1.2247, abs=1e-4)
+    assert normalised([("x", 2.0), ("y", 2.0)], Normalisation.MINMAX) == {"x": 1.0, "y": 1.0}  # no spread
+    assert normalised([("x", 2.0)], Normalisation.ZSCORE) == {"x": 0.0}
+    assert normalised([], Normalisation.MINMAX) == {}
+
+
+def test_convex_fusion_with_one_list_empty_keeps_the_other_order() -> None:
+    """A query BM25 cannot match (only stop words) leaves the dense ranking as it is."""
+    assert [doc for doc, _ in convex_fusion(DENSE, [], 0.3)] == [doc for doc, _ in DENSE]
+    assert [doc for doc, _ in convex_fusion([], LEXICAL, 0.7)] == [doc for doc, _ in LEXICAL]
+
+
+def test_fuse_dispatches_on_the_method() -> None:
+    assert fuse(DENSE, LEXICAL, Fusion()) == reciprocal_rank_fusion([DENSE, LEXICAL])
+    assert fuse(DENSE, LEXICAL, Fusion.parse("convex:0.4:zscore")) == convex_fusion(
+        DENSE, LEXICAL, 0.4, Normalisation.ZSCORE
+    )

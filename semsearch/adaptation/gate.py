@@ -13,7 +13,7 @@ higher. With fewer than :data:`MIN_QUERIES` queries the gate never promotes (it 
 
 Users search in hybrid mode by default, and a better dense ranking can make the fused one worse (BM25
 already finds what the adapted encoder learnt to find). So the gate also fuses each encoder's ranking
-with BM25 over the same pool, as the engine fuses them (:func:`semsearch.ranking.reciprocal_rank_fusion`),
+with BM25 over the same pool, as the engine fuses them by default (:func:`semsearch.ranking.fuse`, RRF),
 and keeps the base unless the adapted encoder is not worse in hybrid either.
 This is a one-sided test on pseudo-queries, which resemble the training queries: it guards
 against harm (a model that got worse at finding held-out documents is never promoted), it does
@@ -35,7 +35,8 @@ from semsearch.adaptation.pairs import PseudoQuery
 from semsearch.bm25 import BM25
 from semsearch.chunking import DEFAULT_OVERLAP, DEFAULT_WINDOW, ChunkConfig, default_window, split
 from semsearch.fsutil import atomic_write_text
-from semsearch.ranking import FUSION_DEPTH, reciprocal_rank_fusion
+from semsearch.ranking import FUSION_DEPTH, fuse
+from semsearch.types import Fusion
 
 MIN_QUERIES = 20
 CONFIDENCE = 0.95
@@ -105,13 +106,16 @@ def lexical_scores(queries: Sequence[PseudoQuery]) -> np.ndarray:
     return np.stack([index.scores(q.query) for q in queries]) if queries else np.zeros((0, 0))
 
 
-def hybrid_ranks(dense: np.ndarray, lexical: np.ndarray, depth: int = FUSION_DEPTH) -> np.ndarray:
-    """1-based rank of each query's own document in the fusion of its dense and BM25 top ``depth``
-    (as the engine fuses them); a document in neither list ranks past both."""
+def hybrid_ranks(
+    dense: np.ndarray, lexical: np.ndarray, depth: int = FUSION_DEPTH, fusion: Fusion | None = None
+) -> np.ndarray:
+    """1-based rank of each query's own document in the ``fusion`` of its dense and BM25 top ``depth``
+    (as the engine fuses them; None: RRF); a document in neither list ranks past both."""
+    fusion = fusion or Fusion()
     found = []
     for row in range(len(dense)):
-        lists = [top_of(dense[row], depth, positive_only=False), top_of(lexical[row], depth, positive_only=True)]
-        fused = [doc for doc, _ in reciprocal_rank_fusion(lists)]
+        dense_top, lexical_top = top_of(dense[row], depth, positive_only=False), top_of(lexical[row], depth, True)
+        fused = [doc for doc, _ in fuse(dense_top, lexical_top, fusion)]
         found.append(fused.index(str(row)) + 1 if str(row) in fused else 2 * depth + 1)
     return np.array(found)
 

@@ -68,12 +68,16 @@ def split_held_out(passages: Sequence[Passage], fraction: float, cap: int, seed:
     if len(passages) < 2:
         raise AdaptError("adaptation needs at least 2 documents: one to learn from, one to check on")
     count = min(cap, max(1, round(fraction * len(passages))), len(passages) - 1)
-    order = sorted(passages, key=lambda p: hashlib.sha256(f"{seed}\x1f{p.id}".encode()).hexdigest())
-    held = {p.id for p in order[:count]}
+    held = set(hash_order([p.id for p in passages], seed)[:count])
     return Split(
         train=[p for p in passages if p.id not in held],
         held_out=[p for p in passages if p.id in held],
     )
+
+
+def hash_order(doc_ids: Iterable[str], seed: int) -> list[str]:
+    """``doc_ids`` in the order of a hash of the seed and each id: the same on every run, whatever the file order."""
+    return sorted(doc_ids, key=lambda doc_id: hashlib.sha256(f"{seed}\x1f{doc_id}".encode()).hexdigest())
 
 
 def sentences(text: str) -> list[str]:

@@ -15,6 +15,7 @@ from semsearch.cli.index import index
 from semsearch.cli.maintenance import compact, delete, export, get, info, repair
 from semsearch.cli.search import eval_command, search
 from semsearch.cli.serve import serve
+from semsearch.cli.tune import tune
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -25,7 +26,8 @@ def main(verbose: bool) -> None:
     configure_logging(verbose)
 
 
-commands = (index, search, eval_command, explain, info, get, delete, export, compact, repair, classifier, adapt, serve)
+commands = (index, search, eval_command, explain, tune, info, get, delete, export, compact, repair, classifier, adapt,
+            serve)  # fmt: skip
 for command in commands:
     main.add_command(command)
 

@@ -143,8 +143,17 @@ def mode_option(command: F) -> F:
     return click.option(
         "--mode", type=click.Choice([m.value for m in Mode]), default=Mode.HYBRID.value, show_default=True,
         help="dense: the encoder's vectors (score: cosine similarity, -1 to 1); bm25: words (score: BM25, 0 and "
-             "up, unbounded); hybrid: both fused (score: reciprocal rank fusion, the sum of 1/(60 + rank) over "
-             "the two lists, at most 2/61).",
+             "up, unbounded); hybrid: both fused as --fusion says (score: with rrf the sum of 1/(60 + rank) over "
+             "the two lists, at most 2/61; with convex the weighted normalised scores).",
+    )(command)  # fmt: skip
+
+
+def fusion_option(command: F) -> F:
+    return click.option(
+        "--fusion", default=None, metavar="rrf|convex[:ALPHA[:NORM]]",
+        help="How hybrid mode fuses the dense and BM25 top 100: rrf (reciprocal rank fusion), or convex:ALPHA "
+             "(ALPHA, 0 to 1, the weight of dense; NORM minmax or zscore, default minmax), e.g. convex:0.5 "
+             "[default: the index's own; rrf unless set by 'semsearch tune' or 'index --fusion'].",
     )(command)  # fmt: skip
 
 

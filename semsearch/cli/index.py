@@ -64,6 +64,9 @@ from semsearch.types import Backend, Execution, Pooling, Precision
     default=None,
     help="The Ray cluster for --engine ray, e.g. auto or ray://host:10001 [default: start a local one].",
 )
+@click.option("--fusion", default=None, metavar="rrf|convex[:ALPHA[:NORM]]",
+              help="How hybrid search fuses dense and BM25 here, e.g. convex:0.5 [default: the index's own; rrf for "
+                   "a new index; 'semsearch tune' can choose it].")  # fmt: skip
 @interrupted("every committed batch is kept; run the same command again to finish")
 @user_errors
 def index(source: str | None, index_dir: Path, id_field: str | None, text_field: str | None,
@@ -78,7 +81,11 @@ def index(source: str | None, index_dir: Path, id_field: str | None, text_field:
     corpus = recorded_source(index_dir) if source is None else (source if is_remote(source) else Path(source))
     named = id_field or text_field or title_field or types
     fields = field_map(id_field, text_field, title_field, types) if named else None
-    settings = IndexOptions(fields=fields, **options)
+    from semsearch.types import Fusion
+
+    given = options.pop("fusion")
+    fusion = Fusion.parse(given) if given is not None else None
+    settings = IndexOptions(fields=fields, fusion=fusion, **options)
     if Execution(execution) is Execution.RAY:
         from semsearch.ingest.distributed import build_index_distributed
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
 from semsearch.cli.common import index_dir, json_output, user_errors, wait_option
 from semsearch.location import describe
+from semsearch.types import Fusion
 
 
 @click.command()
@@ -64,10 +66,18 @@ def info(index_dir: Path, as_json: bool) -> None:
         ("size", f"{about.bytes_on_disk / 1e6:.1f} MB on disk"),
         ("version", about.version),
         ("queries", about.query_engine),
+        ("fusion", fusion_line(about.fusion, about.fusion_evidence)),
     ):
         click.echo(f"{name:<13}{value}")
     for line in about.plan:
         click.echo(line)
+
+
+def fusion_line(fusion: Fusion, evidence: dict[str, Any] | None) -> str:
+    """How hybrid search fuses here, and why: chosen by ``semsearch tune`` (its reason), set by hand, or the default."""
+    if evidence is not None:
+        return f"{fusion} (semsearch tune: {evidence.get('reason', 'no reason recorded')})"
+    return f"{fusion} (set by hand)" if fusion != Fusion() else f"{fusion} (the default; 'semsearch tune' can choose)"
 
 
 @click.command()

@@ -9,7 +9,15 @@ from typing import TextIO
 
 import click
 
-from semsearch.cli.common import backend_override, index_dir, json_output, mode_option, quiet_libraries, user_errors
+from semsearch.cli.common import (
+    backend_override,
+    fusion_option,
+    index_dir,
+    json_output,
+    mode_option,
+    quiet_libraries,
+    user_errors,
+)
 from semsearch.types import Hit, SearchResult
 
 
@@ -18,6 +26,7 @@ from semsearch.types import Hit, SearchResult
 @index_dir
 @click.option("-k", type=click.IntRange(min=1), default=10, show_default=True, help="Number of documents to return.")
 @mode_option
+@fusion_option
 @click.option("--where", default=None, help="SQL-style metadata filter, e.g. \"year >= 2015 AND journal = 'X'\".")
 @click.option("--label", default=None, help="Only documents the index's classifier gave this label.")
 @click.option("--min-prob", type=click.FloatRange(0, 1), default=None,
@@ -34,8 +43,8 @@ from semsearch.types import Hit, SearchResult
                    "words (JSON: an \"explanation\" per hit).")  # fmt: skip
 @json_output
 @user_errors
-def search(query: str | None, index_dir: Path, k: int, mode: str, where: str | None, label: str | None,
-           min_prob: float | None, backend: str | None, disambiguate: bool, sense: str | None,
+def search(query: str | None, index_dir: Path, k: int, mode: str, fusion: str | None, where: str | None,
+           label: str | None, min_prob: float | None, backend: str | None, disambiguate: bool, sense: str | None,
            queries_file: TextIO | None, show: str | None, explain: bool, as_json: bool) -> None:  # fmt: skip
     """Search the index for QUERY (or for every query of --queries)."""
     if (query is None) == (queries_file is None):
@@ -48,7 +57,7 @@ def search(query: str | None, index_dir: Path, k: int, mode: str, where: str | N
     def run(text: str) -> SearchResult:
         return opened.search(
             text, k=k, mode=mode, where=where, label=label, disambiguate=disambiguate, sense=sense,
-            min_prob=min_prob, explain=explain,
+            min_prob=min_prob, explain=explain, fusion=fusion,
         )  # fmt: skip
 
     if queries_file is not None:
@@ -129,19 +138,23 @@ def print_senses(result: SearchResult, fields: Sequence[str] = (), chosen: str |
 @click.option("--queries", required=True, type=click.Path(exists=True, path_type=Path), help="BEIR queries.jsonl.")
 @click.option("--qrels", required=True, type=click.Path(exists=True, path_type=Path), help="BEIR qrels TSV.")
 @mode_option
+@fusion_option
 @backend_override
 @json_output
 @user_errors
-def eval_command(index_dir: Path, queries: Path, qrels: Path, mode: str, backend: str | None, as_json: bool) -> None:
+def eval_command(index_dir: Path, queries: Path, qrels: Path, mode: str, fusion: str | None, backend: str | None,
+                 as_json: bool) -> None:  # fmt: skip
     """Score the index on BEIR queries and qrels: nDCG@10, Recall@100, MRR@10 and latency."""
     quiet_libraries()
     import semsearch
 
-    report = semsearch.evaluate(semsearch.open(index_dir, backend), queries, qrels, mode=mode, progress=not as_json)
+    opened = semsearch.open(index_dir, backend)
+    report = semsearch.evaluate(opened, queries, qrels, mode=mode, progress=not as_json, fusion=fusion)
+    fused = str(opened.fusion if fusion is None else semsearch.Fusion.parse(fusion))
     if as_json:
-        click.echo(json.dumps({"mode": mode, **report.to_json()}))
+        click.echo(json.dumps({"mode": mode, **({"fusion": fused} if mode == "hybrid" else {}), **report.to_json()}))
         return
-    click.echo(f"{report.queries} queries, mode {mode}")
+    click.echo(f"{report.queries} queries, mode {mode}" + (f", fusion {fused}" if mode == "hybrid" else ""))
     click.echo(f"nDCG@10    {report.ndcg_at_10:.4f}")
     click.echo(f"Recall@100 {report.recall_at_100:.4f}")
     click.echo(f"MRR@10     {report.mrr_at_10:.4f}")

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from semsearch.facade.options import index_options, with_options
-from semsearch.types import Backend, Execution, Mode, choice
+from semsearch.types import Backend, Execution, Fusion, Mode, choice
 
 if TYPE_CHECKING:
     from semsearch.adaptation import AdaptResult
@@ -80,8 +80,10 @@ def evaluate(
     qrels: str | Path | Mapping[str, Mapping[str, int]],
     mode: Mode | str = Mode.HYBRID,
     progress: bool = False,
+    fusion: Fusion | str | None = None,
 ) -> EvalReport:
-    """nDCG@10, Recall@100 and MRR@10 of an index (or its path) on BEIR queries and qrels (paths or dicts)."""
+    """nDCG@10, Recall@100 and MRR@10 of an index (or its path) on BEIR queries and qrels (paths or dicts);
+    ``fusion`` overrides the index's own in hybrid mode."""
     from semsearch.evaluation import DEPTH, load_qrels, load_queries
     from semsearch.evaluation import evaluate as run
     from semsearch.facade.index import Index
@@ -90,7 +92,8 @@ def evaluate(
     mode = choice(Mode, mode, "mode")
     asked = load_queries(queries) if isinstance(queries, str | Path) else dict(queries)
     judged = load_qrels(qrels) if isinstance(qrels, str | Path) else {q: dict(r) for q, r in qrels.items()}
-    return run(lambda text: opened.rank(text, DEPTH, mode), asked, judged, progress=progress)
+    fused = opened.fusion if fusion is None else Fusion.parse(fusion)
+    return run(lambda text: opened.rank(text, DEPTH, mode, fusion=fused), asked, judged, progress=progress)
 
 
 def adapt(corpus: str | Path, out: str | Path, **options: Any) -> AdaptResult:

@@ -23,7 +23,7 @@ from semsearch.filters import Filter, parse
 from semsearch.fsutil import size_on_disk
 from semsearch.location import describe, resolve
 from semsearch.manifest import STORE_DIR, Manifest, installed_labels
-from semsearch.ranking import FUSION_DEPTH, Ranking, reciprocal_rank_fusion, top_documents
+from semsearch.ranking import FUSION_DEPTH, Ranking, fuse, top_documents
 from semsearch.runtime import engine_for
 from semsearch.runtime.planner import cached_plan
 from semsearch.store import Store
@@ -32,6 +32,7 @@ from semsearch.types import (
     Backend,
     Document,
     FieldSummary,
+    Fusion,
     Hit,
     IndexInfo,
     Mode,
@@ -42,6 +43,7 @@ from semsearch.types import (
 )
 
 if TYPE_CHECKING:
+    from semsearch.adaptation.fusion import FusionChoice
     from semsearch.bm25 import BM25
     from semsearch.disambiguate import DisambiguationConfig
     from semsearch.encoder import Encoder
@@ -167,6 +169,43 @@ class Index:
         self.reload()
         return report
 
+    def set_fusion(
+        self, fusion: Fusion | str, evidence: dict[str, Any] | None = None, lock_timeout: float = 0.0
+    ) -> None:
+        """Make ``fusion`` this index's own way of fusing hybrid search (recorded in its manifest), with the
+        ``evidence`` it was chosen on (None: set by hand)."""
+        from semsearch import location
+        from semsearch.store.lock import writer_lock
+
+        chosen = Fusion.parse(fusion)
+        with writer_lock(self.directory, lock_timeout) as still_held:
+            location.pull(self.directory)  # an index on object storage: the newest manifest (no-op for a folder)
+            manifest = Manifest.load(self.directory).with_fusion(chosen, evidence)
+            still_held()
+            manifest.save(self.directory)
+        self.manifest = Manifest.load(self.directory)
+
+    def tune(self, apply: bool = True, lock_timeout: float = 0.0) -> FusionChoice:
+        """Choose this index's fusion on held-out pseudo-queries from its own documents (no labels needed:
+        :mod:`semsearch.adaptation.fusion`); RRF is kept unless a convex fusion beats it there. With ``apply``,
+        the choice and its evidence are recorded in the manifest, so hybrid searches use it."""
+        from semsearch.adaptation.fusion import choose_for_sample, sample_of
+        from semsearch.adaptation.texts import to_passage
+
+        doc_ids = self.store.scan(["doc_id"], "chunk = 0")["doc_id"].to_pylist()
+        sample = sample_of(doc_ids)
+        stored = self.store.documents(sample)
+        title_field = str((self.manifest.fields or {}).get("title_field", "title"))
+        passages = [
+            to_passage(Document(id=doc_id, text=stored[doc_id].text, metadata=stored[doc_id].metadata), title_field)
+            for doc_id in sample
+            if doc_id in stored
+        ]
+        choice_made = choose_for_sample(self.encoder, passages, self.manifest.max_length, self.manifest.overlap)
+        if apply:
+            self.set_fusion(choice_made.fusion, choice_made.to_json(), lock_timeout)
+        return choice_made
+
     # -- what the index holds ------------------------------------------------------------------------
 
     def fields(self) -> list[str]:
@@ -224,6 +263,8 @@ class Index:
             version=self.store.version,
             query_engine=f"{manifest.precision} in {engine_for(manifest.precision, QUERY_THREADS, sha)}",
             plan=plan.describe() if (plan := cached_plan(sha)) else [],
+            fusion=manifest.fusion,
+            fusion_evidence=manifest.fusion_evidence,
         )
 
     # -- the parts a query uses, loaded on first use -----------------------------------------------------
@@ -296,15 +337,26 @@ class Index:
             combined = combined & part
         return combined
 
-    def rank(self, query: str, k: int = 10, mode: Mode | str = Mode.HYBRID, where: Filter | None = None) -> Ranking:
-        """Document ids and scores, best first, without fetching texts."""
+    @property
+    def fusion(self) -> Fusion:
+        """How hybrid search fuses the dense and BM25 lists here, unless a search says otherwise: the
+        index's own setting (``semsearch index --fusion``, or chosen by ``semsearch tune``), RRF by default."""
+        return self.manifest.fusion
+
+    def rank(
+        self, query: str, k: int = 10, mode: Mode | str = Mode.HYBRID, where: Filter | None = None,
+        fusion: Fusion | str | None = None,
+    ) -> Ranking:  # fmt: skip
+        """Document ids and scores, best first, without fetching texts; ``fusion`` (hybrid mode) overrides
+        the index's own (:attr:`fusion`)."""
         query, k, mode = checked_query(query), checked_k(k), choice(Mode, mode, "mode")
+        fused = self.fusion if fusion is None else Fusion.parse(fusion)
         if mode is Mode.DENSE:
             return self._dense(query, k, where)
         if mode is Mode.BM25:
             return self._bm25(query, k, where)
         depth = max(k, FUSION_DEPTH)
-        return reciprocal_rank_fusion([self._dense(query, depth, where), self._bm25(query, depth, where)])[:k]
+        return fuse(self._dense(query, depth, where), self._bm25(query, depth, where), fused)[:k]
 
     def search(
         self,
@@ -317,6 +369,7 @@ class Index:
         sense: str | int | None = None,
         min_prob: float | None = None,
         explain: bool = False,
+        fusion: Fusion | str | None = None,
     ) -> SearchResult:
         """The ``k`` best documents for ``query`` among those matching ``where``, and labelled ``label``
         (with at least ``min_prob``) by the index's classifier; filters apply before top-k.
@@ -325,15 +378,18 @@ class Index:
         labels them and lists each sense's best document first (:mod:`semsearch.disambiguate`);
         ``sense`` (a label or 0-based index, implies ``disambiguate``) puts that sense's documents first.
         ``explain=True`` gives each hit an ``explanation`` (:mod:`semsearch.explain`).
+        ``fusion`` (``"rrf"``, ``"convex:0.4"``..., see :class:`~semsearch.types.Fusion`) says how hybrid
+        mode fuses the dense and BM25 lists, for this search; None: the index's own (:attr:`fusion`).
         """
         query, k, mode = checked_query(query), checked_k(k), choice(Mode, mode, "mode")
+        fused = self.fusion if fusion is None else Fusion.parse(fusion)
         condition = self.condition(where, label, min_prob)
         if disambiguate or sense is not None:
             from semsearch.facade.senses import disambiguated
 
-            result = disambiguated(self, query, k, mode, condition, sense)
+            result = disambiguated(self, query, k, mode, condition, sense, fused)
         else:
-            result = SearchResult(query=query, hits=self.hits(self.rank(query, k, mode, condition)))
+            result = SearchResult(query=query, hits=self.hits(self.rank(query, k, mode, condition, fused)))
         if explain:
             from semsearch.facade.explain import explained
 

@@ -12,21 +12,21 @@ from semsearch.disambiguate import Candidate, Disambiguation, find_senses, find_
 from semsearch.disambiguate.learned import default_fitted
 from semsearch.disambiguate.mentions import Mention, mention_vectors
 from semsearch.filters import Filter
-from semsearch.types import Hit, Mode, SearchResult, Sense
+from semsearch.types import Fusion, Hit, Mode, SearchResult, Sense
 
 if TYPE_CHECKING:
     from semsearch.facade.index import Index
 
 
 def disambiguated(index: Index, query: str, k: int, mode: Mode, where: Filter | None,
-                  sense: str | int | None) -> SearchResult:  # fmt: skip
+                  sense: str | int | None, fusion: Fusion | None = None) -> SearchResult:  # fmt: skip
     """Search, then find senses among the top ``candidates`` and reorder them (the rest keep their rank).
 
     A sense lists its documents among the returned hits; with ``k`` smaller than the number of
     senses, those whose best document fell past ``k`` are left out.
     """
     config = index.disambiguation
-    hits = index.hits(index.rank(query, max(k, config.candidates), mode, where))
+    hits = index.hits(index.rank(query, max(k, config.candidates), mode, where, fusion))
     pool = hits[: config.candidates]
     found = find(index, query, pool)
     order = narrow(len(pool), found.senses, sense) if sense is not None else found.order

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from semsearch.corpus import FieldMap
 from semsearch.models import DEFAULT_MODEL
-from semsearch.types import Backend, Pooling, Precision
+from semsearch.types import Backend, Fusion, Pooling, Precision
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,7 @@ class IndexOptions:
     progress: bool = True
     lock_timeout: float = 0.0  # seconds to wait for another writer of the same index; 0: fail at once
     classifier: Path | None = None  # label every document with this classifier (see semsearch.ingest.labelling)
+    fusion: Fusion | None = None  # how hybrid search fuses; None: the index's own (RRF for a new index)
 
 
 @dataclass(frozen=True)

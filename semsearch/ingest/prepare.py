@@ -24,7 +24,7 @@ from semsearch.ingest.options import NEW_INDEX, IndexOptions
 from semsearch.manifest import BACKUP, MANIFEST, STORE_DIR, Manifest
 from semsearch.store import Store
 from semsearch.store.schema import kind_of
-from semsearch.types import Document
+from semsearch.types import Document, Fusion
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +119,8 @@ def open_for_writing(
     fields = fields_to_json(options.fields or FieldMap())
     manifest = (existing or wanted).with_run_settings(options.backend, options.faiss_factory, fields, source,
                                                       options.glob)  # fmt: skip
+    if options.fusion is not None and (fusion := Fusion.parse(options.fusion)) != manifest.fusion:
+        manifest = manifest.with_fusion(fusion)  # set by hand: no evidence
     manifest.save(directory)
     return manifest, store
 

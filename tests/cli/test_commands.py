@@ -90,3 +90,46 @@ def test_search_shows_fields_reads_the_index_from_the_environment_and_says_what_
     assert code == 2 and "-k" in err  # refused before anything loads
     code, out, _ = run("-h")
     assert code == 0 and "info" in out and "compact" in out
+
+
+def test_fusion_by_search_by_index_and_by_tune(small_index: Path, tmp_path: Path) -> None:
+    code, out, _ = run("info", "--index", small_index)
+    assert code == 0 and "fusion       rrf (the default; 'semsearch tune' can choose)" in out
+
+    def ids(*flags: object) -> list[str]:
+        code, out, err = run("search", "topic 1", "--index", small_index, "--json", *flags)
+        assert code == 0, err
+        return [hit["id"] for hit in json.loads(out)["hits"]]
+
+    assert ids("--fusion", "convex:0") == ids("--mode", "bm25")
+    assert ids("--fusion", "convex:1") == ids("--mode", "dense")
+    code, _, err = run("search", "topic 1", "--index", small_index, "--fusion", "convex:2")
+    assert code == 1 and err == "error: --fusion convex:2: the convex weight alpha must be a number from 0 to 1\n"
+    code, out, _ = run("tune", "--index", small_index, "--fusion", "convex:0")
+    assert code == 0 and out == "fusion convex:0:minmax (set by hand)\n"
+    assert ids() == ids("--mode", "bm25")  # the index's own fusion now
+    code, out, _ = run("info", "--index", small_index, "--json")
+    assert json.loads(out)["fusion"] == "convex:0:minmax" and json.loads(out)["fusion_evidence"] is None
+    source = write_jsonl(tmp_path / "c.jsonl", ROWS)
+    assert run("index", source, "--index", small_index)[0] == 0  # an update keeps it
+    assert json.loads(run("info", "--index", small_index, "--json")[1])["fusion"] == "convex:0:minmax"
+    assert run("index", source, "--index", small_index, "--fusion", "rrf")[0] == 0
+    assert json.loads(run("info", "--index", small_index, "--json")[1])["fusion"] == "rrf"
+    code, out, _ = run("eval", "--index", small_index, "--queries", write_jsonl(tmp_path / "q.jsonl",
+                       [{"_id": "q", "text": "topic 1"}]), "--qrels", _qrels(tmp_path), "--fusion", "convex:0.5")  # fmt: skip
+    assert code == 0 and "1 queries, mode hybrid, fusion convex:0.5:minmax" in out
+
+
+def test_tune_keeps_rrf_on_a_corpus_too_small_to_judge(small_index: Path) -> None:
+    code, out, _ = run("tune", "--index", small_index, "--dry-run")
+    assert code == 0 and "only 0 pseudo-queries" in out and "fusion rrf (dry run: not recorded)" in out
+    code, out, _ = run("tune", "--index", small_index, "--json")
+    assert code == 0 and json.loads(out)["fusion"]["method"] == "rrf"
+    code, out, _ = run("info", "--index", small_index)
+    assert "fusion       rrf (semsearch tune: only 0 pseudo-queries" in out
+
+
+def _qrels(tmp_path: Path) -> Path:
+    path = tmp_path / "qrels.tsv"
+    path.write_text("query-id\tcorpus-id\tscore\nq\td1\t1\n", encoding="utf-8")
+    return path

@@ -95,3 +95,44 @@ def test_the_query_encoder_loads_once_per_process(sample_index: Path) -> None:
     first, second = semsearch.open(sample_index), semsearch.open(sample_index)
     assert first.encoder is second.encoder
     assert first.encoder.precision is first.manifest.precision
+
+
+def test_fusion_per_search_and_per_index(sample_index: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from semsearch.errors import OptionError
+    from semsearch.types import Fusion
+
+    index = semsearch.open(sample_index)
+    query = "vitamin D and bone health"
+    dense = [doc for doc, _ in index.rank(query, 10, "dense")]
+    lexical = [doc for doc, _ in index.rank(query, 10, "bm25")]
+    assert index.fusion == Fusion() and dense != lexical
+    assert [doc for doc, _ in index.rank(query, 10, fusion="convex:1")] == dense
+    assert [doc for doc, _ in index.rank(query, 10, fusion="convex:0")] == lexical
+    convex = [doc for doc, _ in index.rank(query, 10, fusion="convex:0.4")]
+    assert [hit.id for hit in index.search(query, k=10).hits] == [doc for doc, _ in index.rank(query, 10, fusion="rrf")]
+    assert [hit.id for hit in index.search(query, k=10, fusion=Fusion.parse("convex:0.4")).hits] == convex
+    with pytest.raises(OptionError, match="fusion='convex:2'"):
+        index.search(query, fusion="convex:2")
+    copy = tmp_path / "idx"
+    shutil.copytree(sample_index, copy)
+    semsearch.open(copy).set_fusion("convex:0.4")
+    reopened = semsearch.open(copy)
+    assert reopened.fusion == Fusion.parse("convex:0.4") and reopened.info().to_json()["fusion"] == "convex:0.4:minmax"
+    assert [hit.id for hit in reopened.search(query, k=10).hits] == convex  # the index's own, unless a search says
+    assert [hit.id for hit in reopened.search(query, k=10, fusion="rrf").hits] != convex
+
+
+@pytest.mark.slow
+def test_tune_chooses_on_pseudo_queries_and_records_the_evidence(sample_index: Path, tmp_path: Path) -> None:
+    """About a minute on 2 cores: 150 of the sample's documents are encoded again, their query taken out."""
+    import shutil
+
+    copy = tmp_path / "idx"
+    shutil.copytree(sample_index, copy)
+    made = semsearch.open(copy).tune()
+    assert made.queries >= 100 and made.scores["bm25"] > 0.5 and made.scores["dense"] > 0.5
+    assert len(made.scores) == 2 + 1 + 10  # dense, BM25, RRF and ten convex candidates
+    about = semsearch.open(copy).info()
+    assert about.fusion == made.fusion and about.fusion_evidence == json.loads(json.dumps(made.to_json()))

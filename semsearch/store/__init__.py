@@ -1,9 +1,11 @@
 """The store of record: one LanceDB table per index (:mod:`.table`), laid out as :mod:`.schema` says.
 
-Also here: naming a damaged file (:mod:`.damage`), going back to an intact version (:mod:`.repair`),
-the one-writer lock (:mod:`.lock`) and vector ids that are never reused (:mod:`.rowids`).
+Also here: a batch of chunks as rows (:mod:`.rows`), naming a damaged file (:mod:`.damage`), going back to
+an intact version (:mod:`.repair`), one writer at a time (:mod:`.lock`; :mod:`.lease` on object storage)
+and vector ids that are never reused (:mod:`.rowids`).
 """
 
-from semsearch.store.table import ChunkRows, DocLabel, Store, StoredDocument, chunk_table
+from semsearch.store.rows import ChunkRows, DocLabel, chunk_table
+from semsearch.store.table import Store, StoredDocument
 
 __all__ = ["ChunkRows", "DocLabel", "Store", "StoredDocument", "chunk_table"]

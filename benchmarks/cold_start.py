@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -22,6 +21,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from semsearch.runtime import cpu
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "examples" / "scifact-sample"
@@ -61,16 +62,6 @@ def measure(checkout: Path, arguments: list[str], repeats: int) -> tuple[float, 
     return statistics.median(r[0] for r in runs), max(r[1] for r in runs), runs[-1][2]
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--before", type=Path, default=None, help="Another checkout to measure beside this one.")
@@ -87,7 +78,7 @@ def main() -> None:
         checkouts = [("before", args.before)] if args.before else []
         checkouts.append(("now", ROOT))
         header = "| command | aim |" + "".join(f" {name} wall s | {name} peak MB |" for name, _ in checkouts)
-        print(f"CPU: {cpu_name()}, {os.cpu_count()} cores; median of {args.repeats} warm runs each")
+        print(f"CPU: {cpu.model_name()}, {os.cpu_count()} cores; median of {args.repeats} warm runs each")
         print(header)
         print("|---|---|" + "---|---|" * len(checkouts))
         for name, arguments, aim in cases(index):

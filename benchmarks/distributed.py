@@ -28,6 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from semsearch.runtime import cpu
+
 ROOT = Path(__file__).resolve().parent.parent
 SEMSEARCH = [sys.executable, "-m", "semsearch"]
 RESUME_JOB = """
@@ -141,7 +143,7 @@ def main() -> None:
     corpus = data / "corpus.jsonl"
     server, options = start_s3()
     flags = storage_flags(options)
-    results: dict[str, object] = {"cpu": cpu_name(), "cores": len(os.sched_getaffinity(0))}
+    results: dict[str, object] = {"cpu": cpu.model_name(), "cores": len(os.sched_getaffinity(0))}
     with tempfile.TemporaryDirectory(prefix="semsearch-distributed-") as scratch:
         work = Path(scratch)
         if not args.skip_compare:
@@ -174,13 +176,6 @@ def main() -> None:
     server.stop()  # type: ignore[attr-defined]
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
-
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
 
 
 if __name__ == "__main__":

@@ -32,20 +32,9 @@ def sample_docs() -> list[dict]:
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 2-layer, 32-wide random BERT with the default tokenizer: fast, and not the default weights."""
-    import torch
-    from transformers import AutoTokenizer, BertConfig, BertModel
+    from helpers import tiny_bert
 
-    from semsearch.models import default_model_dir
-
-    torch.manual_seed(0)
-    target = tmp_path_factory.mktemp("tiny-bert")
-    config = BertConfig(
-        vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-        max_position_embeddings=128,
-    )  # fmt: skip
-    BertModel(config).save_pretrained(target)
-    AutoTokenizer.from_pretrained(default_model_dir()).save_pretrained(target)
-    return target
+    return tiny_bert(tmp_path_factory.mktemp("tiny-bert"), seed=0)
 
 
 @pytest.fixture(scope="session")

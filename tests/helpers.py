@@ -42,3 +42,21 @@ def random_store(
         )
     )
     return store, vectors
+
+
+def tiny_bert(target: Path, seed: int) -> Path:
+    """A 2-layer, 32-wide random BERT with the default tokenizer, written to ``target``: fast, not the default
+    weights, and another encoder for each ``seed``."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from semsearch.models import default_model_dir
+
+    torch.manual_seed(seed)
+    config = BertConfig(
+        vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+        max_position_embeddings=128,
+    )  # fmt: skip
+    BertModel(config).save_pretrained(target)
+    AutoTokenizer.from_pretrained(default_model_dir()).save_pretrained(target)
+    return target

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from classify.samples import corpus, dataset
 from click.testing import CliRunner
-from helpers import write_jsonl
+from helpers import tiny_bert, write_jsonl
 
 from semsearch.cli import main
 
@@ -31,20 +31,7 @@ def index(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def other_tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny model's shape with other random weights: another encoder."""
-    import torch
-    from transformers import AutoTokenizer, BertConfig, BertModel
-
-    from semsearch.models import default_model_dir
-
-    torch.manual_seed(1)
-    target = tmp_path_factory.mktemp("other-tiny-bert")
-    config = BertConfig(
-        vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-        max_position_embeddings=128,
-    )  # fmt: skip
-    BertModel(config).save_pretrained(target)
-    AutoTokenizer.from_pretrained(default_model_dir()).save_pretrained(target)
-    return target
+    return tiny_bert(tmp_path_factory.mktemp("other-tiny-bert"), seed=1)
 
 
 def labelled_file(path: Path, count: int, seed: int, field: str = "topic") -> Path:

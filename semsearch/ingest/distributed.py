@@ -205,8 +205,7 @@ def _build(source: corpus.Source, directory: Path, options: IndexOptions, addres
                     store.ensure_fields(kinds)
                 if to_encode:
                     fragments = _encode_and_write(ray, store, manifest, to_encode, counter, plan)
-                    run.rowids.next = max(run.rowids.next, ray.get(counter.peek.remote()))
-                    run.rowids.take(0)  # recorded before the commit that uses them
+                    run.rowids.record(ray.get(counter.peek.remote()))  # before the commit that uses them
                     replaced = [d.id for d in to_encode if d.id in run.existing]
                     still_held()
                     store.commit_fragments(fragments, replaced)

@@ -39,7 +39,11 @@ class RowidCounter:
 
     def take(self, count: int) -> list[int]:
         first = self.next
-        self.next += count
+        self.record(first + count)
+        return list(range(first, first + count))
+
+    def record(self, next_free: int) -> None:
+        """Record that rowids below ``next_free`` are taken (by this run, or by writers it handed them to)."""
+        self.next = max(self.next, next_free)
         atomic_write_text(self.path, json.dumps({"next": self.next}) + "\n")
         location.push(self.path.parent, ROWIDS)
-        return list(range(first, first + count))

@@ -28,7 +28,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -138,30 +138,39 @@ class Remote:
             self._client.delete_objects(Bucket=self.bucket, Delete={"Objects": objects})
         return len(names)
 
-    @cached_property
+    @property
     def _client(self) -> Any:
         try:
-            import boto3
-            from botocore.config import Config
+            import boto3  # noqa: F401 - its absence is said here, naming the index
         except ImportError as exc:
             raise ObjectStoreError(
                 f"{self.uri}: an index on object storage needs boto3: pip install 'semsearch[s3]'"
             ) from exc
-        options = self.storage_options
-        endpoint = options.get("aws_endpoint") or options.get("endpoint") or options.get("aws_endpoint_url")
-        kwargs: dict[str, Any] = {
-            "endpoint_url": endpoint,
-            "region_name": options.get("aws_region") or options.get("region"),
-            "aws_access_key_id": options.get("aws_access_key_id"),
-            "aws_secret_access_key": options.get("aws_secret_access_key"),
-            "aws_session_token": options.get("aws_session_token"),
-        }
-        style = "auto" if _true(options.get("aws_virtual_hosted_style_request")) or not endpoint else "path"
-        config = Config(s3={"addressing_style": style}, retries={"max_attempts": 5, "mode": "standard"})
-        return boto3.client("s3", config=config, **{k: v for k, v in kwargs.items() if v})
+        return _client_for(tuple(sorted(self.storage_options.items())))
 
     def _failed(self, what: str, name: str, exc: Exception) -> ObjectStoreError:
         return ObjectStoreError(f"cannot {what} {self.child(name) if name else self.uri}: {_first_line(exc)}")
+
+
+@cache
+def _client_for(settings: tuple[tuple[str, str], ...]) -> Any:
+    """One boto3 client per set of storage options in a process (making one takes tens of milliseconds,
+    and every open of an index on object storage would otherwise pay it; clients are thread-safe)."""
+    import boto3
+    from botocore.config import Config
+
+    options = dict(settings)
+    endpoint = options.get("aws_endpoint") or options.get("endpoint") or options.get("aws_endpoint_url")
+    kwargs: dict[str, Any] = {
+        "endpoint_url": endpoint,
+        "region_name": options.get("aws_region") or options.get("region"),
+        "aws_access_key_id": options.get("aws_access_key_id"),
+        "aws_secret_access_key": options.get("aws_secret_access_key"),
+        "aws_session_token": options.get("aws_session_token"),
+    }
+    style = "auto" if _true(options.get("aws_virtual_hosted_style_request")) or not endpoint else "path"
+    config = Config(s3={"addressing_style": style}, retries={"max_attempts": 5, "mode": "standard"})
+    return boto3.client("s3", config=config, **{k: v for k, v in kwargs.items() if v})
 
 
 def _code(exc: Exception) -> str:

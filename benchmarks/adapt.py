@@ -87,7 +87,9 @@ def copied(index: Path, to: Path) -> Path:
     return to
 
 
-def dataset_rows(dataset: str, reused: dict[str, Path], work: Path, max_minutes: float) -> tuple[list[str], list[str]]:
+def dataset_rows(
+    dataset: str, reused: dict[str, Path], work: Path, max_minutes: float, with_mlm: bool = True
+) -> tuple[list[str], list[str]]:
     out = work / f"adapt-{dataset}"
     report, cpu, wall = run_adapt(DATA / dataset, out, ["--max-minutes", str(max_minutes)])
     work_dir = Path(f"{out}.work")  # kept by --keep-work: the stage-1 encoder and the candidate
@@ -98,7 +100,7 @@ def dataset_rows(dataset: str, reused: dict[str, Path], work: Path, max_minutes:
         encoders["base"] = index_with(DATA / dataset, "default", work / f"index-{dataset}-base")
     if "mlm" in reused:
         encoders["MLM only (reused index)"] = copied(reused["mlm"], work / f"index-{dataset}-mlm")
-    elif (work_dir / "stage1-model").is_dir():
+    elif with_mlm and (work_dir / "stage1-model").is_dir():
         encoders["MLM only"] = index_with(DATA / dataset, work_dir / "stage1-model", work / f"index-{dataset}-mlm")
     # The candidate, promoted or not: what adaptation gives, whatever the gate decided. --out holds
     # either this model or the base (same weights hash), so it needs no index of its own.
@@ -107,8 +109,9 @@ def dataset_rows(dataset: str, reused: dict[str, Path], work: Path, max_minutes:
     )
     rows = []
     base_scores = None
+    scored = {}
     for name, index_dir in encoders.items():
-        figures = scores(dataset, index_dir)
+        figures = scored[name] = scores(dataset, index_dir)
         base_scores = base_scores or figures
         dense, hybrid = figures[Mode.DENSE], figures[Mode.HYBRID]
         target = f">= {TARGET[dataset]:.3f}" if name.startswith("adapted") else ""
@@ -118,15 +121,31 @@ def dataset_rows(dataset: str, reused: dict[str, Path], work: Path, max_minutes:
             f"{dense['recall']:.4f} | {hybrid['recall']:.4f} |"
         )
     gate = report["gate"]
+    held = "adapted (candidate)" if report["promoted"] else "base"
+    out_hybrid = scored[held][Mode.HYBRID]["ndcg"] - scored["base"][Mode.HYBRID]["ndcg"]
+    out_dense = scored[held][Mode.DENSE]["ndcg"] - scored["base"][Mode.DENSE]["ndcg"]
     notes = [
+        f"{dataset}: --out holds the {held} model: on the test qrels {out_dense:+.4f} dense, {out_hybrid:+.4f} hybrid "
+        f"against the base ({'worse in hybrid' if out_hybrid < 0 else 'not worse in hybrid'})",
         f"{dataset}: adapt took {cpu / 60:.1f} CPU-minutes (user+sys; budget {CPU_BUDGET_MINUTES:.0f}), "
         f"{wall / 60:.1f} minutes wall; stage 1 {report['stages']['mlm']['steps']} steps, stage 2 "
         f"{report['stages']['contrastive']['steps']} steps on {report['triplets']} triplets",
         f"{dataset} gate: {gate['queries']} held-out pseudo-queries, nDCG@10 base {gate['base']['ndcg_at_10']:.4f} "
         f"-> adapted {gate['adapted']['ndcg_at_10']:.4f} ({gate['gain']:+.4f}, better in {gate['confidence']:.1%} "
-        f"of bootstrap resamples): {'promoted, --out is the candidate' if report['promoted'] else 'base kept'}",
+        f"of bootstrap resamples){hybrid_note(gate)}: "
+        f"{'promoted, --out is the candidate' if report['promoted'] else 'base kept'} ({gate['reason']})",
     ]
     return rows, notes
+
+
+def hybrid_note(gate: dict) -> str:
+    """The gate's hybrid comparison (each encoder's ranking fused with BM25 over the same pool), if it made one."""
+    if gate.get("hybrid_gain") is None:
+        return ""
+    return (
+        f"; hybrid base {gate['hybrid_base']['ndcg_at_10']:.4f} -> adapted {gate['hybrid_adapted']['ndcg_at_10']:.4f} "
+        f"({gate['hybrid_gain']:+.4f})"
+    )
 
 
 def sample_note(work: Path) -> str:
@@ -147,6 +166,7 @@ def main() -> None:
         "--mlm-index", action="append", default=[], help="DATASET=DIR: a copy of DIR as the MLM-only row"
     )
     parser.add_argument("--skip-sample", action="store_true", help="Skip the small-corpus gate demonstration.")
+    parser.add_argument("--skip-mlm", action="store_true", help="Skip indexing with the masked-LM-only encoder.")
     parser.add_argument("--max-minutes", type=float, default=18.0, help="Wall-clock budget of each adapt run.")
     parser.add_argument("--work", type=Path, default=None, help="Where models and indexes go [a temporary folder].")
     args = parser.parse_args()
@@ -166,7 +186,7 @@ def main() -> None:
     notes = []
     for dataset in args.datasets:
         ours = {kind: paths[dataset] for kind, paths in reused.items() if dataset in paths}
-        rows, dataset_notes = dataset_rows(dataset, ours, work, args.max_minutes)
+        rows, dataset_notes = dataset_rows(dataset, ours, work, args.max_minutes, not args.skip_mlm)
         table += rows
         notes += dataset_notes
     if not args.skip_sample:

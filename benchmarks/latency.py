@@ -28,6 +28,7 @@ import numpy as np
 from semsearch import Index
 from semsearch.evaluation import load_qrels, load_queries
 from semsearch.ingest import IndexOptions, build_index
+from semsearch.ranking import fuse
 from semsearch.types import Mode
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "scifact"
@@ -95,6 +96,13 @@ def main() -> None:
     table.append(row("  stage: encode the query", timed(lambda q: index.encoder.encode([q]), queries)))
     table.append(row("  stage: vector search (28 chunks)", timed(lambda q: index.vectors.search(vector, 28), queries)))
     table.append(row("  stage: BM25 top 100", timed(lambda q: index.bm25.top(q, 100), queries)))
+    dense, lexical = index.rank(queries[0], 100, Mode.DENSE), index.rank(queries[0], 100, Mode.BM25)
+    table.append(
+        row(
+            f"  stage: fuse the two top 100 ({index.fusion})",
+            timed(lambda q: fuse(dense, lexical, index.fusion), queries),
+        )
+    )
     table.append(row("  stage: fetch 10 hits from the store", timed(lambda q: index.hits(ranked), queries)))
     table.append(
         row("peer: sentence-transformers encode + FAISS IndexFlatIP, no fetch (100 queries)", peer(index, queries))

@@ -33,10 +33,10 @@ def open(  # noqa: A001 - the public name
     from semsearch.manifest import Manifest
 
     folder = resolve(directory, storage_options)
-    Manifest.load(folder)  # a missing index is said before the store's libraries load
+    manifest = Manifest.load(folder)  # a missing index is said before the store's libraries load
     from semsearch.facade.index import Index
 
-    return Index.open(folder, backend)
+    return Index.opened(folder, manifest, backend)
 
 
 def index(

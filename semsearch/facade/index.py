@@ -101,7 +101,12 @@ class Index:
     ) -> Index:
         """Open ``directory`` (a folder or an object-store URI); raises a clear error if it is missing or damaged."""
         directory = resolve(directory, storage_options)
-        manifest = Manifest.load(directory)
+        return cls.opened(directory, Manifest.load(directory), backend)
+
+    @classmethod
+    def opened(cls, directory: Path, manifest: Manifest, backend: Backend | str | None = None) -> Index:
+        """The index at the local or work folder ``directory`` whose manifest was just loaded (on object
+        storage, loading it fetched the small files: :func:`semsearch.open` does not fetch them twice)."""
         store = Store.open(directory / STORE_DIR)
         chosen = choice(Backend, backend, "backend") if backend is not None else manifest.backend
         return cls(directory, manifest, store, chosen)

@@ -138,3 +138,12 @@ def test_a_corpus_on_object_storage_is_read_from_there_and_recorded(s3_server, s
     assert again.last_write.unchanged == 20
     with pytest.raises(semsearch.errors.SemsearchError, match="matches no object"):
         semsearch.index(f"{s3_uri}-corpus/*.csv", s3_uri, storage_options=s3_server, progress=False)
+
+
+def test_opening_reads_each_small_file_once(s3_server, s3_uri, monkeypatch):
+    semsearch.index(DOCS[:5], s3_uri, storage_options=s3_server, progress=False)
+    reads: list[str] = []
+    read = Remote.read
+    monkeypatch.setattr(Remote, "read", lambda self, name: reads.append(name) or read(self, name))
+    assert len(semsearch.open(s3_uri, storage_options=s3_server)) == 5
+    assert sorted(reads) == sorted(set(reads)) and "manifest.json" in reads

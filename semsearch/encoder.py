@@ -65,9 +65,9 @@ def length_batches(lengths: Sequence[int], max_tokens: int, max_windows: int) ->
 class Encoder:
     """A BERT-family model with a pooling; loads once, then encodes windows or queries.
 
-    ``threads`` caps the threads of the matrix work (None: the library's default, every core). A
-    single query is too small to split across threads: on a busy machine two threads made it 20x
-    slower than one, so the search engine asks for one.
+    ``threads`` caps the threads of the matrix work (None: the library's default, every core). The
+    search engine encodes queries with :meth:`for_queries`: on the threads the runtime planner measured
+    fastest for one query (a thread pool can make a query many times slower on a busy machine).
     """
 
     def __init__(
@@ -92,6 +92,17 @@ class Encoder:
         # No precision given: the fastest one measured on this CPU for these weights (a new index's default).
         self.precision = Precision(precision) if precision else runtime.best_precision(self.planner_model())
         self.engine = engine or runtime.engine_for(self.precision, threads, self.identity.sha256)
+
+    @classmethod
+    def for_queries(
+        cls, model: str | Path | None = DEFAULT_MODEL, pooling: Pooling = Pooling.MEAN,
+        precision: Precision | None = None,
+    ) -> Encoder:  # fmt: skip
+        """An encoder of single queries, on the threads the runtime plan chose for one query at this
+        precision in its engine (one thread where no plan says otherwise)."""
+        encoder = cls(model, pooling, precision, threads=1)
+        encoder.threads = runtime.query_threads(encoder.precision, encoder.engine, encoder.identity.sha256)
+        return encoder
 
     def planner_model(self) -> runtime.planner.Model:
         """What the runtime planner needs to measure this model."""

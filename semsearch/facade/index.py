@@ -24,7 +24,6 @@ from semsearch.fsutil import size_on_disk
 from semsearch.location import describe, resolve
 from semsearch.manifest import STORE_DIR, Manifest, installed_labels
 from semsearch.ranking import FUSION_DEPTH, Ranking, fuse, top_documents
-from semsearch.runtime import engine_for
 from semsearch.runtime.planner import cached_plan
 from semsearch.store import Store
 from semsearch.store.schema import LABEL_FIELD, PROB_FIELD, quote
@@ -54,7 +53,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 QUERY_VECTOR_CACHE = 64  # recent query vectors kept, so disambiguation reuses the search's own encoding
-QUERY_THREADS = 1  # a query is a few dozen tokens: one thread is fastest, and much faster on a busy machine
 
 
 @cache
@@ -62,7 +60,16 @@ def query_encoder(model: str, pooling: Pooling, precision: Precision) -> Encoder
     """One encoder per model, pooling and precision per process, however many indexes are opened."""
     from semsearch.encoder import Encoder
 
-    return Encoder(model, pooling, precision, threads=QUERY_THREADS)
+    return Encoder.for_queries(model, pooling, precision)
+
+
+def query_runtime(precision: Precision, sha256: str) -> str:
+    """How this process encodes a query at ``precision`` for these weights, in words."""
+    from semsearch.runtime import engine_for, query_threads
+    from semsearch.runtime.planner import threads_word
+
+    engine = engine_for(precision, 1, sha256)
+    return f"{precision} in {engine} on {threads_word(query_threads(precision, engine, sha256))}"
 
 
 def checked_query(query: object) -> str:
@@ -266,7 +273,7 @@ class Index:
             labels=list(self.labels()),
             bytes_on_disk=size_on_disk(self.directory),
             version=self.store.version,
-            query_engine=f"{manifest.precision} in {engine_for(manifest.precision, QUERY_THREADS, sha)}",
+            query_engine=query_runtime(manifest.precision, sha),
             plan=plan.describe() if (plan := cached_plan(sha)) else [],
             fusion=manifest.fusion,
             fusion_evidence=manifest.fusion_evidence,

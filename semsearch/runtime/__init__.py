@@ -67,6 +67,13 @@ def engine_for(precision: Precision, threads: int | None, sha256: str | None = N
     return Engine.OPENVINO if threads == 1 and openvino_runtime.available() else Engine.TORCH
 
 
+def query_threads(precision: Precision, engine: Engine, sha256: str) -> int:
+    """Threads a single query runs on at ``precision`` in ``engine``: what the measured plan for these
+    weights chose (every usable core where that was faster, idle and busy), else one."""
+    plan = _cached_plan(sha256)
+    return plan.query_threads(precision, engine) if plan is not None else 1
+
+
 def _cached_plan(sha256: str | None) -> Plan | None:
     if sha256 is None:
         return None

@@ -2,10 +2,13 @@
 
 The first time a model meets a machine, every runtime available here encodes a fixed calibration set
 (:func:`calibration_windows`, from the text shipped with semsearch): in bulk (every usable core, batches
-of windows) and as single queries (one thread, one short text at a time). A runtime whose vectors fall
-below :data:`COSINE_FLOOR` (the mean cosine to the torch fp32 vectors of the same windows) is dropped,
-whatever its speed. The plan keeps the fastest for bulk encoding (which sets a new index's precision)
-and, for each precision, the fastest engine for queries: an index encodes its queries at its own
+of windows) and as single queries (one short text at a time, on one thread and on every usable core, each
+also while another process keeps one core busy). A query runs on every core only where that was faster on
+the idle machine and not much slower beside the busy core (:func:`query_threads`): a thread pool that waits for a
+descheduled thread can make a query many times slower on a busy machine, where one thread never waits.
+A runtime whose vectors fall below :data:`COSINE_FLOOR` (the mean cosine to the torch fp32 vectors of the
+same windows) is dropped, whatever its speed. The plan keeps the fastest for bulk encoding (which sets a
+new index's precision) and, for each precision, the fastest engine for queries: an index encodes its queries at its own
 precision, with whichever engine of that precision is fastest (fp32 in torch or OpenVINO: the same
 vectors). The plan is saved under the cache folder, keyed by the CPU's model name, its instruction set,
 the weights' hash and the libraries' versions: another CPU, other weights or an upgrade plan again.
@@ -16,10 +19,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
 from importlib import metadata, resources
 from pathlib import Path
 from statistics import median
@@ -35,7 +40,7 @@ from semsearch.types import Engine, Pooling, Precision
 
 log = logging.getLogger(__name__)
 
-RECIPE = 2  # bump when what is measured (or how a runtime runs) changes: older plans are then made again
+RECIPE = 3  # bump when what is measured (or how a runtime runs) changes: older plans are then made again
 # Mean cosine to torch fp32 a runtime must keep (per window, over the calibration set). The int8 paths sit
 # near it on CPUs without int8 dot products; their retrieval quality is measured in benchmarks/RESULTS.md.
 COSINE_FLOOR = 0.99
@@ -51,9 +56,11 @@ class Candidate:
     precision: Precision
     engine: Engine
     bulk_tokens_per_second: float = 0.0
-    query_ms: float = 0.0  # median, one thread
+    query_ms: float = 0.0  # median of a single query, on query_threads threads
     cosine: float = 0.0  # mean cosine to torch fp32 over the calibration windows
     kept: bool = False  # at or above the floor
+    query_threads: int = 1  # threads a single query runs on (:func:`query_threads`)
+    query_timings: dict[str, float] = field(default_factory=dict)  # median ms of each way a query was timed
 
 
 @dataclass(frozen=True)
@@ -71,6 +78,11 @@ class Plan:
         """The fastest kept engine for single queries at ``precision`` (None if none was kept)."""
         engine = self.query.get(str(precision))
         return Engine(engine) if engine else None
+
+    def query_threads(self, precision: Precision, engine: Engine) -> int:
+        """Threads a single query at ``precision`` in ``engine`` runs on (1 where it was not measured)."""
+        found = [c for c in self.candidates if c.precision is precision and c.engine is engine and c.kept]
+        return found[0].query_threads if found else 1
 
     def bulk_engine(self, precision: Precision) -> Engine | None:
         """The fastest kept engine for bulk encoding at ``precision`` (an index keeps its precision)."""
@@ -106,10 +118,13 @@ class Plan:
         lines = [f"runtime plan for {self.cpu} (measured in {self.seconds:.0f} s):"]
         for c in self.candidates:
             verdict = "" if c.kept else f"  (dropped: cosine below {COSINE_FLOOR})"
+            threads = threads_word(c.query_threads)
             lines.append(
                 f"  {c.precision:<12} {c.engine:<11} bulk {c.bulk_tokens_per_second:>8,.0f} tokens/s  "
-                f"query {c.query_ms:6.1f} ms  cosine {c.cosine:.5f}{verdict}"
+                f"query {c.query_ms:6.1f} ms on {threads}  cosine {c.cosine:.5f}{verdict}"
             )
+            if c.query_timings:
+                lines.append("      query ms: " + ", ".join(f"{way} {ms:.1f}" for way, ms in c.query_timings.items()))
         lines.append(f"  bulk: {self.bulk[0]} in {self.bulk[1]}")
         lines += [f"  queries at {precision}: {engine}" for precision, engine in sorted(self.query.items())]
         return lines
@@ -227,15 +242,57 @@ def measure_runtime(
     vectors = encode(bulk, windows, model.pooling)
     tokens_per_second = sum(len(w) for w in windows) / (time.perf_counter() - started)
     cosine = float(np.mean(np.sum(vectors * reference, axis=1)))
-    single = load(model.model_dir, model.sha256, precision, model.tokenizer, model.max_length, 1, engine)
+    del bulk
     queries = [w[:18] + w[-1:] for w in windows[:QUERIES]]  # short texts: a window's first tokens, closed
-    encode(single, queries[:2], model.pooling)
+    cores = cpu.usable_cores()
+    runtimes = {threads: load(model.model_dir, model.sha256, precision, model.tokenizer, model.max_length,
+                              threads, engine) for threads in sorted({1, cores})}  # fmt: skip
+    timings = {f"{threads_word(t)}": query_median(r, queries, model.pooling) for t, r in runtimes.items()}
+    if cores > 1:
+        with one_core_busy():
+            timings |= {f"{threads_word(t)}, a core busy": query_median(r, queries, model.pooling)
+                        for t, r in runtimes.items()}  # fmt: skip
+    ways = list(timings.values())
+    threads = query_threads(cores, *ways) if cores > 1 else 1
+    chosen = ways[0] if threads == 1 else ways[1]
+    return Candidate(precision, engine, tokens_per_second, chosen, cosine, cosine >= COSINE_FLOOR, threads, timings)
+
+
+# A query may use every core when, beside a busy core, it is at most this much slower than on one thread.
+BUSY_TOLERANCE = 1.2
+
+
+def query_threads(cores: int, one: float, many: float, one_busy: float, many_busy: float) -> int:
+    """Threads for a single query, from its median ms on one thread and on ``cores`` threads, on the idle
+    machine and beside a busy core: every core only where that is faster idle and not much slower busy."""
+    return cores if many < one and many_busy <= one_busy * BUSY_TOLERANCE else 1
+
+
+def threads_word(count: int) -> str:
+    return f"{count} thread{'s' if count > 1 else ''}"
+
+
+def query_median(runtime: Runtime, queries: list[list[int]], pooling: Pooling) -> float:
+    """Median ms of encoding each of ``queries`` alone (after two to warm up)."""
+    encode(runtime, queries[:2], pooling)
     times = []
     for query in queries:
         began = time.perf_counter()
-        encode(single, [query], model.pooling)
+        encode(runtime, [query], pooling)
         times.append((time.perf_counter() - began) * 1000)
-    return Candidate(precision, engine, tokens_per_second, median(times), cosine, cosine >= COSINE_FLOOR)
+    return median(times)
+
+
+@contextmanager
+def one_core_busy() -> Iterator[None]:
+    """Another process spinning on one core while the block runs: a machine doing other work."""
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.05)  # let it start spinning
+        yield
+    finally:
+        spinner.kill()
+        spinner.wait()
 
 
 def encode(runtime: Runtime, windows: list[list[int]], pooling: Pooling, batch: int = 32) -> np.ndarray:

@@ -34,7 +34,8 @@ def fake(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[tuple[Precisio
     def measure(model: Model, precision: Precision, engine: Engine, windows: object, reference: object) -> Candidate:
         calls.append((precision, engine))
         bulk, query, cosine = SPEEDS[(precision, engine)]
-        return Candidate(precision, engine, bulk, query, cosine, cosine >= planner.COSINE_FLOOR)
+        threads = 2 if engine is Engine.ONNXRUNTIME else 1  # as if its queries measured faster on both cores
+        return Candidate(precision, engine, bulk, query, cosine, cosine >= planner.COSINE_FLOOR, threads)
 
     monkeypatch.setattr(planner, "measure_runtime", measure)
     return calls
@@ -84,3 +85,47 @@ def test_an_unreadable_plan_is_measured_again(fake: list) -> None:
     planner.plan_path("ab" * 32).write_text("{not json")
     assert planner.cached_plan("ab" * 32) is None
     assert planner.plan_for(model()).bulk[0] is Precision.INT8_DYNAMIC
+
+
+def test_a_query_uses_every_core_only_where_that_was_faster_idle_and_not_much_slower_busy() -> None:
+    # median ms: one thread, every core, one thread beside a busy core, every core beside it
+    assert planner.query_threads(2, 5.4, 2.9, 9.8, 11.0) == 2  # ONNX Runtime int8 on the 2-core EPYC
+    assert planner.query_threads(2, 5.0, 3.0, 9.0, 180.0) == 1  # a pool that waits for a descheduled thread
+    assert planner.query_threads(2, 5.0, 5.5, 9.0, 9.0) == 1  # no faster idle
+    assert planner.query_threads(4, 5.0, 2.0, 9.0, 9.0 * planner.BUSY_TOLERANCE) == 4
+
+
+def test_queries_run_on_the_threads_the_plan_chose(fake: list) -> None:
+    sha = "ab" * 32
+    assert runtime.query_threads(Precision.INT8_DYNAMIC, Engine.ONNXRUNTIME, sha) == 1  # no plan yet: one
+    plan = planner.plan_for(model())
+    assert runtime.query_threads(Precision.INT8_DYNAMIC, Engine.ONNXRUNTIME, sha) == 2
+    assert runtime.query_threads(Precision.FP32, Engine.OPENVINO, sha) == 1
+    assert runtime.query_threads(Precision.INT8, Engine.OPENVINO, sha) == 1  # dropped: never chosen
+    assert any("on 2 threads" in line for line in plan.describe())
+    assert planner.cached_plan(sha) == plan  # the threads survive the cache
+
+
+def test_measuring_times_queries_on_each_thread_count_idle_and_beside_a_busy_core(
+    tiny_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+
+    from semsearch.models import weights_sha256
+
+    spinners: list[subprocess.Popen] = []
+    popen = subprocess.Popen
+    monkeypatch.setattr(planner.subprocess, "Popen", lambda *a, **k: spinners.append(popen(*a, **k)) or spinners[-1])
+
+    monkeypatch.setattr(cpu, "usable_cores", lambda: 2)
+    tiny = Model(tiny_model, weights_sha256(tiny_model), Pooling.MEAN, 64, lambda: None)
+    windows = [[101, *range(2000, 2000 + n), 102] for n in (5, 20, 40, 60)] * 8
+    reference = planner.encode(runtime.load(tiny_model, tiny.sha256, Precision.FP32, lambda: None, 64, None,
+                                            Engine.TORCH), windows, Pooling.MEAN)  # fmt: skip
+    found = planner.measure_runtime(tiny, Precision.FP32, Engine.TORCH, windows, reference)
+    assert list(found.query_timings) == ["1 thread", "2 threads", "1 thread, a core busy", "2 threads, a core busy"]
+    assert all(ms > 0 for ms in found.query_timings.values()) and found.cosine > 0.9999 and found.kept
+    timings = list(found.query_timings.values())
+    assert found.query_threads == planner.query_threads(2, *timings)
+    assert found.query_ms == timings[found.query_threads - 1]
+    assert len(spinners) == 1 and spinners[0].poll() is not None  # the busy process ran, and is gone

@@ -262,6 +262,12 @@ def render_summary(report: dict[str, Any]) -> str:
         "|---|---|---|---|",
         f"| base | {base['ndcg_at_10']:.4f} | {base['mrr_at_10']:.4f} | {base['recall_at_10']:.4f} |",
         f"| adapted | {adapted['ndcg_at_10']:.4f} | {adapted['mrr_at_10']:.4f} | {adapted['recall_at_10']:.4f} |",
+        *(
+            f"| {name}, hybrid (fused with BM25) | {row['ndcg_at_10']:.4f} | {row['mrr_at_10']:.4f} | "
+            f"{row['recall_at_10']:.4f} |"
+            for name, row in (("base", verdict.get("hybrid_base")), ("adapted", verdict.get("hybrid_adapted")))
+            if row
+        ),
         "",
         f"- stage 1, masked-LM: {_stage(mlm)}",
         f"- stage 2, contrastive + distillation: {_stage(contrastive)} on {report['triplets']} mined triplets",

@@ -26,10 +26,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's 
 import numpy as np
 
 from semsearch import Index
+from semsearch.encoder import Encoder
 from semsearch.evaluation import load_qrels, load_queries
 from semsearch.ingest import IndexOptions, build_index
+from semsearch.manifest import Manifest
 from semsearch.ranking import fuse
-from semsearch.types import Mode
+from semsearch.runtime import cpu
+from semsearch.runtime.planner import plan_for
+from semsearch.types import Mode, Precision
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "scifact"
 
@@ -78,6 +82,9 @@ def main() -> None:
         print(f"built {args.index} in {summary.seconds:.0f} s", flush=True)
     qrels = load_qrels(DATA / "qrels" / "test.tsv")
     queries = [text for qid, text in load_queries(DATA / "queries.jsonl").items() if qid in qrels]
+    manifest = Manifest.load(args.index)
+    # The runtime plan, as the first index on this machine makes it (queries then run on the threads it chose).
+    plan = plan_for(Encoder(manifest.model_spec, manifest.pooling, Precision.FP32).planner_model())
     index = Index.open(args.index)
     index.search(queries[0], k=10, mode=Mode.HYBRID)  # loads the model, vectors and BM25 once
     vector = index.encoder.encode([queries[0]])[0]
@@ -107,7 +114,8 @@ def main() -> None:
     table.append(
         row("peer: sentence-transformers encode + FAISS IndexFlatIP, no fetch (100 queries)", peer(index, queries))
     )
-    print(f"index {args.index}: {index.manifest.precision} encoder, {index.vectors.describe()}, {os.cpu_count()} CPUs")
+    print(f"index {args.index}: {index.info().query_engine}, {index.vectors.describe()}, {os.cpu_count()} CPUs")
+    print(f"CPU: {cpu.model_name()}, flags {plan.flags}")
     print("\n".join(table))
     print(f"\ntotal run time {time.perf_counter() - started:.0f} s")
 

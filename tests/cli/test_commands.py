@@ -23,7 +23,8 @@ def run(*args: object, env: dict[str, str] | None = None, stdin: str | None = No
 @pytest.fixture()
 def small_index(tmp_path: Path, tiny_model: Path) -> Path:
     source = write_jsonl(tmp_path / "c.jsonl", ROWS)
-    code, _, err = run("index", source, "--index", tmp_path / "idx", "--model", tiny_model)
+    # fp32 by hand: without --precision the runtime plan of this machine would choose (tests/runtime test that)
+    code, _, err = run("index", source, "--index", tmp_path / "idx", "--model", tiny_model, "--precision", "fp32")
     assert code == 0, err
     return tmp_path / "idx"
 

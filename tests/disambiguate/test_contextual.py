@@ -20,6 +20,7 @@ from semsearch.disambiguate import (
 )
 from semsearch.disambiguate.learned import PAIR_FEATURES, QUERY_FEATURES, Fitted, Logistic, default_fitted
 from semsearch.disambiguate.mentions import Mention, context, find_mention, mention_vectors, name_words
+from semsearch.types import Precision
 
 # Hand-set models for the pure tests (the shipped ones are fitted on RAMDocs and may change): documents
 # sharing specific terms or close mention vectors are one referent; two strong senses are ambiguous.
@@ -180,7 +181,7 @@ def test_the_shipped_models_are_small_and_complete() -> None:
 def test_token_vectors_give_hidden_states_and_character_offsets() -> None:
     from semsearch.encoder import Encoder
 
-    encoder = Encoder(threads=1)
+    encoder = Encoder(precision=Precision.FP32, threads=1)  # the token vectors are fp32: compare with fp32
     texts = ["Broken Bow is a city in Nebraska.", "Hochatown"]
     out = encoder.token_vectors(texts)
     assert len(out) == 2

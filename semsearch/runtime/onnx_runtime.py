@@ -25,7 +25,7 @@ def available() -> bool:
 
 
 class OnnxRuntime:
-    """ONNX Runtime sessions over ``path``. With ``threads`` set (one, for queries), one session on that many
+    """ONNX Runtime sessions over ``path``. With ``threads`` set (for queries), one session on that many
     threads; without, one single-threaded session per usable core, each batch on one of them, several in
     flight: on 2 cores that encoded a corpus about 8% faster than one session sharing both cores."""
 

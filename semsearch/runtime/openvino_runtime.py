@@ -60,7 +60,7 @@ def available() -> bool:
 class OpenVinoRuntime:
     """An OpenVINO compiled model (the int8 one): token ids and mask in, last hidden states out.
 
-    With ``threads`` set (one, for queries) it runs one request at a time on that many threads. Without,
+    With ``threads`` set (for queries) it runs one request at a time on that many threads. Without,
     it is compiled for throughput: one stream per core, each batch on one thread, several batches in
     flight. On the 2-core test machine that encoded a corpus 20-40% faster (wall clock) than two threads
     sharing each batch, because the threads never wait for each other.

@@ -131,22 +131,6 @@ def paired(truth: list[str], ours: list[str], theirs: list[str]) -> str:
     return f"right where the other is wrong: {only_ours} vs {only_theirs} posts (exact McNemar p = {p:.2g})"
 
 
-def subset(encoded: Encoded, docs: np.ndarray) -> Encoded:
-    """The encoded form of ``docs`` (positions into the encoded list), renumbered 0..len(docs)-1."""
-    position = np.full(encoded.count, -1)
-    position[docs] = np.arange(len(docs))
-    rows = np.flatnonzero(position[encoded.doc_index] >= 0)
-    return Encoded(
-        doc_index=position[encoded.doc_index[rows]],
-        vectors=encoded.vectors[rows],
-        count=len(docs),
-        states=[encoded.states[i] for i in docs] if encoded.states is not None else None,
-        state_layer=encoded.state_layer,
-        texts=[encoded.texts[i] for i in docs] if encoded.texts is not None else None,
-        window=encoded.window,
-    )
-
-
 def cache_key(encoder: Encoder, window: int, first_only: bool, state_layer: int) -> str:
     data = hashlib.sha256((DATA / "train.jsonl.gz").read_bytes()).hexdigest()
     parts = [encoder.identity.sha256, str(encoder.pooling), str(window), str(first_only), str(state_layer)]
@@ -293,7 +277,7 @@ def main() -> None:
         flush=True,
     )
     share = len(train) / len(texts)  # the training part's share of the one encoding pass
-    train_enc, val_enc = subset(encoded, train), subset(encoded, val)
+    train_enc, val_enc = encoded.subset(train), encoded.subset(val)
 
     default_features = TrainOptions().effective_features
     default = f" (default: {default_features})"
@@ -345,8 +329,8 @@ def main() -> None:
     if args.mean_windows:
         every, all_cpu, all_wall = encode_cached(encoder, window, texts, False, -1, not args.no_cache)
         mean = Classifier(encoder=encoder, options=TrainOptions(window=WindowPooling.MEAN, features=Features.DENSE))
-        _, cpu, wall = timed(lambda: mean.fit(subset(every, train), y_train))
-        scores, _ = score(mean, subset(every, val), y_val)
+        _, cpu, wall = timed(lambda: mean.fit(every.subset(train), y_train))
+        scores, _ = score(mean, every.subset(val), y_val)
         rows.append(
             Row(
                 "frozen head, dense: mean of all windows", scores.accuracy, scores.macro_f1, cpu + share * all_cpu,

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from semsearch.classify.encoding import Encoded
-from semsearch.classify.metrics import classification_scores
+from semsearch.classify.metrics import classification_scores, save_figure
 from semsearch.errors import ClassifierError, OptionError
 
 FitHead = Callable[[Encoded, list[str]], Callable[[Encoded], list[str]]]  # trains, returns a predictor
@@ -222,9 +222,4 @@ def plot_curve(curve: Curve, path: str | Path, title: str = "") -> Path:
     axes.set_ylabel("score on held-out folds")
     axes.set_title(title or "learning curve")
     axes.legend(loc="lower right")
-    figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path)

@@ -85,6 +85,13 @@ def plot_confusion(scores: Scores, path: str | Path, title: str = "") -> Path:
                 color = "white" if value > threshold else "black"
                 axes.text(column, row, str(value), ha="center", va="center", fontsize=6, color=color)
     figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04)
+    return save_figure(figure, path)
+
+
+def save_figure(figure: Any, path: str | Path) -> Path:
+    """Lay ``figure`` out, write it to ``path`` as a PNG (folders made as needed) and free it."""
+    import matplotlib.pyplot as plt
+
     figure.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -186,37 +186,20 @@ class Index:
     ) -> None:
         """Make ``fusion`` this index's own way of fusing hybrid search (recorded in its manifest), with the
         ``evidence`` it was chosen on (None: set by hand)."""
-        from semsearch import location
-        from semsearch.store.lock import writer_lock
+        from semsearch.facade.tuning import record_fusion
 
-        chosen = Fusion.parse(fusion)
-        with writer_lock(self.directory, lock_timeout) as still_held:
-            location.pull(self.directory)  # an index on object storage: the newest manifest (no-op for a folder)
-            manifest = Manifest.load(self.directory).with_fusion(chosen, evidence)
-            still_held()
-            manifest.save(self.directory)
-        self.manifest = Manifest.load(self.directory)
+        self.manifest = record_fusion(self.directory, Fusion.parse(fusion), evidence, lock_timeout)
 
     def tune(self, apply: bool = True, lock_timeout: float = 0.0) -> FusionChoice:
         """Choose this index's fusion on held-out pseudo-queries from its own documents (no labels needed:
         :mod:`semsearch.adaptation.fusion`); RRF is kept unless a convex fusion beats it there. With ``apply``,
         the choice and its evidence are recorded in the manifest, so hybrid searches use it."""
-        from semsearch.adaptation.fusion import choose_for_sample, sample_of
-        from semsearch.adaptation.texts import to_passage
+        from semsearch.facade.tuning import choose_fusion
 
-        doc_ids = self.store.scan(["doc_id"], "chunk = 0")["doc_id"].to_pylist()
-        sample = sample_of(doc_ids)
-        stored = self.store.documents(sample)
-        title_field = str((self.manifest.fields or {}).get("title_field", "title"))
-        passages = [
-            to_passage(Document(id=doc_id, text=stored[doc_id].text, metadata=stored[doc_id].metadata), title_field)
-            for doc_id in sample
-            if doc_id in stored
-        ]
-        choice_made = choose_for_sample(self.encoder, passages, self.manifest.max_length, self.manifest.overlap)
+        chosen = choose_fusion(self)
         if apply:
-            self.set_fusion(choice_made.fusion, choice_made.to_json(), lock_timeout)
-        return choice_made
+            self.set_fusion(chosen.fusion, chosen.to_json(), lock_timeout)
+        return chosen
 
     # -- what the index holds ------------------------------------------------------------------------
 

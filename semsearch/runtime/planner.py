@@ -247,7 +247,7 @@ def measure_runtime(
     cores = cpu.usable_cores()
     runtimes = {threads: load(model.model_dir, model.sha256, precision, model.tokenizer, model.max_length,
                               threads, engine) for threads in sorted({1, cores})}  # fmt: skip
-    timings = {f"{threads_word(t)}": query_median(r, queries, model.pooling) for t, r in runtimes.items()}
+    timings = {threads_word(t): query_median(r, queries, model.pooling) for t, r in runtimes.items()}
     if cores > 1:
         with one_core_busy():
             timings |= {f"{threads_word(t)}, a core busy": query_median(r, queries, model.pooling)

@@ -26,7 +26,7 @@ import re
 import secrets
 import shutil
 from collections.abc import Sequence
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,12 @@ def _stemmer() -> Stemmer.Stemmer:
 
 def tokenize(texts: list[str]) -> list[list[str]]:
     return bm25s.tokenize(texts, stopwords="en", stemmer=_stemmer().stemWords, return_ids=False, show_progress=False)
+
+
+@lru_cache(maxsize=256)
+def query_terms(query: str) -> tuple[str, ...]:
+    """The terms of one query, as :func:`tokenize` makes them (cached: a hybrid search needs them twice)."""
+    return tuple(tokenize([query])[0])
 
 
 class BM25:
@@ -132,7 +138,7 @@ class BM25:
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every document (in ``doc_ids`` order) for ``query``."""
-        terms = tokenize([query])[0]
+        terms = list(query_terms(query))
         if not self.doc_ids or not terms:  # bm25s fails on a query of stop words only ("M&M's", "the")
             return np.zeros(len(self.doc_ids), dtype=np.float32)
         return self.retriever.get_scores(terms).astype(np.float32)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from bm25s.stopwords import STOPWORDS_EN
 
-from semsearch.bm25 import BM25, tokenize
+from semsearch.bm25 import BM25, query_terms
 from semsearch.explain.types import Span, TermContribution
 
 WORD = re.compile(r"(?u)\b\w\w+\b")  # bm25s' token pattern (what semsearch.bm25.tokenize uses)
@@ -63,7 +63,7 @@ def stored_score(bm25: BM25, term: str, position: int | None) -> float:
 def term_contributions(bm25: BM25, query: str, doc_id: str, text: str) -> list[TermContribution]:
     """Each distinct term of ``query`` (in query order) with its part of ``doc_id``'s BM25 score and the
     spans of ``text`` where it matched; the parts sum to ``bm25.scores(query)`` for the document."""
-    terms = Counter(tokenize([query])[0])
+    terms = Counter(query_terms(query))
     position = bm25.position.get(doc_id)
     spans: dict[str, list[Span]] = {}
     surface: dict[str, dict[str, None]] = {}

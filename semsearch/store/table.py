@@ -297,17 +297,24 @@ class Store:
         """
         found: dict[str, StoredDocument] = {}
         positions = self._first_chunk_rows()
-        wanted = [positions[doc_id] for doc_id in dict.fromkeys(doc_ids) if doc_id in positions]
-        if wanted:
+        present = [doc_id for doc_id in dict.fromkeys(doc_ids) if doc_id in positions]
+        if present:
             labelled = self.has_labels()
-            columns = ["doc_id", "text", "metadata", "text_hash"] + ([LABEL_COLUMN, PROB_COLUMN] if labelled else [])
+            # No doc_id column: a take returns its rows in the order asked, and each column read costs a
+            # query about 0.3 ms.
+            columns = ["text", "metadata", "text_hash"] + ([LABEL_COLUMN, PROB_COLUMN] if labelled else [])
             with self.guarded():
                 # pylance's take by row id (what LanceDB's take_row_ids calls)
-                rows = self.dataset._take_rows(wanted, columns=columns)
+                rows = self.dataset._take_rows([positions[doc_id] for doc_id in present], columns=columns)
+            if rows.num_rows != len(present):
+                raise IndexDamagedError(
+                    f"{self.table_dir} returned {rows.num_rows} rows for {len(present)} documents it lists",
+                    lance_files.repair_hint(self.path),
+                )
             labels = rows[LABEL_COLUMN].to_pylist() if labelled else [None] * rows.num_rows
             probs = rows[PROB_COLUMN].to_pylist() if labelled else [None] * rows.num_rows
             for doc_id, text, meta, text_hash, label, prob in zip(
-                rows["doc_id"].to_pylist(),
+                present,
                 rows["text"].to_pylist(),
                 rows["metadata"].to_pylist(),
                 rows["text_hash"].to_pylist(),

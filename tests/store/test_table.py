@@ -46,6 +46,20 @@ def test_a_reader_keeps_the_version_it_opened(tmp_path: Path) -> None:
     assert Store.open(tmp_path).count_docs() == 3 and Store.open(tmp_path).is_latest()
 
 
+def test_documents_come_back_as_their_own_texts_whatever_the_order_asked(tmp_path: Path) -> None:
+    """The fetch reads no doc_id column: it relies on a take returning rows in the order asked, across
+    commits (fragments), with absent and repeated ids in the request."""
+    store = Store.create(tmp_path, 16)
+    store.write(rows([Document(f"a{i}", f"text of a{i}", {"n": i}) for i in range(6)], 2, 0))
+    store.write(rows([Document(f"b{i}", f"text of b{i}", {"n": 10 + i}) for i in range(5)], 1, 12))
+    store.write(rows([Document("a3", "text of a3, updated", {"n": 3})], 3, 17))  # a3 moves to the last fragment
+    asked = ["b4", "a5", "nope", "a3", "a0", "b1", "a5", "b0"]
+    found = store.documents(asked)
+    assert list(found) == ["b4", "a5", "a3", "a0", "b1", "b0"]
+    assert all(found[d].text.startswith(f"text of {d}") for d in found)
+    assert found["a3"].text == "text of a3, updated" and found["b4"].metadata == {"n": 14}
+
+
 def test_present_documents_and_hashes(tmp_path: Path) -> None:
     store, _ = random_store(tmp_path, 4)
     assert store.present(["d1", "d3", "nope"]) == {"d1", "d3"}

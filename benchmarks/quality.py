@@ -35,7 +35,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from semsearch import Index, runtime
 from semsearch.evaluation import DEPTH, evaluate, load_qrels, load_queries, score
 from semsearch.ingest import IndexOptions, build_index
-from semsearch.ranking import Ranking
+from semsearch.ranking import Others, Ranking
 from semsearch.types import Backend, Fusion, Mode, Pooling, Precision
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -127,8 +127,9 @@ LATENCY_QUERIES = 100  # timed per technique with the query encoded afresh (the 
 def techniques_table(indexes: dict[str, Path]) -> tuple[list[str], list[str]]:
     """One row per technique, nDCG@10 per split, and the latency of a whole query (encoding, search, fusion).
 
-    Each query's dense and BM25 top :data:`~semsearch.evaluation.DEPTH` come from the index once and every
-    fusion is applied to them with :func:`semsearch.ranking.fuse`, exactly as ``Index.rank`` does in hybrid mode.
+    Each query's dense and BM25 top :data:`~semsearch.evaluation.DEPTH`, and each retriever's scores of the
+    other's documents, come from the index once (``Index.fusion_inputs``) and every fusion is applied to them
+    with :func:`semsearch.ranking.fuse`, exactly as ``Index.rank`` does in hybrid mode.
     """
     from semsearch.adaptation.fusion import candidates
     from semsearch.ranking import fuse
@@ -145,7 +146,7 @@ def techniques_table(indexes: dict[str, Path]) -> tuple[list[str], list[str]]:
             f"{dataset}: `tune` took {time.perf_counter() - started:.0f} s and chose {made.fusion} "
             f"({made.queries} pseudo-queries; nDCG@10 there: {evidence}); {made.reason}"
         )
-    lists: dict[tuple[str, str], dict[str, tuple[Ranking, Ranking]]] = {}
+    lists: dict[tuple[str, str], dict[str, tuple[Ranking, Ranking, Others | None]]] = {}
     qrels: dict[tuple[str, str], dict[str, dict[str, int]]] = {}
     for dataset, split in SPLITS:
         if dataset not in opened:
@@ -154,13 +155,15 @@ def techniques_table(indexes: dict[str, Path]) -> tuple[list[str], list[str]]:
         judged = {q: r for q, r in load_qrels(DATA / dataset / "qrels" / f"{split}.tsv").items() if q in queries}
         index = opened[dataset]
         qrels[(dataset, split)] = judged
-        lists[(dataset, split)] = {
-            q: (index.rank(queries[q], DEPTH, Mode.DENSE), index.rank(queries[q], DEPTH, Mode.BM25)) for q in judged
-        }
+        complete = Fusion.parse("convex")  # asks for the other retriever's scores too (RRF ignores them)
+        lists[(dataset, split)] = {q: index.fusion_inputs(queries[q], DEPTH, None, complete) for q in judged}
 
     def ndcg(split: tuple[str, str], mode: Mode, fusion: Fusion | None) -> float:
         pick = {Mode.DENSE: lambda d, b: d, Mode.BM25: lambda d, b: b}.get(mode)
-        runs = {q: pick(d, b) if pick else fuse(d, b, fusion or Fusion())[:DEPTH] for q, (d, b) in lists[split].items()}
+        runs = {
+            q: pick(d, b) if pick else fuse(d, b, fusion or Fusion(), others)[:DEPTH]
+            for q, (d, b, others) in lists[split].items()
+        }
         return score(qrels[split], runs)["ndcg@10"]
 
     train = ("nfcorpus", "train")
@@ -195,15 +198,17 @@ def techniques_table(indexes: dict[str, Path]) -> tuple[list[str], list[str]]:
     return table, notes
 
 
-def fusion_cost(lists: dict[str, tuple[Ranking, Ranking]], fusions: dict[str, Fusion | None]) -> dict[str, float]:
+def fusion_cost(
+    lists: dict[str, tuple[Ranking, Ranking, Others | None]], fusions: dict[str, Fusion | None]
+) -> dict[str, float]:
     """p50 microseconds of fusing one query's two top lists, per fusion (what a fusion adds to a query)."""
     from semsearch.ranking import fuse
 
     timed: dict[str, list[float]] = {label: [] for label in fusions}
-    for dense, lexical in lists.values():
+    for dense, lexical, others in lists.values():
         for label, fusion in fusions.items():
             started = time.perf_counter()
-            fuse(dense, lexical, fusion or Fusion())
+            fuse(dense, lexical, fusion or Fusion(), others)
             timed[label].append((time.perf_counter() - started) * 1e6)
     return {label: sorted(values)[len(values) // 2] for label, values in timed.items() if values}
 

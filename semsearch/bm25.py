@@ -173,7 +173,10 @@ class BM25:
 
     def top(self, query: str, k: int, allowed: np.ndarray | None = None) -> list[tuple[str, float]]:
         """The ``k`` best documents with a positive score, restricted to the ``allowed`` mask."""
-        scores = self.scores(query)
+        return self.best(self.scores(query), k, allowed)
+
+    def best(self, scores: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[str, float]]:
+        """The ``k`` best documents by ``scores`` (one per document, as :meth:`scores` gives them)."""
         candidates = np.flatnonzero(scores > 0 if allowed is None else (scores > 0) & allowed)
         if len(candidates) > k:
             part = np.argpartition(-scores[candidates], k - 1)[:k]

@@ -5,7 +5,7 @@ Nothing here touches storage or models, so each function is tested on plain list
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from semsearch.ann import ChunkMatches
 from semsearch.types import Fusion, FusionMethod, Normalisation
@@ -49,48 +49,81 @@ def reciprocal_rank_fusion(rankings: Sequence[Ranking], k: int = RRF_K) -> Ranki
     return sorted(fused.items(), key=lambda item: -item[1])
 
 
-def normalised(ranking: Ranking, normalisation: Normalisation) -> dict[str, float]:
-    """Each listed document's score on a common scale: min-max (the best 1, the last 0; all 1 when every
-    score is equal) or z-score (0 for all when every score is equal)."""
+def scale(ranking: Ranking, normalisation: Normalisation) -> Callable[[float], float]:
+    """The map that puts scores on ``ranking``'s common scale: min-max (its best 1, its last 0; 1 for all
+    when every score is equal) or z-score (0 for all when every score is equal). It applies to a score
+    outside the list too (below the last: under 0 in min-max), which complete fusion relies on."""
     scores = [score for _, score in ranking]
     if not scores:
-        return {}
+        return lambda score: 0.0
     if normalisation is Normalisation.MINMAX:
         low, high = min(scores), max(scores)
         spread = high - low
-        return {doc: (score - low) / spread if spread > 0 else 1.0 for doc, score in ranking}
+        return (lambda score: (score - low) / spread) if spread > 0 else (lambda score: 1.0)
     mean = sum(scores) / len(scores)
     deviation = (sum((score - mean) ** 2 for score in scores) / len(scores)) ** 0.5
-    return {doc: (score - mean) / deviation if deviation > 0 else 0.0 for doc, score in ranking}
+    return (lambda score: (score - mean) / deviation) if deviation > 0 else (lambda score: 0.0)
+
+
+def normalised(ranking: Ranking, normalisation: Normalisation) -> dict[str, float]:
+    """Each listed document's score on the list's common scale (:func:`scale`)."""
+    scaled = scale(ranking, normalisation)
+    return {doc: scaled(score) for doc, score in ranking}
+
+
+Others = tuple[Mapping[str, float], Mapping[str, float]]  # dense, BM25 scores of documents outside each list
+
+
+def convex_parts(
+    dense: Ranking, lexical: Ranking, alpha: float, normalisation: Normalisation, others: Others | None = None
+) -> tuple[Callable[[str], float], Callable[[str], float]]:
+    """Each list's part of a document's convex score: the list's weight x the document's score on the
+    list's scale; a document outside the list takes its score from ``others``, else the list's lowest."""
+
+    def part(ranking: Ranking, weight: float, known: Mapping[str, float]) -> Callable[[str], float]:
+        scaled, listed = scale(ranking, normalisation), dict(ranking)
+        floor = min((scaled(score) for score in listed.values()), default=0.0)
+
+        def of(doc: str) -> float:
+            score = listed.get(doc, known.get(doc))
+            return weight * (floor if score is None else scaled(score))
+
+        return of
+
+    dense_known, lexical_known = others if others is not None else ({}, {})
+    return part(dense, alpha, dense_known), part(lexical, 1.0 - alpha, lexical_known)
 
 
 def convex_fusion(
-    dense: Ranking, lexical: Ranking, alpha: float, normalisation: Normalisation = Normalisation.MINMAX
+    dense: Ranking,
+    lexical: Ranking,
+    alpha: float,
+    normalisation: Normalisation = Normalisation.MINMAX,
+    others: Others | None = None,
 ) -> Ranking:
     """Fuse by ``alpha`` * normalised dense score + (1 - ``alpha``) * normalised BM25 score.
 
     Scores are normalised within each list (its top :data:`FUSION_DEPTH`), so the weight means the same
-    whatever the query's score range. A document missing from one list gets that list's lowest normalised
-    score there: it ranked below the list's last. Ties keep the order of the list weighted more (dense at
-    0.5), so ``alpha`` 1 gives the dense order and 0 the BM25 order, the other list's documents after.
+    whatever the query's score range. A document missing from one list takes its score there from
+    ``others`` (complete fusion: each retriever scores the other's documents), put on that list's
+    scale; one found in neither gets the list's lowest normalised score, as if it ranked just below the
+    list's last. Ties keep the order of the list weighted more (dense at 0.5), so ``alpha`` 1 gives the
+    dense order and 0 the BM25 order, the other list's documents after.
     """
-    weights = ((dense, alpha), (lexical, 1.0 - alpha))
-    if alpha < 0.5:
-        weights = weights[::-1]
-    fused: dict[str, float] = {}
-    scaled = [(normalised(ranking, normalisation), weight) for ranking, weight in weights]
-    for scores, _ in scaled:
-        for doc in scores:
-            fused.setdefault(doc, 0.0)
-    for scores, weight in scaled:
-        floor = min(scores.values(), default=0.0)
-        for doc in fused:
-            fused[doc] += weight * scores.get(doc, floor)
+    first, second = (dense, lexical) if alpha >= 0.5 else (lexical, dense)
+    dense_part, lexical_part = convex_parts(dense, lexical, alpha, normalisation, others)
+    fused = {doc: dense_part(doc) + lexical_part(doc) for doc in dict.fromkeys(d for d, _ in first + second)}
     return sorted(fused.items(), key=lambda item: -item[1])
 
 
-def fuse(dense: Ranking, lexical: Ranking, fusion: Fusion) -> Ranking:
-    """The hybrid ranking of ``dense`` and ``lexical`` (each best first) by ``fusion``."""
+def fuse(
+    dense: Ranking,
+    lexical: Ranking,
+    fusion: Fusion,
+    others: Others | None = None,
+) -> Ranking:
+    """The hybrid ranking of ``dense`` and ``lexical`` (each best first) by ``fusion``; ``others``: each
+    retriever's scores of documents outside its own list (convex fusion only; RRF uses ranks)."""
     if fusion.method is FusionMethod.RRF:
         return reciprocal_rank_fusion([dense, lexical])
-    return convex_fusion(dense, lexical, fusion.alpha, fusion.normalisation)
+    return convex_fusion(dense, lexical, fusion.alpha, fusion.normalisation, others)

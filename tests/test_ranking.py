@@ -9,6 +9,7 @@ from semsearch.ann import ChunkMatches
 from semsearch.ranking import (
     best_per_document,
     convex_fusion,
+    convex_parts,
     fuse,
     normalised,
     reciprocal_rank_fusion,
@@ -76,6 +77,24 @@ def test_convex_fusion_weights_normalised_scores() -> None:
     assert fused["c"] == pytest.approx(0.5 * (0.60 - 0.55) / 0.36 + 0.5 * 1.0)
     assert next(doc for doc, _ in convex_fusion(DENSE, LEXICAL, 0.5)) == "a"  # 0.577 against c's 0.569
     assert next(doc for doc, _ in convex_fusion(DENSE, LEXICAL, 0.4)) == "c"  # more weight on BM25
+
+
+def test_complete_convex_fusion_scores_a_missing_document_from_the_other_retriever() -> None:
+    """d is not in the dense list; its dense score, known from ``others``, goes on the dense list's scale
+    (below its last: under 0 in min-max) instead of the list's floor; a document found nowhere keeps the floor."""
+    others = ({"d": 0.37, "f": 0.91}, {"b": 2.0})
+    fused = dict(convex_fusion(DENSE, LEXICAL, 0.5, Normalisation.MINMAX, others))
+    assert fused["d"] == pytest.approx(0.5 * (0.37 - 0.55) / 0.36 + 0.5 * 8 / 13)
+    assert fused["b"] == pytest.approx(0.5 * (0.85 - 0.55) / 0.36 + 0.5 * (2.0 - 1.0) / 13)
+    assert fused["e"] == pytest.approx(0.5 * 0.0 + 0.5 * 0.0)  # not in BM25's list, no score known: its floor
+    assert fused["f"] == pytest.approx(0.5 * (0.91 - 0.55) / 0.36 + 0.5 * 0.0)
+    assert fused["d"] < dict(convex_fusion(DENSE, LEXICAL, 0.5))["d"]  # now it has a (low) dense score
+    dense_part, lexical_part = convex_parts(DENSE, LEXICAL, 0.5, Normalisation.MINMAX, others)
+    assert all(dense_part(doc) + lexical_part(doc) == score for doc, score in fused.items())
+    assert fuse(DENSE, LEXICAL, Fusion.parse("convex:0.5"), others) == convex_fusion(
+        DENSE, LEXICAL, 0.5, Normalisation.MINMAX, others
+    )
+    assert fuse(DENSE, LEXICAL, Fusion(), others) == reciprocal_rank_fusion([DENSE, LEXICAL])  # RRF: ranks only
 
 
 def test_normalisation_of_a_list() -> None:

@@ -39,7 +39,7 @@ from semsearch.bm25 import BM25
 from semsearch.chunking import DEFAULT_OVERLAP, DEFAULT_WINDOW, ChunkConfig, default_window, split
 from semsearch.fsutil import atomic_write_text
 from semsearch.ranking import FUSION_DEPTH, fuse
-from semsearch.types import Fusion
+from semsearch.types import Fusion, FusionMethod
 
 MIN_QUERIES = 20
 CONFIDENCE = 0.95
@@ -114,12 +114,19 @@ def hybrid_ranks(
     dense: np.ndarray, lexical: np.ndarray, depth: int = FUSION_DEPTH, fusion: Fusion | None = None
 ) -> np.ndarray:
     """1-based rank of each query's own document in the ``fusion`` of its dense and BM25 top ``depth``
-    (as the engine fuses them; None: RRF); a document in neither list ranks past both."""
+    (as the engine fuses them, convex fusion with each retriever's scores of the other's list; None: RRF);
+    a document in neither list ranks past both."""
     fusion = fusion or Fusion()
     found = []
     for row in range(len(dense)):
         dense_top, lexical_top = top_of(dense[row], depth, positive_only=False), top_of(lexical[row], depth, True)
-        fused = [doc for doc, _ in fuse(dense_top, lexical_top, fusion)]
+        others = None
+        if fusion.method is FusionMethod.CONVEX:  # complete fusion, as the engine's: each scores the other's list
+            others = (
+                {doc: float(dense[row][int(doc)]) for doc, _ in lexical_top},
+                {doc: float(lexical[row][int(doc)]) for doc, _ in dense_top},
+            )
+        fused = [doc for doc, _ in fuse(dense_top, lexical_top, fusion, others)]
         found.append(fused.index(str(row)) + 1 if str(row) in fused else 2 * depth + 1)
     return np.array(found)
 

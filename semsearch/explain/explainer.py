@@ -12,7 +12,7 @@ the facade.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -35,10 +35,10 @@ from semsearch.explain.types import (
 )
 from semsearch.filters import Filter
 from semsearch.manifest import Manifest
-from semsearch.ranking import FUSION_DEPTH, RRF_K, Ranking
+from semsearch.ranking import FUSION_DEPTH, RRF_K, Others, Ranking, convex_parts
 from semsearch.runtime import pad
 from semsearch.store import Store
-from semsearch.types import Mode, Pooling
+from semsearch.types import Fusion, FusionMethod, Mode, Pooling
 
 if TYPE_CHECKING:
     from semsearch.bm25 import BM25
@@ -65,6 +65,13 @@ class Source(Protocol):
 
     def rank(self, query: str, k: int = 10, mode: Mode | str = Mode.HYBRID, where: Filter | None = None) -> Ranking: ...
 
+    @property
+    def fusion(self) -> Fusion: ...
+
+    def fusion_inputs(
+        self, query: str, depth: int, where: Filter | None, fusion: Fusion
+    ) -> tuple[Ranking, Ranking, Others | None]: ...
+
 
 @dataclass(frozen=True)
 class Asked:
@@ -74,6 +81,7 @@ class Asked:
     mode: Mode
     depth: int
     ranks: dict[str, dict[str, int]]
+    parts: dict[str, Callable[[str], float]]  # hybrid: each channel's part of a document's fused score
 
 
 @dataclass(frozen=True)
@@ -98,14 +106,23 @@ class DenseParts:
 
 
 def explain_documents(source: Source, query: str, mode: Mode, docs: Sequence[tuple[str, str]],
-                      where: Filter | None = None, depth: int = FUSION_DEPTH) -> list[Explanation]:  # fmt: skip
+                      where: Filter | None = None, depth: int = FUSION_DEPTH,
+                      fusion: Fusion | None = None) -> list[Explanation]:  # fmt: skip
     """An explanation of each ``(doc_id, text)`` for ``query`` in ``mode``; ranks are read from each
-    channel's top ``depth`` under ``where`` (the depth the search used, so they are its ranks)."""
+    channel's top ``depth`` under ``where`` (the depth the search used, so they are its ranks), and a
+    hybrid score is split as ``fusion`` (None: the index's own) fuses the lists."""
     if not docs:
         return []
     channels = CHANNELS[mode]
-    ranks = {name: _ranks(source.rank(query, depth, Mode(name), where)) for name in channels}
-    asked = Asked(query, mode, depth, ranks)
+    fusion = source.fusion if fusion is None else fusion
+    if mode is Mode.HYBRID:
+        dense, lexical, others = source.fusion_inputs(query, depth, where, fusion)
+        ranks = {"dense": _ranks(dense), "bm25": _ranks(lexical)}
+        parts = fusion_parts(dense, lexical, fusion, others)
+    else:
+        ranks = {name: _ranks(source.rank(query, depth, Mode(name), where)) for name in channels}
+        parts = {}
+    asked = Asked(query, mode, depth, ranks, parts)
     stored = stored_windows(source.store, [doc_id for doc_id, _ in docs])
     terms = {}
     if "bm25" in channels:
@@ -259,14 +276,14 @@ def _explanation(asked: Asked, doc_id: str, text: str, windows: list[StoredWindo
     notes: list[str] = []
     if dense is not None:
         rank = ranks["dense"].get(doc_id)
-        channels["dense"] = Channel(dense.summary.stored_score, rank, _fused(rank) if hybrid else None)
+        channels["dense"] = Channel(dense.summary.stored_score, rank, asked.parts["dense"](doc_id) if hybrid else None)
         notes += dense.notes
     elif "dense" in ranks:
-        channels["dense"] = Channel(None, None, 0.0 if hybrid else None)
+        channels["dense"] = Channel(None, None, asked.parts["dense"](doc_id) if hybrid else None)
         notes.append("the index holds no window of this document")
     if terms is not None:
         rank = ranks["bm25"].get(doc_id)
-        channels["bm25"] = Channel(sum(t.score for t in terms), rank, _fused(rank) if hybrid else None)
+        channels["bm25"] = Channel(sum(t.score for t in terms), rank, asked.parts["bm25"](doc_id) if hybrid else None)
         notes += lexical_notes(terms)
     window, number = _window(windows, dense, terms, len(text))
     top = [(t.start, t.end) for t in _top(dense.tokens if dense else [])]
@@ -275,7 +292,7 @@ def _explanation(asked: Asked, doc_id: str, text: str, windows: list[StoredWindo
     shown = excerpt(text, window, marks)
     score, carried = _score(mode, channels)
     if hybrid and all(c.rank is None for c in channels.values()):
-        notes.append(f"the document is in neither channel's top {asked.depth}: its fused score is 0")
+        notes.append(f"the document is in neither channel's top {asked.depth}: its fused score is the lowest there is")
     return Explanation(
         doc_id=doc_id,
         mode=str(mode),
@@ -336,8 +353,19 @@ def _window(windows: list[StoredWindow], dense: DenseParts | None, terms: list[T
     return (best.start, best.end), best.number
 
 
-def _fused(rank: int | None) -> float:
-    return 0.0 if rank is None else 1.0 / (RRF_K + rank)
+def fusion_parts(
+    dense: Ranking, lexical: Ranking, fusion: Fusion, others: Others | None
+) -> dict[str, Callable[[str], float]]:
+    """Each channel's part of a document's fused score, as :func:`semsearch.ranking.fuse` adds them up:
+    RRF 1 / (60 + rank), 0 without a rank; convex :func:`semsearch.ranking.convex_parts`."""
+    if fusion.method is FusionMethod.CONVEX:
+        dense_part, lexical_part = convex_parts(dense, lexical, fusion.alpha, fusion.normalisation, others)
+        return {"dense": dense_part, "bm25": lexical_part}
+
+    def rrf(ranks: dict[str, int]) -> Callable[[str], float]:
+        return lambda doc: 1.0 / (RRF_K + ranks[doc]) if doc in ranks else 0.0
+
+    return {"dense": rrf(_ranks(dense)), "bm25": rrf(_ranks(lexical))}
 
 
 def _score(mode: Mode, channels: dict[str, Channel]) -> tuple[float, str | None]:

@@ -85,8 +85,9 @@ class QueryWord:
 @dataclass(frozen=True)
 class Channel:
     """One retriever's view of the document: its own score, its rank in that retriever's list (None past
-    the fusion depth, or not matched at all) and, in hybrid mode, its part of the fused score,
-    1 / (60 + rank), 0.0 without a rank."""
+    the fusion depth, or not matched at all) and, in hybrid mode, its part of the fused score: with RRF
+    1 / (60 + rank), 0.0 without a rank; with convex fusion the channel's weight x its score on the list's
+    scale (:func:`semsearch.ranking.convex_parts`)."""
 
     score: float | None
     rank: int | None

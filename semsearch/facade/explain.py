@@ -12,19 +12,22 @@ from typing import TYPE_CHECKING
 from semsearch.explain import Explanation
 from semsearch.filters import Filter
 from semsearch.ranking import FUSION_DEPTH
-from semsearch.types import Mode, SearchResult
+from semsearch.types import Fusion, Mode, SearchResult
 
 if TYPE_CHECKING:
     from semsearch.facade.index import Index
 
 
-def explained(index: Index, result: SearchResult, mode: Mode, where: Filter | None, k: int) -> SearchResult:
+def explained(
+    index: Index, result: SearchResult, mode: Mode, where: Filter | None, k: int, fusion: Fusion | None = None
+) -> SearchResult:
     """``result`` with an explanation on every hit. Ranks come from each channel's top max(k, 100), the
-    lists hybrid search fuses, so a hybrid hit's channel parts add up to its score."""
+    lists hybrid search fuses (by ``fusion``, None: the index's own), so a hybrid hit's channel parts add
+    up to its score."""
     from semsearch.explain.explainer import explain_documents
 
     docs = [(hit.id, hit.text) for hit in result.hits]
-    found = explain_documents(index, result.query, mode, docs, where, max(k, FUSION_DEPTH))
+    found = explain_documents(index, result.query, mode, docs, where, max(k, FUSION_DEPTH), fusion)
     return replace(result, hits=[replace(hit, explanation=e) for hit, e in zip(result.hits, found, strict=True)])
 
 

@@ -24,7 +24,7 @@ from semsearch.filters import Filter, parse
 from semsearch.fsutil import size_on_disk
 from semsearch.location import describe, resolve
 from semsearch.manifest import STORE_DIR, Manifest, installed_labels
-from semsearch.ranking import FUSION_DEPTH, Ranking, fuse, top_documents
+from semsearch.ranking import FUSION_DEPTH, Others, Ranking, best_per_document, fuse, top_documents
 from semsearch.runtime.cpu import usable_cores
 from semsearch.runtime.planner import cached_plan
 from semsearch.store import Store
@@ -34,6 +34,7 @@ from semsearch.types import (
     Document,
     FieldSummary,
     Fusion,
+    FusionMethod,
     Hit,
     IndexInfo,
     Mode,
@@ -54,6 +55,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# Windows the dense side of a convex fusion scores exactly (enough for a 100-document list on long documents).
+COMPLETE_WINDOWS = 1000
 QUERY_VECTOR_CACHE = 64  # recent query vectors kept, so disambiguation reuses the search's own encoding
 
 
@@ -352,12 +355,38 @@ class Index:
             return self._dense(query, k, where)
         if mode is Mode.BM25:
             return self._bm25(query, k, where)
-        depth = max(k, FUSION_DEPTH)
-        # BM25 runs on a second thread while this one encodes the query (the runtime releases the GIL),
-        # so hybrid costs about what dense does.
-        lexical = side_thread().submit(self._bm25, query, depth, where)
-        dense = self._dense(query, depth, where)
-        return fuse(dense, lexical.result(), fused)[:k]
+        dense, lexical, others = self.fusion_inputs(query, max(k, FUSION_DEPTH), where, fused)
+        return fuse(dense, lexical, fused, others)[:k]
+
+    def fusion_inputs(
+        self, query: str, depth: int, where: Filter | None, fusion: Fusion
+    ) -> tuple[Ranking, Ranking, Others | None]:
+        """What hybrid search fuses: the dense and BM25 top ``depth``, and for convex fusion each
+        retriever's scores of the other's documents (complete fusion; :func:`semsearch.ranking.fuse`).
+
+        BM25 runs on a second thread while this one encodes the query (the runtime releases the GIL).
+        It scores every document anyway, so its side is exact. The dense side scores the documents of the
+        top :data:`COMPLETE_WINDOWS` windows exactly and the rest at the last of those windows' score,
+        the most they can have: on SciFact and NFCorpus that ranks as well as exact scores."""
+        if fusion.method is FusionMethod.RRF:
+            lexical = side_thread().submit(self._bm25, query, depth, where)
+            return self._dense(query, depth, where), lexical.result(), None
+        scored = side_thread().submit(self._bm25_scores, query, depth, where)
+        vector, limit = self.query_vector(query), max(COMPLETE_WINDOWS, 4 * depth)
+        matches = self.vectors.search(vector, limit, where)
+        documents = best_per_document(matches)
+        more = len(matches) == limit  # the backend holds more windows than were asked for
+        if len(documents) < depth and more:
+            documents = top_documents(lambda limit: self.vectors.search(vector, limit, where), depth)
+        dense = documents[:depth]
+        lexical, scores = scored.result()
+        dense_others = dict(documents[depth:])
+        if more:
+            floor = float(matches.scores[-1])
+            dense_others.update((doc, floor) for doc, _ in lexical if doc not in dense_others)
+        position = self.bm25.position
+        lexical_others = {doc: float(scores[position[doc]]) for doc, _ in dense if doc in position}
+        return dense, lexical, (dense_others, lexical_others)
 
     def search(
         self,
@@ -394,7 +423,7 @@ class Index:
         if explain:
             from semsearch.facade.explain import explained
 
-            result = explained(self, result, mode, condition, k)
+            result = explained(self, result, mode, condition, k, fused)
         notes = result.notes + self._notes(query, mode)
         return replace(result, notes=notes) if notes else result
 
@@ -430,11 +459,16 @@ class Index:
         return top_documents(lambda limit: self.vectors.search(vector, limit, where), k)
 
     def _bm25(self, query: str, k: int, where: Filter | None) -> Ranking:
+        return self._bm25_scores(query, k, where)[0]
+
+    def _bm25_scores(self, query: str, k: int, where: Filter | None) -> tuple[Ranking, np.ndarray]:
+        """The BM25 top ``k`` among documents matching ``where``, and every document's score."""
         allowed = None
         if where is not None:
             ids = self.store.scan(["doc_id"], f"chunk = 0 AND ({where.sql})")["doc_id"].to_pylist()
             allowed = self.bm25.mask(ids)
-        return self.bm25.top(query, k, allowed)
+        scores = self.bm25.scores(query)
+        return self.bm25.best(scores, k, allowed), scores
 
 
 @cache

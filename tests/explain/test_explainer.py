@@ -49,6 +49,25 @@ def test_hybrid_parts_add_up_to_each_hit_score(explain_index: Path) -> None:
     assert {h.id for h in result.hits} >= {"vit"}
 
 
+@pytest.mark.parametrize("fusion", ["convex:0.5", "convex:0.3:zscore"])
+def test_convex_hybrid_parts_add_up_to_each_hit_score(explain_index: Path, fusion: str) -> None:
+    """With convex fusion a channel's part is its weight x the document's score on that list's scale,
+    taken for a document outside the list from the other retriever's complete scores, as the search did."""
+    result = semsearch.open(explain_index).search(QUERY, k=4, explain=True, fusion=fusion)
+    assert len(result.hits) == 4
+    for hit in result.hits:
+        e = hit.explanation
+        assert e.score == pytest.approx(hit.score, abs=1e-12)
+        assert sum(c.fused for c in e.channels.values()) == pytest.approx(hit.score, abs=1e-12)
+        dense, bm25 = e.channels["dense"], e.channels["bm25"]
+        alpha = float(fusion.split(":")[1])
+        assert abs(dense.fused) <= alpha * 10 and abs(bm25.fused) <= (1 - alpha) * 10  # weighted, not 1/(60+rank)
+        if fusion == "convex:0.5":  # min-max: the best of each list is 1 before weighting
+            assert dense.fused <= alpha + 1e-12 and bm25.fused <= 1 - alpha + 1e-12
+    best = result.hits[0].explanation
+    assert max(best.channels["dense"].fused, best.channels["bm25"].fused) > 0
+
+
 def test_dense_and_bm25_modes_explain_their_own_score(explain_index: Path) -> None:
     index = semsearch.open(explain_index)
     dense = index.search(QUERY, k=3, mode="dense", explain=True)

@@ -136,3 +136,42 @@ def test_tune_chooses_on_pseudo_queries_and_records_the_evidence(sample_index: P
     assert len(made.scores) == 2 + 1 + 10  # dense, BM25, RRF and ten convex candidates
     about = semsearch.open(copy).info()
     assert about.fusion == made.fusion and about.fusion_evidence == json.loads(json.dumps(made.to_json()))
+
+
+@pytest.mark.parametrize("windows", [100_000, 100])
+def test_convex_hybrid_scores_each_candidate_in_both_retrievers(
+    sample_index: Path, windows: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Complete fusion against brute force: every document of either top 100 has its exact BM25 score and
+    its exact best-window cosine, or, past the windows the dense side scores (all of them, or 100 x 4
+    of the sample's), the last scored window's cosine, which bounds it from above."""
+    import numpy as np
+
+    import semsearch.facade.index as facade
+    from semsearch.ranking import convex_fusion
+    from semsearch.types import Normalisation
+
+    monkeypatch.setattr(facade, "COMPLETE_WINDOWS", windows)
+    index = semsearch.open(sample_index)
+    query = "vitamin D and bone health"
+    rows = index.store.scan(["doc_id", "vector"])
+    vectors = np.asarray(rows["vector"].combine_chunks().flatten().to_numpy(), dtype=np.float32)
+    cosines = vectors.reshape(rows.num_rows, -1) @ index.query_vector(query)
+    best: dict[str, float] = {}
+    for doc, cosine in zip(rows["doc_id"].to_pylist(), cosines.tolist(), strict=True):
+        best[doc] = max(best.get(doc, -2.0), cosine)
+    scored = max(windows, 400)
+    assert rows.num_rows > 400  # so the second case leaves windows unscored
+    floor = float(np.sort(cosines)[::-1][scored - 1]) if rows.num_rows > scored else None
+    dense = sorted(best.items(), key=lambda item: -item[1])[:100]
+    lexical = index.rank(query, 100, "bm25")
+    bm25 = index.bm25.scores(query)
+    reached = {doc for doc, cosine in best.items() if floor is None or cosine >= floor}
+    dense_others = {doc: score if doc in reached else floor for doc, score in best.items()}
+    assert floor is None or all(dense_others[doc] >= best[doc] for doc in dense_others)
+    lexical_others = {doc: float(bm25[index.bm25.position[doc]]) for doc in best}
+    expected = convex_fusion(dense, lexical, 0.5, Normalisation.MINMAX, (dense_others, lexical_others))[:10]
+    got = index.rank(query, 10, fusion="convex:0.5")
+    assert [doc for doc, _ in got] == [doc for doc, _ in expected]
+    assert np.allclose([s for _, s in got], [s for _, s in expected], atol=1e-6)
+    assert (floor is None) == (windows == 100_000)  # every window scored, or some left at the floor

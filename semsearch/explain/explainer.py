@@ -116,9 +116,9 @@ def explain_documents(source: Source, query: str, mode: Mode, docs: Sequence[tup
     channels = CHANNELS[mode]
     fusion = source.fusion if fusion is None else fusion
     if mode is Mode.HYBRID:
-        dense, lexical, others = source.fusion_inputs(query, depth, where, fusion)
-        ranks = {"dense": _ranks(dense), "bm25": _ranks(lexical)}
-        parts = fusion_parts(dense, lexical, fusion, others)
+        dense_list, lexical_list, others = source.fusion_inputs(query, depth, where, fusion)
+        ranks = {"dense": _ranks(dense_list), "bm25": _ranks(lexical_list)}
+        parts = fusion_parts(dense_list, lexical_list, fusion, others)
     else:
         ranks = {name: _ranks(source.rank(query, depth, Mode(name), where)) for name in channels}
         parts = {}

@@ -369,8 +369,8 @@ class Index:
         top :data:`COMPLETE_WINDOWS` windows exactly and the rest at the last of those windows' score,
         the most they can have: on SciFact and NFCorpus that ranks as well as exact scores."""
         if fusion.method is FusionMethod.RRF:
-            lexical = side_thread().submit(self._bm25, query, depth, where)
-            return self._dense(query, depth, where), lexical.result(), None
+            pending = side_thread().submit(self._bm25, query, depth, where)
+            return self._dense(query, depth, where), pending.result(), None
         scored = side_thread().submit(self._bm25_scores, query, depth, where)
         vector, limit = self.query_vector(query), max(COMPLETE_WINDOWS, 4 * depth)
         matches = self.vectors.search(vector, limit, where)

@@ -36,7 +36,7 @@ from semsearch import Index, runtime
 from semsearch.evaluation import DEPTH, evaluate, load_qrels, load_queries, score
 from semsearch.ingest import IndexOptions, build_index
 from semsearch.ranking import Others, Ranking
-from semsearch.types import Backend, Fusion, Mode, Pooling, Precision
+from semsearch.types import DEFAULT_FUSION, Backend, Fusion, Mode, Pooling, Precision
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 # nDCG@10 of plain sentence-transformers (mean pooling), bm25s and their RRF: ../shared/data/README.md
@@ -115,8 +115,8 @@ LABELLED = "labelled"  # the candidate of tune's grid best on NFCorpus train's q
 TECHNIQUES: tuple[tuple[str, Mode, Fusion | str | None], ...] = (
     ("dense (best window)", Mode.DENSE, None),
     ("BM25", Mode.BM25, None),
-    ("hybrid, RRF k=60 (default)", Mode.HYBRID, Fusion()),
-    ("hybrid, convex min-max alpha 0.5", Mode.HYBRID, Fusion.parse("convex:0.5:minmax")),
+    ("hybrid, RRF k=60", Mode.HYBRID, Fusion()),
+    ("hybrid, convex min-max alpha 0.5 (a new index's default)", Mode.HYBRID, DEFAULT_FUSION),
     ("hybrid, convex z-score alpha 0.5", Mode.HYBRID, Fusion.parse("convex:0.5:zscore")),
     ("hybrid, convex best on NFCorpus train qrels", Mode.HYBRID, LABELLED),
     ("hybrid, as `semsearch tune` chooses (no labels)", Mode.HYBRID, TUNED),

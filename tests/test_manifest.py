@@ -13,7 +13,7 @@ from helpers import write_jsonl
 from semsearch.errors import IncompatibleEncoderError, IndexDamagedError, IndexNotFoundError
 from semsearch.ingest import IndexOptions, build_index
 from semsearch.manifest import BACKUP, MANIFEST, Manifest
-from semsearch.types import Backend, Fusion, ModelIdentity, Pooling, Precision
+from semsearch.types import DEFAULT_FUSION, Backend, Fusion, ModelIdentity, Pooling, Precision
 
 
 def test_precision_is_recorded_kept_on_update_and_never_mixed(tmp_path: Path, tiny_model: Path) -> None:
@@ -76,10 +76,11 @@ def test_missing_and_foreign_directories_are_told_apart(tmp_path: Path) -> None:
 
 
 def test_fusion_is_recorded_with_its_evidence_and_old_manifests_read_as_rrf(tmp_path: Path, tiny_model: Path) -> None:
+    """A new index gets the default fusion; a manifest written before fusion was a choice reads as RRF."""
     source = write_jsonl(tmp_path / "c.jsonl", [{"_id": "a", "text": "alpha"}])
     build_index(source, tmp_path / "idx", IndexOptions(model=str(tiny_model), progress=False))
     manifest = Manifest.load(tmp_path / "idx")
-    assert manifest.fusion == Fusion() and manifest.fusion_evidence is None
+    assert manifest.fusion == DEFAULT_FUSION and manifest.fusion_evidence is None
     chosen = manifest.with_fusion(Fusion.parse("convex:0.4:zscore"), {"reason": "held-out pseudo-queries"})
     chosen.save(tmp_path / "idx")
     again = Manifest.load(tmp_path / "idx")

@@ -7,8 +7,9 @@ of its sentences, :func:`semsearch.adaptation.pairs.gate_queries`) and, with the
 document of a search pool. Each candidate fusion of the pool's dense ranking (the index's own encoder,
 windows and pooling) and BM25 ranking is scored by nDCG@10 of the query's own document.
 
-Reciprocal rank fusion stays unless the best convex candidate beats it on that evidence: a higher mean,
-and higher in at least :data:`~semsearch.adaptation.gate.CONFIDENCE` of paired bootstrap resamples. The
+The default (:data:`~semsearch.types.DEFAULT_FUSION`) stays unless another candidate beats it on that
+evidence: a higher mean, and higher in at least :data:`~semsearch.adaptation.gate.CONFIDENCE` of paired
+bootstrap resamples. The
 pseudo-queries are lexically easier than real ones (BM25 alone finds their document first for nearly
 all of them, benchmarks/RESULTS.md), so the evidence leans towards BM25; the grid keeps the weight in
 the middle (:data:`ALPHAS`) for that reason. How close the choice comes to the best weight on labelled
@@ -34,7 +35,7 @@ from semsearch.adaptation.gate import (
 )
 from semsearch.adaptation.pairs import PseudoQuery, gate_queries
 from semsearch.adaptation.texts import Passage, hash_order
-from semsearch.types import Fusion, FusionMethod, Normalisation
+from semsearch.types import DEFAULT_FUSION, Fusion, FusionMethod, Normalisation
 
 if TYPE_CHECKING:
     from semsearch.encoder import Encoder
@@ -58,9 +59,9 @@ class FusionChoice:
     queries: int
     query_kinds: dict[str, int]
     scores: dict[str, float]  # str(candidate) -> mean nDCG@10; also "dense" and "bm25" alone
-    best_convex: str
-    gain: float  # the best convex candidate minus RRF
-    confidence: float  # share of paired bootstrap resamples in which it beats RRF
+    best: str  # the best candidate other than the default
+    gain: float  # its mean minus the default's
+    confidence: float  # share of paired bootstrap resamples in which it beats the default
     reason: str
     seed: int = SEED
     method: str = "held-out pseudo-queries"
@@ -72,8 +73,9 @@ class FusionChoice:
             "queries": self.queries,
             "query_kinds": self.query_kinds,
             "ndcg_at_10": self.scores,
-            "best_convex": self.best_convex,
-            "gain_over_rrf": self.gain,
+            "default": str(DEFAULT_FUSION),
+            "best_other": self.best,
+            "gain_over_default": self.gain,
             "confidence": self.confidence,
             "reason": self.reason,
             "seed": self.seed,
@@ -89,25 +91,23 @@ def choose(dense: np.ndarray, lexical: np.ndarray, queries: Sequence[PseudoQuery
     scores = {name: float(values.mean()) if len(values) else 0.0 for name, values in per_query.items()}
     scores["dense"] = float(ndcg_at_10(own_ranks(dense)).mean()) if len(dense) else 0.0
     scores["bm25"] = float(ndcg_at_10(own_ranks(lexical)).mean()) if len(lexical) else 0.0
-    rrf = str(Fusion())
-    best = max((name for name in per_query if name != rrf), key=lambda name: scores[name])
-    gain = scores[best] - scores[rrf]
-    confidence = bootstrap_confidence(per_query[rrf], per_query[best], seed) if len(per_query[rrf]) else 0.0
-    chosen = Fusion()
+    default = str(DEFAULT_FUSION)
+    best = max((name for name in per_query if name != default), key=lambda name: scores[name])
+    gain = scores[best] - scores[default]
+    confidence = bootstrap_confidence(per_query[default], per_query[best], seed) if len(per_query[default]) else 0.0
+    chosen = DEFAULT_FUSION
     if len(queries) < MIN_QUERIES:
-        reason = (
-            f"only {len(queries)} pseudo-queries (at least {MIN_QUERIES} are needed); reciprocal rank fusion is kept"
-        )
+        reason = f"only {len(queries)} pseudo-queries (at least {MIN_QUERIES} needed); the default {default} is kept"
     elif gain <= 0 or confidence < CONFIDENCE:
         reason = (
-            f"the best convex fusion ({best}) is not surely better than reciprocal rank fusion on {len(queries)} "
+            f"the best other fusion ({best}) is not surely better than the default {default} on {len(queries)} "
             f"held-out pseudo-queries (nDCG@10 {gain:+.4f}, better in {confidence:.0%} of bootstrap resamples, "
-            f"needs {CONFIDENCE:.0%}); reciprocal rank fusion is kept"
+            f"needs {CONFIDENCE:.0%}); the default is kept"
         )
     else:
         chosen = Fusion.parse(best)
         reason = (
-            f"{best} beats reciprocal rank fusion on {len(queries)} held-out pseudo-queries (nDCG@10 {gain:+.4f}, "
+            f"{best} beats the default {default} on {len(queries)} held-out pseudo-queries (nDCG@10 {gain:+.4f}, "
             f"better in {confidence:.0%} of bootstrap resamples)"
         )
     return FusionChoice(chosen, len(queries), kinds, scores, best, gain, confidence, reason, seed)

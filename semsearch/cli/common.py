@@ -153,7 +153,7 @@ def fusion_option(command: F) -> F:
         "--fusion", default=None, metavar="rrf|convex[:ALPHA[:NORM]]",
         help="How hybrid mode fuses the dense and BM25 top 100: rrf (reciprocal rank fusion), or convex:ALPHA "
              "(ALPHA, 0 to 1, the weight of dense; NORM minmax or zscore, default minmax), e.g. convex:0.5 "
-             "[default: the index's own; rrf unless set by 'semsearch tune' or 'index --fusion'].",
+             "[default: the index's own; convex:0.5 unless set by 'semsearch tune' or 'index --fusion'].",
     )(command)  # fmt: skip
 
 

@@ -65,8 +65,8 @@ from semsearch.types import Backend, Execution, Pooling, Precision
     help="The Ray cluster for --engine ray, e.g. auto or ray://host:10001 [default: start a local one].",
 )
 @click.option("--fusion", default=None, metavar="rrf|convex[:ALPHA[:NORM]]",
-              help="How hybrid search fuses dense and BM25 here, e.g. convex:0.5 [default: the index's own; rrf for "
-                   "a new index; 'semsearch tune' can choose it].")  # fmt: skip
+              help="How hybrid search fuses dense and BM25 here, e.g. convex:0.5 [default: the index's own; convex:0.5 "
+                   "for a new index; 'semsearch tune' can choose it].")  # fmt: skip
 @interrupted("every committed batch is kept; run the same command again to finish")
 @user_errors
 def index(source: str | None, index_dir: Path, id_field: str | None, text_field: str | None,

@@ -10,7 +10,7 @@ import click
 
 from semsearch.cli.common import index_dir, json_output, user_errors, wait_option
 from semsearch.location import describe
-from semsearch.types import Fusion
+from semsearch.types import DEFAULT_FUSION, Fusion
 
 
 @click.command()
@@ -77,7 +77,11 @@ def fusion_line(fusion: Fusion, evidence: dict[str, Any] | None) -> str:
     """How hybrid search fuses here, and why: chosen by ``semsearch tune`` (its reason), set by hand, or the default."""
     if evidence is not None:
         return f"{fusion} (semsearch tune: {evidence.get('reason', 'no reason recorded')})"
-    return f"{fusion} (set by hand)" if fusion != Fusion() else f"{fusion} (the default; 'semsearch tune' can choose)"
+    if fusion == DEFAULT_FUSION:
+        return f"{fusion} (the default; 'semsearch tune' can choose)"
+    if fusion == Fusion():
+        return f"{fusion} (set by hand, or the default of indexes made before {DEFAULT_FUSION})"
+    return f"{fusion} (set by hand)"
 
 
 @click.command()

@@ -136,7 +136,8 @@ def explain_documents(source: Source, query: str, mode: Mode, docs: Sequence[tup
     return found
 
 
-def explain_document(source: Source, query: str, doc_id: str, mode: Mode, where: Filter | None = None) -> Explanation:
+def explain_document(source: Source, query: str, doc_id: str, mode: Mode, where: Filter | None = None,
+                     fusion: Fusion | None = None) -> Explanation:  # fmt: skip
     """The explanation of ``doc_id`` for ``query``, whether or not it is among the hits; a clear error when
     the index (the version this handle reads) does not hold it."""
     stored = source.store.documents([doc_id]).get(doc_id)
@@ -145,7 +146,7 @@ def explain_document(source: Source, query: str, doc_id: str, mode: Mode, where:
             f"no document {doc_id!r} in {source.directory} (version {source.store.version}): the index never held "
             "that id, or it has been deleted; search again for the current ids"
         )
-    return explain_documents(source, query, mode, [(doc_id, stored.text)], where)[0]
+    return explain_documents(source, query, mode, [(doc_id, stored.text)], where, fusion=fusion)[0]
 
 
 def stored_windows(store: Store, doc_ids: Sequence[str]) -> dict[str, list[StoredWindow]]:

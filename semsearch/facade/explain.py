@@ -31,11 +31,13 @@ def explained(
     return replace(result, hits=[replace(hit, explanation=e) for hit, e in zip(result.hits, found, strict=True)])
 
 
-def explanation(index: Index, query: str, doc_id: str, mode: Mode, where: Filter | None) -> Explanation:
+def explanation(
+    index: Index, query: str, doc_id: str, mode: Mode, where: Filter | None, fusion: Fusion | None = None
+) -> Explanation:
     """The explanation of one document, hit or not."""
     from semsearch.explain.explainer import explain_document
 
-    return explain_document(index, query, doc_id, mode, where)
+    return explain_document(index, query, doc_id, mode, where, fusion)
 
 
 def explanation_page(index: Index, query: str, doc_id: str, explained: Explanation) -> str:

@@ -9,6 +9,7 @@ write through it (``add``, ``delete``) it moves to the new version.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -427,12 +428,18 @@ class Index:
         notes = result.notes + self._notes(query, mode)
         return replace(result, notes=notes) if notes else result
 
-    def explain(self, query: str, doc_id: str, mode: Mode | str = Mode.HYBRID, where: str | None = None) -> Explanation:
-        """Why ``doc_id`` scores as it does for ``query`` in ``mode`` (among documents matching ``where``),
-        whether or not it is a hit; :class:`~semsearch.errors.DocumentNotFoundError` if the index lacks it."""
+    def explain(
+        self, query: str, doc_id: str, mode: Mode | str = Mode.HYBRID, where: str | None = None,
+        fusion: Fusion | str | None = None,
+    ) -> Explanation:  # fmt: skip
+        """Why ``doc_id`` scores as it does for ``query`` in ``mode`` (among documents matching ``where``, fused
+        by ``fusion``, None: the index's own), whether or not it is a hit;
+        :class:`~semsearch.errors.DocumentNotFoundError` if the index lacks it."""
         from semsearch.facade.explain import explanation
 
-        return explanation(self, checked_query(query), str(doc_id), choice(Mode, mode, "mode"), self.condition(where))
+        fused = None if fusion is None else Fusion.parse(fusion)
+        mode = choice(Mode, mode, "mode")
+        return explanation(self, checked_query(query), str(doc_id), mode, self.condition(where), fused)
 
     def _notes(self, query: str, mode: Mode) -> list[str]:
         """What the user should know about how ``query`` was answered in ``mode``."""
@@ -475,6 +482,10 @@ class Index:
 def side_thread() -> ThreadPoolExecutor:
     """The process's threads for work a search does beside its own (BM25 while the query encodes)."""
     return ThreadPoolExecutor(max_workers=usable_cores(), thread_name_prefix="semsearch-search")
+
+
+# A forked child inherits the pool but not its threads, and would wait for them forever: it makes its own.
+os.register_at_fork(after_in_child=side_thread.cache_clear)
 
 
 def _windows_of(store: Store, doc_ids: list[str]) -> dict[str, list[dict[str, Any]]]:

@@ -34,7 +34,7 @@ class IndexOptions:
     progress: bool = True
     lock_timeout: float = 0.0  # seconds to wait for another writer of the same index; 0: fail at once
     classifier: Path | None = None  # label every document with this classifier (see semsearch.ingest.labelling)
-    fusion: Fusion | None = None  # how hybrid search fuses; None: the index's own (RRF for a new index)
+    fusion: Fusion | None = None  # how hybrid search fuses; None: the index's own (for a new one DEFAULT_FUSION)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from semsearch.ingest.options import NEW_INDEX, IndexOptions
 from semsearch.manifest import BACKUP, MANIFEST, STORE_DIR, Manifest
 from semsearch.store import Store
 from semsearch.store.schema import kind_of
-from semsearch.types import Document, Fusion
+from semsearch.types import DEFAULT_FUSION, Document, Fusion
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +102,7 @@ def open_for_writing(
         backend=options.backend,
         faiss_factory=options.faiss_factory,
         precision=encoder.precision,
+        fusion=DEFAULT_FUSION,  # an existing index keeps its own
     )
     if existing is not None:
         existing.check_same_vectors(wanted)

@@ -30,7 +30,7 @@ def check_dense(e: Any, text: str) -> None:
 
 
 def test_hybrid_parts_add_up_to_each_hit_score(explain_index: Path) -> None:
-    result = semsearch.open(explain_index).search(QUERY, k=4, explain=True)
+    result = semsearch.open(explain_index).search(QUERY, k=4, explain=True, fusion="rrf")
     assert len(result.hits) == 4
     for hit in result.hits:
         e = hit.explanation
@@ -136,10 +136,25 @@ def test_explaining_k_hits_is_one_forward_pass(explain_index: Path, monkeypatch:
 
 
 def test_a_document_outside_a_channel_gets_no_part_of_the_fused_score(explain_index: Path) -> None:
-    e = semsearch.open(explain_index).explain("aspirin", "gene")
+    e = semsearch.open(explain_index).explain("aspirin", "gene", fusion="rrf")
     assert e.channels["bm25"].rank is None and e.channels["bm25"].fused == 0.0
     assert e.channels["dense"].rank is not None and e.score == e.channels["dense"].fused and e.carried_by == "dense"
     assert "none of the query's terms occurs in this document: its BM25 score is 0" in e.notes
+
+
+def test_under_convex_fusion_a_document_outside_the_bm25_list_gets_its_bm25_score_on_that_scale(
+    explain_index: Path,
+) -> None:
+    """gene matches no query word: BM25 scores it 0, which min-max over BM25's list puts below 0."""
+    index = semsearch.open(explain_index)
+    query = "vitamin infection older adults"
+    lexical = [score for _, score in index.rank(query, 100, "bm25")]
+    assert len(lexical) >= 2 and min(lexical) > 0
+    e = index.explain(query, "gene")  # the index's own fusion: convex:0.5:minmax, a new index's default
+    bm25 = e.channels["bm25"]
+    assert bm25.rank is None and bm25.score == 0.0
+    assert bm25.fused == pytest.approx(0.5 * (0.0 - min(lexical)) / (max(lexical) - min(lexical))) and bm25.fused < 0
+    assert e.score == pytest.approx(e.channels["dense"].fused + bm25.fused, abs=1e-12)
 
 
 def test_bad_input_is_a_clear_message(explain_index: Path, tmp_path: Path, tiny_model: Path) -> None:

@@ -101,17 +101,18 @@ def test_fusion_per_search_and_per_index(sample_index: Path, tmp_path: Path) -> 
     import shutil
 
     from semsearch.errors import OptionError
-    from semsearch.types import Fusion
+    from semsearch.types import DEFAULT_FUSION, Fusion
 
     index = semsearch.open(sample_index)
     query = "vitamin D and bone health"
     dense = [doc for doc, _ in index.rank(query, 10, "dense")]
     lexical = [doc for doc, _ in index.rank(query, 10, "bm25")]
-    assert index.fusion == Fusion() and dense != lexical
+    assert index.fusion == DEFAULT_FUSION and dense != lexical  # a new index's
     assert [doc for doc, _ in index.rank(query, 10, fusion="convex:1")] == dense
     assert [doc for doc, _ in index.rank(query, 10, fusion="convex:0")] == lexical
     convex = [doc for doc, _ in index.rank(query, 10, fusion="convex:0.4")]
-    assert [hit.id for hit in index.search(query, k=10).hits] == [doc for doc, _ in index.rank(query, 10, fusion="rrf")]
+    default = [doc for doc, _ in index.rank(query, 10, fusion=DEFAULT_FUSION)]
+    assert [hit.id for hit in index.search(query, k=10).hits] == default != convex
     assert [hit.id for hit in index.search(query, k=10, fusion=Fusion.parse("convex:0.4")).hits] == convex
     with pytest.raises(OptionError, match="fusion='convex:2'"):
         index.search(query, fusion="convex:2")
@@ -175,3 +176,23 @@ def test_convex_hybrid_scores_each_candidate_in_both_retrievers(
     assert [doc for doc, _ in got] == [doc for doc, _ in expected]
     assert np.allclose([s for _, s in got], [s for _, s in expected], atol=1e-6)
     assert (floor is None) == (windows == 100_000)  # every window scored, or some left at the floor
+
+
+def test_a_forked_child_searches_in_hybrid_mode_with_its_own_threads(sample_index: Path) -> None:
+    """The parent's side threads (BM25 beside the encoding) do not survive a fork; the child must not wait on them."""
+    import multiprocessing
+    import os
+
+    index = semsearch.open(sample_index)
+    expected = [hit.id for hit in index.search("vitamin D and bone health", k=5).hits]  # the pool exists now
+    context = multiprocessing.get_context("fork")
+    with context.Pool(1) as pool:
+        result = pool.apply_async(_search_in_child, (str(sample_index), os.getpid()))
+        assert result.get(timeout=120) == expected
+
+
+def _search_in_child(directory: str, parent: int) -> list[str]:
+    import os
+
+    assert os.getpid() != parent
+    return [hit.id for hit in semsearch.open(directory).search("vitamin D and bone health", k=5).hits]

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
+import numpy as np
+
 from semsearch.ann import ChunkMatches
 from semsearch.types import Fusion, FusionMethod, Normalisation
 
@@ -14,6 +16,10 @@ Ranking = list[tuple[str, float]]  # (document id, score), best first
 
 RRF_K = 60  # the constant of Cormack et al. (2009); robust across collections
 FUSION_DEPTH = 100  # documents taken from each retriever before fusing
+# Pseudo-relevance feedback (``feedback=True``): the query vector moves towards the best windows of the first
+# fused ranking's top documents. Chosen on NFCorpus train (benchmarks/RESULTS.md).
+FEEDBACK_DOCS = 2
+FEEDBACK_WEIGHT = 0.3
 
 
 def best_per_document(matches: ChunkMatches) -> Ranking:
@@ -38,6 +44,25 @@ def top_documents(search_chunks: Callable[[int], ChunkMatches], k: int, chunks_p
         if len(ranked) >= k or len(matches) < limit:
             return ranked[:k]
         limit *= 4
+
+
+def best_windows(matches: ChunkMatches, doc_ids: Sequence[str]) -> list[int]:
+    """The id of each of ``doc_ids``' best chunk among ``matches`` (which come best first), in the order of
+    ``doc_ids``; a document without a match is left out."""
+    first: dict[str, int] = {}
+    for doc_id, chunk in zip(matches.doc_ids, matches.ids, strict=True):
+        first.setdefault(doc_id, int(chunk))
+    return [first[doc_id] for doc_id in doc_ids if doc_id in first]
+
+
+def rocchio(query: np.ndarray, feedback: np.ndarray, weight: float = FEEDBACK_WEIGHT) -> np.ndarray:
+    """``query`` moved ``weight`` of the way towards the mean of the ``feedback`` vectors (Rocchio 1971),
+    then unit length again: the query itself when there is no feedback."""
+    if len(feedback) == 0:
+        return query
+    moved = query + weight * np.asarray(feedback, dtype=np.float32).mean(axis=0)
+    norm = float(np.linalg.norm(moved))
+    return (moved / norm).astype(np.float32) if norm > 0 else query
 
 
 def reciprocal_rank_fusion(rankings: Sequence[Ranking], k: int = RRF_K) -> Ranking:

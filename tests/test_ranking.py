@@ -8,11 +8,13 @@ import pytest
 from semsearch.ann import ChunkMatches
 from semsearch.ranking import (
     best_per_document,
+    best_windows,
     convex_fusion,
     convex_parts,
     fuse,
     normalised,
     reciprocal_rank_fusion,
+    rocchio,
     top_documents,
 )
 from semsearch.types import Fusion, Normalisation
@@ -20,7 +22,9 @@ from semsearch.types import Fusion, Normalisation
 
 def matches(pairs: list[tuple[str, float]]) -> ChunkMatches:
     return ChunkMatches(
-        np.array([p[0] for p in pairs], dtype=object), np.array([p[1] for p in pairs], dtype=np.float32)
+        np.array([p[0] for p in pairs], dtype=object),
+        np.array([p[1] for p in pairs], dtype=np.float32),
+        np.arange(len(pairs), dtype=np.int64),
     )
 
 
@@ -95,6 +99,22 @@ def test_complete_convex_fusion_scores_a_missing_document_from_the_other_retriev
         DENSE, LEXICAL, 0.5, Normalisation.MINMAX, others
     )
     assert fuse(DENSE, LEXICAL, Fusion(), others) == reciprocal_rank_fusion([DENSE, LEXICAL])  # RRF: ranks only
+
+
+def test_best_windows_are_each_documents_first_match_in_the_order_asked() -> None:
+    found = matches([("a", 0.9), ("b", 0.8), ("a", 0.7), ("c", 0.6)])  # ids 0, 1, 2, 3
+    assert best_windows(found, ["c", "a", "z"]) == [3, 0]
+    assert best_windows(ChunkMatches.empty(), ["a"]) == []
+
+
+def test_rocchio_moves_the_query_towards_the_feedback_and_keeps_unit_length() -> None:
+    query = np.array([1.0, 0.0, 0.0], dtype=np.float32)
+    feedback = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]], dtype=np.float32)
+    moved = rocchio(query, feedback, 0.3)
+    expected = np.array([1.0, 0.15, 0.15]) / np.linalg.norm([1.0, 0.15, 0.15])
+    np.testing.assert_allclose(moved, expected, rtol=1e-6)
+    assert moved @ feedback[0] > query @ feedback[0] and abs(np.linalg.norm(moved) - 1) < 1e-6
+    assert rocchio(query, np.zeros((0, 3), dtype=np.float32)) is query
 
 
 def test_normalisation_of_a_list() -> None:

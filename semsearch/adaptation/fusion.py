@@ -101,14 +101,14 @@ def choose(dense: np.ndarray, lexical: np.ndarray, queries: Sequence[PseudoQuery
     elif gain <= 0 or confidence < CONFIDENCE:
         reason = (
             f"the best other fusion ({best}) is not surely better than the default {default} on {len(queries)} "
-            f"held-out pseudo-queries (nDCG@10 {gain:+.4f}, better in {confidence:.0%} of bootstrap resamples, "
+            f"held-out pseudo-queries (nDCG@10 {gain:+.4f}, better in {confidence:.1%} of bootstrap resamples, "
             f"needs {CONFIDENCE:.0%}); the default is kept"
         )
     else:
         chosen = Fusion.parse(best)
         reason = (
             f"{best} beats the default {default} on {len(queries)} held-out pseudo-queries (nDCG@10 {gain:+.4f}, "
-            f"better in {confidence:.0%} of bootstrap resamples)"
+            f"better in {confidence:.1%} of bootstrap resamples)"
         )
     return FusionChoice(chosen, len(queries), kinds, scores, best, gain, confidence, reason, seed)
 

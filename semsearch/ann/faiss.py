@@ -224,14 +224,28 @@ class FaissBackend(VectorBackend):
         params = None
         if where is not None:
             if self.store.count_chunks(where) <= EXACT_FILTER_LIMIT:
-                rows = self.store.scan(["doc_id", "vector"], where.sql)
-                return exact_search(_vectors(rows), np.array(rows["doc_id"].to_pylist(), dtype=object), query[0], limit)
+                rows = self.store.scan(["doc_id", "rowid", "vector"], where.sql)
+                doc_ids = np.array(rows["doc_id"].to_pylist(), dtype=object)
+                return exact_search(_vectors(rows), doc_ids, query[0], limit, rows["rowid"].to_numpy())
             allowed = self.store.scan(["rowid"], where.sql)["rowid"].to_numpy()
             params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))  # type: ignore[call-arg]
         scores, ids = _single_threaded(self.index, query, min(limit, self.index.ntotal), params)
         keep = ids[0] >= 0
         positions = np.searchsorted(self._rowids, ids[0][keep])
-        return ChunkMatches(self._doc_ids[positions], scores[0][keep])
+        return ChunkMatches(self._doc_ids[positions], scores[0][keep], ids[0][keep])
+
+    def vectors(self, ids: np.ndarray) -> np.ndarray:
+        """From the FAISS index where it keeps the vectors as they are (Flat, HNSW over Flat: the
+        ``IDMap2`` wrapper maps rowids to them), else from the store."""
+        if self.index is None:
+            self.sync()
+        assert self.index is not None
+        if self.factory == "Flat" or self.factory.endswith(",Flat"):
+            try:
+                return np.stack([self.index.reconstruct(int(i)) for i in ids]) if len(ids) else super().vectors(ids)
+            except RuntimeError:  # an id FAISS does not hold: the store says what is wrong
+                pass
+        return super().vectors(ids)
 
 
 def _train(index: faiss.Index, vectors: np.ndarray) -> None:

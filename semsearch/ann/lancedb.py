@@ -23,4 +23,6 @@ class LanceBackend(VectorBackend):
 
     def search(self, query: np.ndarray, limit: int, where: Filter | None = None) -> ChunkMatches:
         rows = self.store.nearest(query, limit, where.sql if where is not None else None)
-        return ChunkMatches(np.array(rows["doc_id"].to_pylist(), dtype=object), rows["score"].to_numpy())
+        return ChunkMatches(
+            np.array(rows["doc_id"].to_pylist(), dtype=object), rows["score"].to_numpy(), rows["rowid"].to_numpy()
+        )

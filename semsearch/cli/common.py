@@ -148,6 +148,15 @@ def mode_option(command: F) -> F:
     )(command)  # fmt: skip
 
 
+def feedback_option(command: F) -> F:
+    return click.option(
+        "--feedback", is_flag=True,
+        help="Hybrid mode: search the vectors again with the query moved towards the best windows of the first "
+             "ranking's top two documents (pseudo-relevance feedback; better rankings on SciFact and NFCorpus, "
+             "about a third slower).",
+    )(command)  # fmt: skip
+
+
 def fusion_option(command: F) -> F:
     return click.option(
         "--fusion", default=None, metavar="rrf|convex[:ALPHA[:NORM]]",

@@ -11,6 +11,7 @@ import click
 
 from semsearch.cli.common import (
     backend_override,
+    feedback_option,
     fusion_option,
     index_dir,
     json_output,
@@ -27,6 +28,7 @@ from semsearch.types import Hit, SearchResult
 @click.option("-k", type=click.IntRange(min=1), default=10, show_default=True, help="Number of documents to return.")
 @mode_option
 @fusion_option
+@feedback_option
 @click.option("--where", default=None, help="SQL-style metadata filter, e.g. \"year >= 2015 AND journal = 'X'\".")
 @click.option("--label", default=None, help="Only documents the index's classifier gave this label.")
 @click.option("--min-prob", type=click.FloatRange(0, 1), default=None,
@@ -43,9 +45,10 @@ from semsearch.types import Hit, SearchResult
                    "words (JSON: an \"explanation\" per hit).")  # fmt: skip
 @json_output
 @user_errors
-def search(query: str | None, index_dir: Path, k: int, mode: str, fusion: str | None, where: str | None,
-           label: str | None, min_prob: float | None, backend: str | None, disambiguate: bool, sense: str | None,
-           queries_file: TextIO | None, show: str | None, explain: bool, as_json: bool) -> None:  # fmt: skip
+def search(query: str | None, index_dir: Path, k: int, mode: str, fusion: str | None, feedback: bool,
+           where: str | None, label: str | None, min_prob: float | None, backend: str | None, disambiguate: bool,
+           sense: str | None, queries_file: TextIO | None, show: str | None, explain: bool,
+           as_json: bool) -> None:  # fmt: skip
     """Search the index for QUERY (or for every query of --queries)."""
     if (query is None) == (queries_file is None):
         raise click.UsageError("give a QUERY or --queries FILE (one of the two)")
@@ -57,7 +60,7 @@ def search(query: str | None, index_dir: Path, k: int, mode: str, fusion: str | 
     def run(text: str) -> SearchResult:
         return opened.search(
             text, k=k, mode=mode, where=where, label=label, disambiguate=disambiguate, sense=sense,
-            min_prob=min_prob, explain=explain, fusion=fusion,
+            min_prob=min_prob, explain=explain, fusion=fusion, feedback=feedback,
         )  # fmt: skip
 
     if queries_file is not None:
@@ -139,22 +142,26 @@ def print_senses(result: SearchResult, fields: Sequence[str] = (), chosen: str |
 @click.option("--qrels", required=True, type=click.Path(exists=True, path_type=Path), help="BEIR qrels TSV.")
 @mode_option
 @fusion_option
+@feedback_option
 @backend_override
 @json_output
 @user_errors
-def eval_command(index_dir: Path, queries: Path, qrels: Path, mode: str, fusion: str | None, backend: str | None,
-                 as_json: bool) -> None:  # fmt: skip
+def eval_command(index_dir: Path, queries: Path, qrels: Path, mode: str, fusion: str | None, feedback: bool,
+                 backend: str | None, as_json: bool) -> None:  # fmt: skip
     """Score the index on BEIR queries and qrels: nDCG@10, Recall@100, MRR@10 and latency."""
     quiet_libraries()
     import semsearch
 
     opened = semsearch.open(index_dir, backend)
-    report = semsearch.evaluate(opened, queries, qrels, mode=mode, progress=not as_json, fusion=fusion)
+    report = semsearch.evaluate(opened, queries, qrels, mode=mode, progress=not as_json, fusion=fusion,
+                                feedback=feedback)  # fmt: skip
     fused = str(opened.fusion if fusion is None else semsearch.Fusion.parse(fusion))
     if as_json:
-        click.echo(json.dumps({"mode": mode, **({"fusion": fused} if mode == "hybrid" else {}), **report.to_json()}))
+        hybrid = {"fusion": fused, "feedback": feedback} if mode == "hybrid" else {}
+        click.echo(json.dumps({"mode": mode, **hybrid, **report.to_json()}))
         return
-    click.echo(f"{report.queries} queries, mode {mode}" + (f", fusion {fused}" if mode == "hybrid" else ""))
+    how = f", fusion {fused}" + (", with feedback" if feedback else "") if mode == "hybrid" else ""
+    click.echo(f"{report.queries} queries, mode {mode}{how}")
     click.echo(f"nDCG@10    {report.ndcg_at_10:.4f}")
     click.echo(f"Recall@100 {report.recall_at_100:.4f}")
     click.echo(f"MRR@10     {report.mrr_at_10:.4f}")

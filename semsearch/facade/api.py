@@ -81,9 +81,10 @@ def evaluate(
     mode: Mode | str = Mode.HYBRID,
     progress: bool = False,
     fusion: Fusion | str | None = None,
+    feedback: bool = False,
 ) -> EvalReport:
     """nDCG@10, Recall@100 and MRR@10 of an index (or its path) on BEIR queries and qrels (paths or dicts);
-    ``fusion`` overrides the index's own in hybrid mode."""
+    ``fusion`` overrides the index's own in hybrid mode, ``feedback`` as ``Index.search``."""
     from semsearch.evaluation import DEPTH, load_qrels, load_queries
     from semsearch.evaluation import evaluate as run
     from semsearch.facade.index import Index
@@ -93,7 +94,9 @@ def evaluate(
     asked = load_queries(queries) if isinstance(queries, str | Path) else dict(queries)
     judged = load_qrels(qrels) if isinstance(qrels, str | Path) else {q: dict(r) for q, r in qrels.items()}
     fused = opened.fusion if fusion is None else Fusion.parse(fusion)
-    return run(lambda text: opened.rank(text, DEPTH, mode, fusion=fused), asked, judged, progress=progress)
+    return run(
+        lambda text: opened.rank(text, DEPTH, mode, fusion=fused, feedback=feedback), asked, judged, progress=progress
+    )
 
 
 def adapt(corpus: str | Path, out: str | Path, **options: Any) -> AdaptResult:

@@ -19,13 +19,23 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from semsearch.ann import VectorBackend, open_backend
+from semsearch.ann import ChunkMatches, VectorBackend, open_backend
 from semsearch.errors import FilterError, IncompatibleEncoderError, OptionError
 from semsearch.filters import Filter, parse
 from semsearch.fsutil import size_on_disk
 from semsearch.location import describe, resolve
 from semsearch.manifest import STORE_DIR, Manifest, installed_labels
-from semsearch.ranking import FUSION_DEPTH, Others, Ranking, best_per_document, fuse, top_documents
+from semsearch.ranking import (
+    FEEDBACK_DOCS,
+    FUSION_DEPTH,
+    Others,
+    Ranking,
+    best_per_document,
+    best_windows,
+    fuse,
+    rocchio,
+    top_documents,
+)
 from semsearch.runtime.cpu import usable_cores
 from semsearch.runtime.planner import cached_plan
 from semsearch.store import Store
@@ -346,21 +356,25 @@ class Index:
 
     def rank(
         self, query: str, k: int = 10, mode: Mode | str = Mode.HYBRID, where: Filter | None = None,
-        fusion: Fusion | str | None = None,
+        fusion: Fusion | str | None = None, feedback: bool = False,
     ) -> Ranking:  # fmt: skip
         """Document ids and scores, best first, without fetching texts; ``fusion`` (hybrid mode) overrides
-        the index's own (:attr:`fusion`)."""
+        the index's own (:attr:`fusion`); ``feedback`` (hybrid mode) as :meth:`search`."""
         query, k, mode = checked_query(query), checked_k(k), choice(Mode, mode, "mode")
         fused = self.fusion if fusion is None else Fusion.parse(fusion)
+        if not isinstance(feedback, bool):
+            raise OptionError("feedback", feedback, "must be True or False")
+        if feedback and mode is not Mode.HYBRID:
+            raise OptionError("feedback", feedback, "works in hybrid mode only (it learns from the fused ranking)")
         if mode is Mode.DENSE:
             return self._dense(query, k, where)
         if mode is Mode.BM25:
             return self._bm25(query, k, where)
-        dense, lexical, others = self.fusion_inputs(query, max(k, FUSION_DEPTH), where, fused)
+        dense, lexical, others = self.fusion_inputs(query, max(k, FUSION_DEPTH), where, fused, feedback)
         return fuse(dense, lexical, fused, others)[:k]
 
     def fusion_inputs(
-        self, query: str, depth: int, where: Filter | None, fusion: Fusion
+        self, query: str, depth: int, where: Filter | None, fusion: Fusion, feedback: bool = False
     ) -> tuple[Ranking, Ranking, Others | None]:
         """What hybrid search fuses: the dense and BM25 top ``depth``, and for convex fusion each
         retriever's scores of the other's documents (complete fusion; :func:`semsearch.ranking.fuse`).
@@ -368,26 +382,50 @@ class Index:
         BM25 runs on a second thread while this one encodes the query (the runtime releases the GIL).
         It scores every document anyway, so its side is exact. The dense side scores the documents of the
         top :data:`COMPLETE_WINDOWS` windows exactly and the rest at the last of those windows' score,
-        the most they can have: on SciFact and NFCorpus that ranks as well as exact scores."""
-        if fusion.method is FusionMethod.RRF:
+        the most they can have: on SciFact and NFCorpus that ranks as well as exact scores.
+
+        ``feedback``: the dense side is searched again with the query vector moved towards the best windows
+        of the first fusion's top :data:`~semsearch.ranking.FEEDBACK_DOCS` (:func:`~semsearch.ranking.rocchio`).
+        """
+        if fusion.method is FusionMethod.RRF and not feedback:
             pending = side_thread().submit(self._bm25, query, depth, where)
             return self._dense(query, depth, where), pending.result(), None
         scored = side_thread().submit(self._bm25_scores, query, depth, where)
-        vector, limit = self.query_vector(query), max(COMPLETE_WINDOWS, 4 * depth)
+        vector = self.query_vector(query)
+        dense, known, floor, matches = self._complete_dense(vector, depth, where)
+        lexical, scores = scored.result()
+        if feedback:
+            first = fuse(dense, lexical, fusion, self._others(dense, known, floor, lexical, scores))
+            chunks = best_windows(matches, [doc for doc, _ in first[:FEEDBACK_DOCS]])
+            if chunks:
+                moved = rocchio(vector, self.vectors.vectors(np.array(chunks, dtype=np.int64)))
+                dense, known, floor, _ = self._complete_dense(moved, depth, where)
+        return dense, lexical, self._others(dense, known, floor, lexical, scores)
+
+    def _complete_dense(
+        self, vector: np.ndarray, depth: int, where: Filter | None
+    ) -> tuple[Ranking, dict[str, float], float | None, ChunkMatches]:
+        """The dense top ``depth``, the exact scores of the other documents of the top windows, the score a
+        document past them can have at most (None: no window is past them), and the window matches."""
+        limit = max(COMPLETE_WINDOWS, 4 * depth)
         matches = self.vectors.search(vector, limit, where)
         documents = best_per_document(matches)
         more = len(matches) == limit  # the backend holds more windows than were asked for
         if len(documents) < depth and more:
             documents = top_documents(lambda limit: self.vectors.search(vector, limit, where), depth)
-        dense = documents[:depth]
-        lexical, scores = scored.result()
-        dense_others = dict(documents[depth:])
-        if more:
-            floor = float(matches.scores[-1])
+        floor = float(matches.scores[-1]) if more else None
+        return documents[:depth], dict(documents[depth:]), floor, matches
+
+    def _others(
+        self, dense: Ranking, known: dict[str, float], floor: float | None, lexical: Ranking, scores: np.ndarray
+    ) -> Others:
+        """Each retriever's scores of the other's list: dense from ``known`` (else at most ``floor``), BM25 from
+        its scores of every document."""
+        dense_others = dict(known)
+        if floor is not None:
             dense_others.update((doc, floor) for doc, _ in lexical if doc not in dense_others)
         position = self.bm25.position
-        lexical_others = {doc: float(scores[position[doc]]) for doc, _ in dense if doc in position}
-        return dense, lexical, (dense_others, lexical_others)
+        return dense_others, {doc: float(scores[position[doc]]) for doc, _ in dense if doc in position}
 
     def search(
         self,
@@ -401,6 +439,7 @@ class Index:
         min_prob: float | None = None,
         explain: bool = False,
         fusion: Fusion | str | None = None,
+        feedback: bool = False,
     ) -> SearchResult:
         """The ``k`` best documents for ``query`` among those matching ``where``, and labelled ``label``
         (with at least ``min_prob``) by the index's classifier; filters apply before top-k.
@@ -411,16 +450,21 @@ class Index:
         ``explain=True`` gives each hit an ``explanation`` (:mod:`semsearch.explain`).
         ``fusion`` (``"rrf"``, ``"convex:0.4"``..., see :class:`~semsearch.types.Fusion`) says how hybrid
         mode fuses the dense and BM25 lists, for this search; None: the index's own (:attr:`fusion`).
+        ``feedback=True`` (hybrid mode) searches the vectors a second time with the query vector moved
+        towards the best windows of the first ranking's top two documents (pseudo-relevance feedback:
+        better rankings on SciFact and NFCorpus, at the cost of a second vector search; benchmarks/RESULTS.md).
         """
         query, k, mode = checked_query(query), checked_k(k), choice(Mode, mode, "mode")
         fused = self.fusion if fusion is None else Fusion.parse(fusion)
         condition = self.condition(where, label, min_prob)
+        if feedback is True and (explain or disambiguate or sense is not None):
+            raise OptionError("feedback", feedback, "cannot be combined with explain or disambiguate yet")
         if disambiguate or sense is not None:
             from semsearch.facade.senses import disambiguated
 
             result = disambiguated(self, query, k, mode, condition, sense, fused)
         else:
-            result = SearchResult(query=query, hits=self.hits(self.rank(query, k, mode, condition, fused)))
+            result = SearchResult(query=query, hits=self.hits(self.rank(query, k, mode, condition, fused, feedback)))
         if explain:
             from semsearch.facade.explain import explained
 

@@ -258,11 +258,28 @@ class Store:
         nearest = {"column": "vector", "q": query.astype(np.float32), "k": limit, "metric": "dot", "use_index": False}
         with self.guarded():
             rows = self.dataset.to_table(
-                columns=["doc_id", "_distance"], nearest=nearest, filter=where or None, prefilter=where is not None
+                columns=["doc_id", "rowid", "_distance"],
+                nearest=nearest,
+                filter=where or None,
+                prefilter=where is not None,
             )
         # Lance's "dot" distance is 1 - inner product; turn it back into a similarity.
         scores = pc.subtract(1.0, rows["_distance"].cast(pa.float32()))
-        return pa.table({"doc_id": rows["doc_id"], "score": scores})
+        return pa.table({"doc_id": rows["doc_id"], "rowid": rows["rowid"], "score": scores})
+
+    def vectors_of(self, rowids: np.ndarray) -> np.ndarray:
+        """The vectors of the chunks ``rowids`` (the store's own rowid column), in that order."""
+        wanted = [int(i) for i in rowids]
+        if not wanted:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        rows = self.scan(["rowid", "vector"], f"rowid IN ({', '.join(map(str, wanted))})")
+        found = dict(zip(rows["rowid"].to_pylist(), range(rows.num_rows), strict=True))
+        missing = [i for i in wanted if i not in found]
+        if missing:
+            raise KeyError(f"no chunk with rowid {missing[0]} in {self.table_dir}")
+        dim = rows["vector"].type.list_size
+        flat = rows["vector"].combine_chunks().flatten().to_numpy(zero_copy_only=False).reshape(-1, dim)
+        return np.ascontiguousarray(flat[[found[i] for i in wanted]], dtype=np.float32)
 
     def doc_hashes(self) -> dict[str, tuple[str, str]]:
         rows = self.scan(["doc_id", "text_hash", "doc_hash"], "chunk = 0")

@@ -40,6 +40,23 @@ def test_unfiltered_search_equals_exact_search(backend) -> None:
         np.testing.assert_allclose(got.scores, want.scores, atol=1e-5)
 
 
+@pytest.mark.parametrize("condition", [None, "group = 3"])
+def test_each_match_names_its_chunk_and_its_stored_vector(backend, condition: str | None) -> None:
+    """A match's id is its store rowid: the vector the backend (or the store) gives for it scores the match's
+    score, and is the stored vector of that chunk; asking in any order gives them in that order."""
+    index, _, _, store = backend
+    where = parse(condition, store.fields()) if condition else None
+    rows = store.scan(["rowid", "vector"])
+    stored = dict(zip(rows["rowid"].to_pylist(), rows["vector"].to_pylist(), strict=True))
+    for query in queries(n=3):
+        got = index.search(query, 12, where)
+        vectors = index.vectors(got.ids[::-1])[::-1]
+        np.testing.assert_allclose(vectors @ query, got.scores, atol=1e-5)
+        np.testing.assert_allclose(vectors, np.array([stored[int(i)] for i in got.ids]), atol=1e-6)
+        np.testing.assert_allclose(store.vectors_of(got.ids), vectors, atol=1e-6)
+    assert index.vectors(np.array([], dtype=np.int64)).shape == (0, 16)
+
+
 @pytest.mark.parametrize("condition", ["group = 3", "even AND group < 10", "name IN ('n1', 'n2')", "id = 'd5'"])
 def test_filtered_search_equals_exact_search_on_the_matching_subset(backend, condition: str) -> None:
     index, vectors, doc_ids, store = backend

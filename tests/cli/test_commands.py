@@ -121,6 +121,13 @@ def test_fusion_by_search_by_index_and_by_tune(small_index: Path, tmp_path: Path
     code, out, _ = run("eval", "--index", small_index, "--queries", write_jsonl(tmp_path / "q.jsonl",
                        [{"_id": "q", "text": "topic 1"}]), "--qrels", _qrels(tmp_path), "--fusion", "convex:0.5")  # fmt: skip
     assert code == 0 and "1 queries, mode hybrid, fusion convex:0.5:minmax" in out
+    code, out, _ = run("eval", "--index", small_index, "--queries", tmp_path / "q.jsonl", "--qrels", _qrels(tmp_path),
+                       "--feedback", "--json")  # fmt: skip
+    assert code == 0 and json.loads(out)["feedback"] is True and json.loads(out)["fusion"] == "rrf"
+    code, out, err = run("search", "topic 1", "--index", small_index, "--feedback", "--json")
+    assert code == 0 and len(json.loads(out)["hits"]) > 0, err
+    code, _, err = run("search", "topic 1", "--index", small_index, "--feedback", "--mode", "dense")
+    assert code == 1 and err == "error: --feedback True: works in hybrid mode only (it learns from the fused ranking)\n"
 
 
 def test_tune_keeps_the_default_on_a_corpus_too_small_to_judge(small_index: Path) -> None:

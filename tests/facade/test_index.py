@@ -178,21 +178,54 @@ def test_convex_hybrid_scores_each_candidate_in_both_retrievers(
     assert (floor is None) == (windows == 100_000)  # every window scored, or some left at the floor
 
 
-def test_a_forked_child_searches_in_hybrid_mode_with_its_own_threads(sample_index: Path) -> None:
-    """The parent's side threads (BM25 beside the encoding) do not survive a fork; the child must not wait on them."""
-    import multiprocessing
-    import os
+def test_a_forked_child_gets_its_own_search_threads() -> None:
+    """The parent's side threads (BM25 beside the encoding) do not survive a fork: a child that used the
+    inherited pool would wait forever. Run in a fresh interpreter that loads nothing fork-unsafe."""
+    import subprocess
+    import sys
+
+    script = (
+        "import os, signal\n"
+        "from semsearch.facade.index import side_thread\n"
+        "assert side_thread().submit(lambda: 1).result() == 1\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    signal.alarm(20)\n"
+        "    os._exit(0 if side_thread().submit(lambda: 2).result() == 2 else 1)\n"
+        "_, status = os.waitpid(pid, 0)\n"
+        "raise SystemExit(os.waitstatus_to_exitcode(status))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+def test_feedback_searches_again_with_the_query_moved_towards_the_first_rankings_top_two(
+    sample_index: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """feedback=True is the search the moved query vector gets: Rocchio over the best stored windows of
+    the first fusion's top two documents, the BM25 side unchanged."""
+    import numpy as np
+
+    from semsearch.errors import OptionError
+    from semsearch.ranking import rocchio
 
     index = semsearch.open(sample_index)
-    expected = [hit.id for hit in index.search("vitamin D and bone health", k=5).hits]  # the pool exists now
-    context = multiprocessing.get_context("fork")
-    with context.Pool(1) as pool:
-        result = pool.apply_async(_search_in_child, (str(sample_index), os.getpid()))
-        assert result.get(timeout=120) == expected
-
-
-def _search_in_child(directory: str, parent: int) -> list[str]:
-    import os
-
-    assert os.getpid() != parent
-    return [hit.id for hit in semsearch.open(directory).search("vitamin D and bone health", k=5).hits]
+    query = "vitamin D and bone health"
+    vector = index.query_vector(query)
+    top_two = [doc for doc, _ in index.rank(query, 2)]
+    rows = index.store.chunks_of(top_two)
+    vectors = np.asarray(rows["vector"].combine_chunks().flatten().to_numpy(), dtype=np.float32).reshape(
+        rows.num_rows, -1
+    )
+    doc_of = rows["doc_id"].to_pylist()
+    best = [vectors[max((i for i, d in enumerate(doc_of) if d == doc), key=lambda i: vectors[i] @ vector)]
+            for doc in top_two]  # fmt: skip
+    moved = rocchio(vector, np.stack(best))
+    fed, plain = index.rank(query, 10, feedback=True), index.rank(query, 10)
+    assert fed != plain and float(moved @ vector) < 0.9999
+    monkeypatch.setattr(index, "query_vector", lambda text: moved if text == query else vector)
+    assert fed == index.rank(query, 10)  # the plain search of the moved vector
+    with pytest.raises(OptionError, match="hybrid mode only"):
+        index.rank(query, 10, "dense", feedback=True)
+    with pytest.raises(OptionError, match="explain or disambiguate"):
+        index.search(query, 5, explain=True, feedback=True)

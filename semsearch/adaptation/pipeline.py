@@ -35,6 +35,7 @@ from semsearch.adaptation.train import blend_into_base, fine_tune
 from semsearch.errors import AdaptError
 from semsearch.fsutil import atomic_write_text
 from semsearch.models import resolve_model_dir, weights_sha256
+from semsearch.types import DEFAULT_FUSION
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +183,10 @@ def adapt(source: str | Path, out: str | Path, options: AdaptOptions | None = No
         gate.own_ranks(adapted_scores),
         gate_queries,
         options.seed,
-        hybrid=(gate.hybrid_ranks(base_scores, lexical), gate.hybrid_ranks(adapted_scores, lexical)),
+        hybrid=(
+            gate.hybrid_ranks(base_scores, lexical, fusion=DEFAULT_FUSION),
+            gate.hybrid_ranks(adapted_scores, lexical, fusion=DEFAULT_FUSION),
+        ),
     )
     cpu = clock.cpu_seconds()
     report = {

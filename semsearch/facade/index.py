@@ -9,9 +9,7 @@ write through it (``add``, ``delete``) it moves to the new version.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from functools import cache, cached_property, lru_cache
 from pathlib import Path
@@ -19,24 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from semsearch.ann import ChunkMatches, VectorBackend, open_backend
+from semsearch.ann import VectorBackend, open_backend
 from semsearch.errors import FilterError, IncompatibleEncoderError, OptionError
 from semsearch.filters import Filter, parse
 from semsearch.fsutil import size_on_disk
 from semsearch.location import describe, resolve
 from semsearch.manifest import STORE_DIR, Manifest, installed_labels
-from semsearch.ranking import (
-    FEEDBACK_DOCS,
-    FUSION_DEPTH,
-    Others,
-    Ranking,
-    best_per_document,
-    best_windows,
-    fuse,
-    rocchio,
-    top_documents,
-)
-from semsearch.runtime.cpu import usable_cores
+from semsearch.ranking import FUSION_DEPTH, Others, Ranking, fuse, top_documents
 from semsearch.runtime.planner import cached_plan
 from semsearch.store import Store
 from semsearch.store.schema import LABEL_FIELD, PROB_FIELD, quote
@@ -45,7 +32,6 @@ from semsearch.types import (
     Document,
     FieldSummary,
     Fusion,
-    FusionMethod,
     Hit,
     IndexInfo,
     Mode,
@@ -66,8 +52,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Windows the dense side of a convex fusion scores exactly (enough for a 100-document list on long documents).
-COMPLETE_WINDOWS = 1000
 QUERY_VECTOR_CACHE = 64  # recent query vectors kept, so disambiguation reuses the search's own encoding
 
 
@@ -376,56 +360,11 @@ class Index:
     def fusion_inputs(
         self, query: str, depth: int, where: Filter | None, fusion: Fusion, feedback: bool = False
     ) -> tuple[Ranking, Ranking, Others | None]:
-        """What hybrid search fuses: the dense and BM25 top ``depth``, and for convex fusion each
-        retriever's scores of the other's documents (complete fusion; :func:`semsearch.ranking.fuse`).
+        """What hybrid search fuses for ``query``: the dense and BM25 top ``depth`` and, for convex fusion,
+        each retriever's scores of the other's documents (:func:`semsearch.facade.hybrid.fusion_inputs`)."""
+        from semsearch.facade.hybrid import fusion_inputs
 
-        BM25 runs on a second thread while this one encodes the query (the runtime releases the GIL).
-        It scores every document anyway, so its side is exact. The dense side scores the documents of the
-        top :data:`COMPLETE_WINDOWS` windows exactly and the rest at the last of those windows' score,
-        the most they can have: on SciFact and NFCorpus that ranks as well as exact scores.
-
-        ``feedback``: the dense side is searched again with the query vector moved towards the best windows
-        of the first fusion's top :data:`~semsearch.ranking.FEEDBACK_DOCS` (:func:`~semsearch.ranking.rocchio`).
-        """
-        if fusion.method is FusionMethod.RRF and not feedback:
-            pending = side_thread().submit(self._bm25, query, depth, where)
-            return self._dense(query, depth, where), pending.result(), None
-        scored = side_thread().submit(self._bm25_scores, query, depth, where)
-        vector = self.query_vector(query)
-        dense, known, floor, matches = self._complete_dense(vector, depth, where)
-        lexical, scores = scored.result()
-        if feedback:
-            first = fuse(dense, lexical, fusion, self._others(dense, known, floor, lexical, scores))
-            chunks = best_windows(matches, [doc for doc, _ in first[:FEEDBACK_DOCS]])
-            if chunks:
-                moved = rocchio(vector, self.vectors.vectors(np.array(chunks, dtype=np.int64)))
-                dense, known, floor, _ = self._complete_dense(moved, depth, where)
-        return dense, lexical, self._others(dense, known, floor, lexical, scores)
-
-    def _complete_dense(
-        self, vector: np.ndarray, depth: int, where: Filter | None
-    ) -> tuple[Ranking, dict[str, float], float | None, ChunkMatches]:
-        """The dense top ``depth``, the exact scores of the other documents of the top windows, the score a
-        document past them can have at most (None: no window is past them), and the window matches."""
-        limit = max(COMPLETE_WINDOWS, 4 * depth)
-        matches = self.vectors.search(vector, limit, where)
-        documents = best_per_document(matches)
-        more = len(matches) == limit  # the backend holds more windows than were asked for
-        if len(documents) < depth and more:
-            documents = top_documents(lambda limit: self.vectors.search(vector, limit, where), depth)
-        floor = float(matches.scores[-1]) if more else None
-        return documents[:depth], dict(documents[depth:]), floor, matches
-
-    def _others(
-        self, dense: Ranking, known: dict[str, float], floor: float | None, lexical: Ranking, scores: np.ndarray
-    ) -> Others:
-        """Each retriever's scores of the other's list: dense from ``known`` (else at most ``floor``), BM25 from
-        its scores of every document."""
-        dense_others = dict(known)
-        if floor is not None:
-            dense_others.update((doc, floor) for doc, _ in lexical if doc not in dense_others)
-        position = self.bm25.position
-        return dense_others, {doc: float(scores[position[doc]]) for doc, _ in dense if doc in position}
+        return fusion_inputs(self, query, depth, where, fusion, feedback)
 
     def search(
         self,
@@ -520,16 +459,6 @@ class Index:
             allowed = self.bm25.mask(ids)
         scores = self.bm25.scores(query)
         return self.bm25.best(scores, k, allowed), scores
-
-
-@cache
-def side_thread() -> ThreadPoolExecutor:
-    """The process's threads for work a search does beside its own (BM25 while the query encodes)."""
-    return ThreadPoolExecutor(max_workers=usable_cores(), thread_name_prefix="semsearch-search")
-
-
-# A forked child inherits the pool but not its threads, and would wait for them forever: it makes its own.
-os.register_at_fork(after_in_child=side_thread.cache_clear)
 
 
 def _windows_of(store: Store, doc_ids: list[str]) -> dict[str, list[dict[str, Any]]]:

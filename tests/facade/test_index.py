@@ -148,7 +148,7 @@ def test_convex_hybrid_scores_each_candidate_in_both_retrievers(
     of the sample's), the last scored window's cosine, which bounds it from above."""
     import numpy as np
 
-    import semsearch.facade.index as facade
+    import semsearch.facade.hybrid as facade
     from semsearch.ranking import convex_fusion
     from semsearch.types import Normalisation
 
@@ -186,7 +186,7 @@ def test_a_forked_child_gets_its_own_search_threads() -> None:
 
     script = (
         "import os, signal\n"
-        "from semsearch.facade.index import side_thread\n"
+        "from semsearch.facade.hybrid import side_thread\n"
         "assert side_thread().submit(lambda: 1).result() == 1\n"
         "pid = os.fork()\n"
         "if pid == 0:\n"

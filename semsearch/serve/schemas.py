@@ -21,13 +21,16 @@ class SearchRequest(BaseModel):
 
     q: str = Field(description="The query (at most 2,000 characters).")
     k: int = Field(10, ge=1, description="Documents to return, 1 to 100.")
-    mode: Mode = Field(Mode.HYBRID, description="dense, bm25, or hybrid (both, fused by reciprocal rank).")
+    mode: Mode = Field(Mode.HYBRID, description="dense, bm25, or hybrid (both, fused as the index fuses them).")
     where: str | None = Field(None, description="A metadata filter in the safe SQL subset, e.g. year >= 2015.")
     label: str | None = Field(None, description="Only documents the index's classifier gave this label.")
     min_prob: float | None = Field(None, ge=0, le=1, description="... with at least this probability.")
     disambiguate: bool = Field(False, description="Group the results by the senses of an ambiguous query.")
     sense: str | int | None = Field(None, description="Put this sense first: its label or 0-based number.")
     explain: bool = Field(False, description="Explain each hit (where this version of semsearch can).")
+    feedback: bool = Field(
+        False, description="Hybrid mode: search again with the query moved towards the first ranking's top two."
+    )
 
 
 class AddRequest(BaseModel):

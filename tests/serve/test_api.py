@@ -38,6 +38,14 @@ def test_post_search_takes_the_same_names_as_get(server: str, tiny_index: Path) 
     assert [h["id"] for h in answer.body["hits"]] == ["v1"]
 
 
+def test_feedback_searches_as_the_library_does_and_only_in_hybrid_mode(server: str, tiny_index: Path) -> None:
+    answer = get(server, "/search", q="vitamin D infection", k=3, feedback="true")
+    assert answer.status == 200, answer.body
+    assert answer.body == library(tiny_index, "vitamin D infection", k=3, feedback=True)
+    refused = call(server, "POST", "/search", {"q": "vitamin", "mode": "dense", "feedback": True})
+    assert "hybrid mode only" in assert_error(refused, 400, "invalid_option")
+
+
 def test_disambiguate_gives_ambiguous_and_senses(server: str) -> None:
     answer = get(server, "/search", q="vitamin D", k=4, disambiguate="true")
     assert answer.status == 200, answer.body

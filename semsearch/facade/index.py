@@ -396,12 +396,12 @@ class Index:
         query, k, mode = checked_query(query), checked_k(k), choice(Mode, mode, "mode")
         fused = self.fusion if fusion is None else Fusion.parse(fusion)
         condition = self.condition(where, label, min_prob)
-        if feedback is True and (explain or disambiguate or sense is not None):
-            raise OptionError("feedback", feedback, "cannot be combined with explain or disambiguate yet")
+        if feedback is True and explain:
+            raise OptionError("feedback", feedback, "cannot be explained yet (the moved query has no exact split)")
         if disambiguate or sense is not None:
             from semsearch.facade.senses import disambiguated
 
-            result = disambiguated(self, query, k, mode, condition, sense, fused)
+            result = disambiguated(self, query, k, mode, condition, sense, fused, feedback)
         else:
             result = SearchResult(query=query, hits=self.hits(self.rank(query, k, mode, condition, fused, feedback)))
         if explain:

@@ -227,5 +227,9 @@ def test_feedback_searches_again_with_the_query_moved_towards_the_first_rankings
     assert fed == index.rank(query, 10)  # the plain search of the moved vector
     with pytest.raises(OptionError, match="hybrid mode only"):
         index.rank(query, 10, "dense", feedback=True)
-    with pytest.raises(OptionError, match="explain or disambiguate"):
+    with pytest.raises(OptionError, match="cannot be explained yet"):
         index.search(query, 5, explain=True, feedback=True)
+    sensed = index.search(query, 10, disambiguate=True, feedback=True)  # senses among the feedback ranking
+    pool = index.rank(query, max(10, index.disambiguation.candidates), feedback=True)
+    assert len(sensed.hits) == 10 and {hit.id for hit in sensed.hits} <= {doc for doc, _ in pool}
+    assert sensed.ambiguous is not None

@@ -56,8 +56,8 @@ def best_windows(matches: ChunkMatches, doc_ids: Sequence[str]) -> list[int]:
 
 
 def rocchio(query: np.ndarray, feedback: np.ndarray, weight: float = FEEDBACK_WEIGHT) -> np.ndarray:
-    """``query`` moved ``weight`` of the way towards the mean of the ``feedback`` vectors (Rocchio 1971),
-    then unit length again: the query itself when there is no feedback."""
+    """``query`` plus ``weight`` x the mean of the ``feedback`` vectors (Rocchio 1971), unit length again:
+    the query itself when there is no feedback."""
     if len(feedback) == 0:
         return query
     moved = query + weight * np.asarray(feedback, dtype=np.float32).mean(axis=0)

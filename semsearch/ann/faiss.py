@@ -36,7 +36,7 @@ import numpy as np
 from semsearch.ann import ChunkMatches, VectorBackend, exact_search
 from semsearch.filters import Filter
 from semsearch.fsutil import atomic_write, atomic_write_text, file_sha256, sweep_temporaries
-from semsearch.store import Store
+from semsearch.store import Store, vector_array
 
 log = logging.getLogger(__name__)
 
@@ -147,10 +147,10 @@ class FaissBackend(VectorBackend):
         rows = self.store.scan(["rowid", "vector"])
         if not index.is_trained and rows.num_rows:
             sample = rows.slice(0, TRAIN_SAMPLE)
-            _train(index, _vectors(sample))
+            _train(index, vector_array(sample))
         for begin in range(0, rows.num_rows, _BATCH):
             part = rows.slice(begin, _BATCH)
-            index.add_with_ids(_vectors(part), part["rowid"].to_numpy())
+            index.add_with_ids(vector_array(part), part["rowid"].to_numpy())
         inner = faiss.downcast_index(index.index)  # type: ignore[attr-defined]  # faiss's stubs miss it
         if isinstance(inner, faiss.IndexHNSW):
             inner.hnsw.efSearch = HNSW_EF_SEARCH  # saved with the index
@@ -197,7 +197,7 @@ class FaissBackend(VectorBackend):
         count = index.ntotal
         if self.factory == "Flat" or count == 0:
             return BuildReport(self.factory, count, 1.0, 0)
-        vectors = _vectors(rows)
+        vectors = vector_array(rows)
         sample = vectors[np.random.default_rng(0).choice(count, size=min(RECALL_SAMPLE, count), replace=False)]
         exact = faiss.IndexFlatIP(vectors.shape[1])
         exact.add(vectors)
@@ -226,7 +226,7 @@ class FaissBackend(VectorBackend):
             if self.store.count_chunks(where) <= EXACT_FILTER_LIMIT:
                 rows = self.store.scan(["doc_id", "rowid", "vector"], where.sql)
                 doc_ids = np.array(rows["doc_id"].to_pylist(), dtype=object)
-                return exact_search(_vectors(rows), doc_ids, query[0], limit, rows["rowid"].to_numpy())
+                return exact_search(vector_array(rows), doc_ids, query[0], limit, rows["rowid"].to_numpy())
             allowed = self.store.scan(["rowid"], where.sql)["rowid"].to_numpy()
             params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))  # type: ignore[call-arg]
         scores, ids = _single_threaded(self.index, query, min(limit, self.index.ntotal), params)
@@ -272,10 +272,3 @@ def _single_threaded(
         return index.search(query, limit, params=params)
     finally:
         faiss.omp_set_num_threads(threads)
-
-
-def _vectors(rows: object) -> np.ndarray:
-    column = rows["vector"]  # type: ignore[index]
-    dim = column.type.list_size
-    flat = column.combine_chunks().flatten().to_numpy(zero_copy_only=False)
-    return np.ascontiguousarray(flat.reshape(-1, dim), dtype=np.float32)

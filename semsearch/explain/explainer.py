@@ -37,7 +37,7 @@ from semsearch.filters import Filter
 from semsearch.manifest import Manifest
 from semsearch.ranking import FUSION_DEPTH, RRF_K, Others, Ranking, convex_parts
 from semsearch.runtime import pad
-from semsearch.store import Store
+from semsearch.store import Store, vector_array
 from semsearch.types import Fusion, FusionMethod, Mode, Pooling
 
 if TYPE_CHECKING:
@@ -154,8 +154,7 @@ def stored_windows(store: Store, doc_ids: Sequence[str]) -> dict[str, list[Store
     rows = store.chunks_of(list(doc_ids))
     if rows.num_rows == 0:
         return {}
-    dim = rows["vector"].type.list_size
-    vectors = rows["vector"].combine_chunks().flatten().to_numpy(zero_copy_only=False).reshape(-1, dim)
+    vectors = vector_array(rows)
     found: dict[str, list[StoredWindow]] = {}
     for doc_id, number, start, end, vector in zip(
         rows["doc_id"].to_pylist(), rows["chunk"].to_pylist(), rows["start"].to_pylist(), rows["end"].to_pylist(),

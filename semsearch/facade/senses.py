@@ -12,6 +12,7 @@ from semsearch.disambiguate import Candidate, Disambiguation, find_senses, find_
 from semsearch.disambiguate.learned import default_fitted
 from semsearch.disambiguate.mentions import Mention, mention_vectors
 from semsearch.filters import Filter
+from semsearch.store import vector_array
 from semsearch.types import Fusion, Hit, Mode, SearchResult, Sense
 
 if TYPE_CHECKING:
@@ -69,8 +70,7 @@ def dense_scores(index: Index, query: str, hits: list[Hit]) -> list[tuple[float,
     if not hits:
         return []
     rows = index.store.chunks_of([hit.id for hit in hits])
-    dim = rows["vector"].type.list_size
-    vectors = rows["vector"].combine_chunks().flatten().to_numpy(zero_copy_only=False).reshape(-1, dim)
+    vectors = vector_array(rows)
     best: dict[str, tuple[float, np.ndarray | None]] = {}
     scores = vectors @ index.query_vector(query)
     for doc_id, score, vector in zip(rows["doc_id"].to_pylist(), scores, vectors, strict=True):

@@ -39,7 +39,7 @@ from semsearch.ingest.labelling import IndexLabeller, install_if_new, open_label
 from semsearch.ingest.options import IndexOptions, IndexSummary
 from semsearch.ingest.prepare import check_metadata, existing_manifest, open_for_writing, settle
 from semsearch.manifest import STORE_DIR, Manifest
-from semsearch.store import ChunkRows, Store
+from semsearch.store import ChunkRows, Store, vector_array
 from semsearch.store.lock import writer_lock
 from semsearch.store.rowids import RowidCounter
 from semsearch.store.schema import META_PREFIX, filterable_kinds, metadata_json, sha256
@@ -160,8 +160,7 @@ class _Run:
         """Same text, new metadata: keep the stored vectors (and their rowids) as they are."""
         stored = self.store.chunks_of([d.id for d in docs])
         position = {d.id: i for i, d in enumerate(docs)}
-        dim = stored.schema.field("vector").type.list_size
-        vectors = stored["vector"].combine_chunks().flatten().to_numpy(zero_copy_only=False).reshape(-1, dim)
+        vectors = vector_array(stored)
         return self._labelled(
             ChunkRows(
                 docs=docs,

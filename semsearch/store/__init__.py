@@ -5,7 +5,7 @@ an intact version (:mod:`.repair`), one writer at a time (:mod:`.lock`; :mod:`.l
 and vector ids that are never reused (:mod:`.rowids`).
 """
 
-from semsearch.store.rows import ChunkRows, DocLabel, chunk_table
+from semsearch.store.rows import ChunkRows, DocLabel, chunk_table, vector_array
 from semsearch.store.table import Store, StoredDocument
 
-__all__ = ["ChunkRows", "DocLabel", "Store", "StoredDocument", "chunk_table"]
+__all__ = ["ChunkRows", "DocLabel", "Store", "StoredDocument", "chunk_table", "vector_array"]

@@ -18,6 +18,13 @@ from semsearch.store.schema import LABEL_COLUMN, LABELLED_BY_COLUMN, META_PREFIX
 from semsearch.types import Document
 
 
+def vector_array(rows: pa.Table) -> np.ndarray:
+    """The ``vector`` column of ``rows`` (read from the table) as one float32 array, a row per chunk."""
+    column = rows["vector"]
+    flat = column.combine_chunks().flatten().to_numpy(zero_copy_only=False)
+    return np.ascontiguousarray(flat.reshape(-1, column.type.list_size), dtype=np.float32)
+
+
 @dataclass(frozen=True)
 class DocLabel:
     """A classifier's verdict on one document."""

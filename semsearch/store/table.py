@@ -35,7 +35,7 @@ from semsearch import location
 from semsearch.errors import IndexDamagedError, IndexNotFoundError, SemsearchError
 from semsearch.filters import FieldInfo, Filter, Kind
 from semsearch.store import damage as lance_files
-from semsearch.store.rows import ChunkRows, chunk_table
+from semsearch.store.rows import ChunkRows, chunk_table, vector_array
 from semsearch.store.schema import (
     ARROW_KIND,
     KIND_OF_ARROW,
@@ -277,9 +277,7 @@ class Store:
         missing = [i for i in wanted if i not in found]
         if missing:
             raise KeyError(f"no chunk with rowid {missing[0]} in {self.table_dir}")
-        dim = rows["vector"].type.list_size
-        flat = rows["vector"].combine_chunks().flatten().to_numpy(zero_copy_only=False).reshape(-1, dim)
-        return np.ascontiguousarray(flat[[found[i] for i in wanted]], dtype=np.float32)
+        return vector_array(rows)[[found[i] for i in wanted]]
 
     def doc_hashes(self) -> dict[str, tuple[str, str]]:
         rows = self.scan(["doc_id", "text_hash", "doc_hash"], "chunk = 0")

@@ -240,9 +240,9 @@ class FaissBackend(VectorBackend):
         if self.index is None:
             self.sync()
         assert self.index is not None
-        if self.factory == "Flat" or self.factory.endswith(",Flat"):
+        if len(ids) and (self.factory == "Flat" or self.factory.endswith(",Flat")):
             try:
-                return np.stack([self.index.reconstruct(int(i)) for i in ids]) if len(ids) else super().vectors(ids)
+                return np.stack([self.index.reconstruct(int(i)) for i in ids])
             except RuntimeError:  # an id FAISS does not hold: the store says what is wrong
                 pass
         return super().vectors(ids)

@@ -55,6 +55,13 @@ def best_windows(matches: ChunkMatches, doc_ids: Sequence[str]) -> list[int]:
     return [first[doc_id] for doc_id in doc_ids if doc_id in first]
 
 
+def rescore(matches: ChunkMatches, vectors: np.ndarray, query: np.ndarray) -> ChunkMatches:
+    """``matches`` scored again by ``query`` (``vectors`` are theirs, row for row), best first."""
+    scores = (np.asarray(vectors, dtype=np.float32) @ np.asarray(query, dtype=np.float32)).astype(np.float32)
+    order = np.argsort(-scores, kind="stable")
+    return ChunkMatches(matches.doc_ids[order], scores[order], matches.ids[order])
+
+
 def rocchio(query: np.ndarray, feedback: np.ndarray, weight: float = FEEDBACK_WEIGHT) -> np.ndarray:
     """``query`` plus ``weight`` x the mean of the ``feedback`` vectors (Rocchio 1971), unit length again:
     the query itself when there is no feedback."""

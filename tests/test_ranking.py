@@ -14,6 +14,7 @@ from semsearch.ranking import (
     fuse,
     normalised,
     reciprocal_rank_fusion,
+    rescore,
     rocchio,
     top_documents,
 )
@@ -105,6 +106,15 @@ def test_best_windows_are_each_documents_first_match_in_the_order_asked() -> Non
     found = matches([("a", 0.9), ("b", 0.8), ("a", 0.7), ("c", 0.6)])  # ids 0, 1, 2, 3
     assert best_windows(found, ["c", "a", "z"]) == [3, 0]
     assert best_windows(ChunkMatches.empty(), ["a"]) == []
+
+
+def test_rescore_orders_the_matches_by_the_new_query_and_keeps_their_ids() -> None:
+    found = matches([("a", 0.9), ("b", 0.8), ("c", 0.6)])  # ids 0, 1, 2
+    vectors = np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]], dtype=np.float32)
+    again = rescore(found, vectors, np.array([0.0, 1.0], dtype=np.float32))
+    assert list(again.doc_ids) == ["b", "c", "a"] and list(again.ids) == [1, 2, 0]
+    np.testing.assert_allclose(again.scores, [1.0, 0.8, 0.0])
+    assert again.scores.dtype == np.float32 and len(rescore(ChunkMatches.empty(), np.zeros((0, 2)), vectors[0])) == 0
 
 
 def test_rocchio_moves_the_query_towards_the_feedback_and_keeps_unit_length() -> None:

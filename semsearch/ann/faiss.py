@@ -242,7 +242,7 @@ class FaissBackend(VectorBackend):
         assert self.index is not None
         if len(ids) and (self.factory == "Flat" or self.factory.endswith(",Flat")):
             try:
-                return np.stack([self.index.reconstruct(int(i)) for i in ids])
+                return np.asarray(self.index.reconstruct_batch(np.asarray(ids, dtype=np.int64)), dtype=np.float32)
             except RuntimeError:  # an id FAISS does not hold: the store says what is wrong
                 pass
         return super().vectors(ids)

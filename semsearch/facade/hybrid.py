@@ -6,8 +6,8 @@ list's floor (benchmarks/RESULTS.md measures the difference). BM25 scores every 
 side scores the documents of the top :data:`COMPLETE_WINDOWS` windows exactly and any other at the last of
 those windows' cosine, the most it can have.
 
-With ``feedback`` the dense side is searched a second time, the query vector moved towards the best
-windows of the first fusion's top documents (:func:`semsearch.ranking.rocchio`).
+With ``feedback`` the query vector moves towards the best windows of the first fusion's top documents
+(:func:`semsearch.ranking.rocchio`), and the dense side is those top windows scored again by it.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from semsearch.ranking import (
     best_per_document,
     best_windows,
     fuse,
+    rescore,
     rocchio,
     top_documents,
 )
@@ -67,9 +68,28 @@ def fusion_inputs(
         first = fuse(dense, lexical, fusion, others(index, dense, known, floor, lexical, scores))
         chunks = best_windows(matches, [doc for doc, _ in first[:FEEDBACK_DOCS]])
         if chunks:
-            moved = rocchio(vector, index.vectors.vectors(np.array(chunks, dtype=np.int64)))
-            dense, known, floor, _ = complete_dense(index, moved, depth, where)
+            windows = index.vectors.vectors(matches.ids)
+            row = {int(chunk): i for i, chunk in enumerate(matches.ids)}
+            moved = rocchio(vector, windows[[row[chunk] for chunk in chunks]])
+            if floor is None or len(best_per_document(matches)) >= depth:
+                dense, known, floor = moved_dense(matches, windows, moved, depth, floor is not None)
+            else:  # the first pass's windows held too few documents: search the moved vector afresh
+                dense, known, floor, _ = complete_dense(index, moved, depth, where)
     return dense, lexical, others(index, dense, known, floor, lexical, scores)
+
+
+def moved_dense(
+    matches: ChunkMatches, windows: np.ndarray, moved: np.ndarray, depth: int, more: bool
+) -> tuple[Ranking, dict[str, float], float | None]:
+    """The dense side of the moved query from the first pass's windows (``windows`` their vectors), scored
+    again: the top ``depth``, the other documents' scores and, when the backend holds ``more`` windows,
+    the lowest rescored one's score for any document past them. A second search of every vector ranks the
+    same within noise (benchmarks/RESULTS.md) at several times the cost; that floor is an estimate, not a
+    bound, since the moved query can score a window the first pass missed above it."""
+    again = rescore(matches, windows, moved)
+    documents = best_per_document(again)
+    floor = float(again.scores[-1]) if more and len(again) else None
+    return documents[:depth], dict(documents[depth:]), floor
 
 
 def complete_dense(

@@ -203,7 +203,8 @@ def test_feedback_searches_again_with_the_query_moved_towards_the_first_rankings
     sample_index: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """feedback=True is the search the moved query vector gets: Rocchio over the best stored windows of
-    the first fusion's top two documents, the BM25 side unchanged."""
+    the first fusion's top two documents, the BM25 side unchanged (the first pass holds every window of
+    this small index, so scoring them again is the whole search)."""
     import numpy as np
 
     from semsearch.errors import OptionError
@@ -224,7 +225,9 @@ def test_feedback_searches_again_with_the_query_moved_towards_the_first_rankings
     fed, plain = index.rank(query, 10, feedback=True), index.rank(query, 10)
     assert fed != plain and float(moved @ vector) < 0.9999
     monkeypatch.setattr(index, "query_vector", lambda text: moved if text == query else vector)
-    assert fed == index.rank(query, 10)  # the plain search of the moved vector
+    searched = index.rank(query, 10)  # the plain search of the moved vector (FAISS's sums: last-digit differences)
+    assert [doc for doc, _ in fed] == [doc for doc, _ in searched]
+    np.testing.assert_allclose([score for _, score in fed], [score for _, score in searched], rtol=1e-5)
     with pytest.raises(OptionError, match="hybrid mode only"):
         index.rank(query, 10, "dense", feedback=True)
     with pytest.raises(OptionError, match="cannot be explained yet"):
@@ -233,3 +236,34 @@ def test_feedback_searches_again_with_the_query_moved_towards_the_first_rankings
     pool = index.rank(query, max(10, index.disambiguation.candidates), feedback=True)
     assert len(sensed.hits) == 10 and {hit.id for hit in sensed.hits} <= {doc for doc, _ in pool}
     assert sensed.ambiguous is not None
+
+
+def test_feedback_scores_the_first_passs_windows_again_when_the_index_holds_more(
+    sample_index: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the first pass's windows there is no second search: the moved query scores the windows found,
+    each document as its best of them, and a document of the BM25 list past them at the lowest."""
+    import numpy as np
+
+    from semsearch.facade import hybrid
+    from semsearch.types import Fusion
+
+    index = semsearch.open(sample_index)
+    query = "vitamin D and bone health"
+    moved: list[np.ndarray] = []
+    rocchio = hybrid.rocchio
+    monkeypatch.setattr(hybrid, "rocchio", lambda vector, chunks: moved.append(rocchio(vector, chunks)) or moved[-1])
+    monkeypatch.setattr(hybrid, "COMPLETE_WINDOWS", 12)
+    dense, lexical, others = hybrid.fusion_inputs(index, query, 3, None, Fusion.parse("convex:0.5"), feedback=True)
+    first = index.vectors.search(index.query_vector(query), 12)
+    assert len(first) == 12 and index.store.count_chunks() > 12 and len(moved) == 1
+    scores = index.store.vectors_of(first.ids) @ moved[0]
+    best: dict[str, float] = {}
+    for doc, score in zip(first.doc_ids, scores, strict=True):
+        best[doc] = max(best.get(doc, -2.0), float(score))
+    expected = sorted(best.items(), key=lambda item: -item[1])
+    assert [doc for doc, _ in dense] == [doc for doc, _ in expected[:3]]
+    np.testing.assert_allclose([score for _, score in dense], [score for _, score in expected[:3]], rtol=1e-5)
+    assert others is not None
+    past = [doc for doc, _ in lexical if doc not in best]
+    assert past and all(abs(others[0][doc] - float(scores.min())) < 1e-5 for doc in past)

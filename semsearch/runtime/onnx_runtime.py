@@ -38,6 +38,10 @@ class OnnxRuntime:
             options.intra_op_num_threads = intra
             options.inter_op_num_threads = 1
             options.log_severity_level = 3  # errors only: its warnings say nothing a user can act on
+            if intra > 1:
+                # Its threads spin for work between operators (fast), and by default go on spinning after a
+                # run, taking the cores the rest of a search needs: they stop when the run ends.
+                options.add_session_config_entry("session.force_spinning_stop", "1")
             return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
         try:

@@ -54,3 +54,27 @@ def test_threads_sharing_a_query_encoder_get_the_vectors_each_text_gets_alone(
     assert errors == []
     for number, vector in enumerate(alone):
         np.testing.assert_allclose(together[number], vector, rtol=1e-5, atol=1e-6)
+
+
+def test_a_query_session_on_several_threads_stops_spinning_when_a_run_ends() -> None:
+    """Its threads would otherwise go on spinning after the run and take the cores the rest of the search
+    (vector search, BM25, the fetch) runs on; a single-threaded session has no threads to stop."""
+    if not onnx_runtime.available():
+        pytest.skip("ONNX Runtime is not installed")
+    encoder = Encoder(precision=Precision.INT8_DYNAMIC, threads=2, engine=Engine.ONNXRUNTIME)
+    many = encoder.runtime
+    single = Encoder(precision=Precision.INT8_DYNAMIC, threads=1, engine=Engine.ONNXRUNTIME).runtime
+    assert isinstance(many, onnx_runtime.OnnxRuntime) and isinstance(single, onnx_runtime.OnnxRuntime)
+
+    def stops(runtime: onnx_runtime.OnnxRuntime) -> bool:
+        try:
+            return (
+                runtime._sessions[0].get_session_options().get_session_config_entry("session.force_spinning_stop")
+                == "1"
+            )
+        except RuntimeError:  # ORT's way of saying the entry was never set
+            return False
+
+    assert stops(many) and not stops(single)
+    np.testing.assert_allclose(encoder.encode(TEXTS[:3]), Encoder(precision=Precision.INT8_DYNAMIC, threads=1,
+                               engine=Engine.ONNXRUNTIME).encode(TEXTS[:3]), atol=1e-4)  # fmt: skip

@@ -107,6 +107,12 @@ def main() -> None:
                 timed(lambda q: index.search(q, 10, Mode.HYBRID, fusion=DEFAULT_FUSION), queries),
             )
         )
+    table.append(
+        row(
+            f"semsearch search, hybrid by {DEFAULT_FUSION} with feedback=True, k=10 (end to end)",
+            timed(lambda q: index.search(q, 10, Mode.HYBRID, fusion=DEFAULT_FUSION, feedback=True), queries),
+        )
+    )
     table.append(row("  stage: encode the query", timed(lambda q: index.encoder.encode([q]), queries)))
     table.append(row("  stage: vector search (28 chunks)", timed(lambda q: index.vectors.search(vector, 28), queries)))
     table.append(row("  stage: BM25 top 100", timed(lambda q: index.bm25.top(q, 100), queries)))

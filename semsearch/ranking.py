@@ -6,6 +6,7 @@ Nothing here touches storage or models, so each function is tested on plain list
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from operator import itemgetter
 
 import numpy as np
 
@@ -23,12 +24,12 @@ FEEDBACK_WEIGHT = 0.3
 
 
 def best_per_document(matches: ChunkMatches) -> Ranking:
-    """Collapse chunk matches to documents, scoring each by its best chunk; best first."""
-    best: dict[str, float] = {}
-    for doc_id, score in zip(matches.doc_ids, matches.scores, strict=True):
-        if doc_id not in best:  # matches arrive best first, so the first one is the best
-            best[doc_id] = float(score)
-    return sorted(best.items(), key=lambda item: -item[1])
+    """Collapse chunk matches to documents, scoring each by its best chunk; best first (ties in the order of
+    their first match)."""
+    doc_ids, scores = matches.doc_ids.tolist(), matches.scores.tolist()
+    # Matches arrive best first: built from the end, each document's last write is its first (best) match.
+    best = dict(zip(reversed(doc_ids), reversed(scores), strict=True))
+    return sorted(((doc_id, best[doc_id]) for doc_id in dict.fromkeys(doc_ids)), key=itemgetter(1), reverse=True)
 
 
 def top_documents(search_chunks: Callable[[int], ChunkMatches], k: int, chunks_per_doc: float = 2.0) -> Ranking:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -38,7 +39,9 @@ from semsearch.types import Fusion, FusionMethod
 if TYPE_CHECKING:
     from semsearch.facade.index import Index
 
-COMPLETE_WINDOWS = 1000  # windows the dense side scores exactly (enough for 100 documents of several windows)
+COMPLETE_WINDOWS = (
+    500  # windows the dense side scores exactly: as good as 1,000 on NFCorpus train (benchmarks/RESULTS.md)
+)
 
 
 @cache
@@ -62,58 +65,65 @@ def fusion_inputs(
         return index._dense(query, depth, where), pending.result(), None
     scored = side_thread().submit(index._bm25_scores, query, depth, where)
     vector = index.query_vector(query)
-    dense, known, floor, matches = complete_dense(index, vector, depth, where)
+    dense = complete_dense(index, vector, depth, where)
     lexical, scores = scored.result()
     if feedback:
-        first = fuse(dense, lexical, fusion, others(index, dense, known, floor, lexical, scores))
-        chunks = best_windows(matches, [doc for doc, _ in first[:FEEDBACK_DOCS]])
+        first = fuse(dense.ranking, lexical, fusion, others(index, dense, lexical, scores))
+        chunks = best_windows(dense.matches, [doc for doc, _ in first[:FEEDBACK_DOCS]])
         if chunks:
-            windows = index.vectors.vectors(matches.ids)
-            row = {int(chunk): i for i, chunk in enumerate(matches.ids)}
-            moved = rocchio(vector, windows[[row[chunk] for chunk in chunks]])
-            if floor is None or len(best_per_document(matches)) >= depth:
-                dense, known, floor = moved_dense(matches, windows, moved, depth, floor is not None)
-            else:  # the first pass's windows held too few documents: search the moved vector afresh
-                dense, known, floor, _ = complete_dense(index, moved, depth, where)
-    return dense, lexical, others(index, dense, known, floor, lexical, scores)
+            dense = moved_dense(index, dense, vector, chunks, depth, where)
+    return dense.ranking, lexical, others(index, dense, lexical, scores)
 
 
-def moved_dense(
-    matches: ChunkMatches, windows: np.ndarray, moved: np.ndarray, depth: int, more: bool
-) -> tuple[Ranking, dict[str, float], float | None]:
-    """The dense side of the moved query from the first pass's windows (``windows`` their vectors), scored
-    again: the top ``depth``, the other documents' scores and, when the backend holds ``more`` windows,
-    the lowest rescored one's score for any document past them. A second search of every vector ranks the
-    same within noise (benchmarks/RESULTS.md) at several times the cost; that floor is an estimate, not a
-    bound, since the moved query can score a window the first pass missed above it."""
-    again = rescore(matches, windows, moved)
-    documents = best_per_document(again)
-    floor = float(again.scores[-1]) if more and len(again) else None
-    return documents[:depth], dict(documents[depth:]), floor
+@dataclass(frozen=True)
+class DenseSide:
+    """The dense side of a complete fusion: the top documents, the exact scores of the other documents of the
+    top windows, the most a document past them can score (None: no window is past them), and those windows."""
+
+    ranking: Ranking
+    known: dict[str, float]
+    floor: float | None
+    matches: ChunkMatches
+    whole: bool  # the ranking comes from ``matches`` alone (False: they held too few documents)
 
 
-def complete_dense(
-    index: Index, vector: np.ndarray, depth: int, where: Filter | None
-) -> tuple[Ranking, dict[str, float], float | None, ChunkMatches]:
-    """The dense top ``depth``, the exact scores of the other documents of the top windows, the score a
-    document past them can have at most (None: no window is past them), and the window matches."""
+def complete_dense(index: Index, vector: np.ndarray, depth: int, where: Filter | None) -> DenseSide:
+    """The dense side of ``vector``'s top ``depth`` under ``where``, from its top windows."""
     limit = max(COMPLETE_WINDOWS, 4 * depth)
     matches = index.vectors.search(vector, limit, where)
     documents = best_per_document(matches)
     more = len(matches) == limit  # the backend holds more windows than were asked for
-    if len(documents) < depth and more:
+    whole = len(documents) >= depth or not more
+    if not whole:
         documents = top_documents(lambda limit: index.vectors.search(vector, limit, where), depth)
     floor = float(matches.scores[-1]) if more else None
-    return documents[:depth], dict(documents[depth:]), floor, matches
+    return DenseSide(documents[:depth], dict(documents[depth:]), floor, matches, whole)
 
 
-def others(
-    index: Index, dense: Ranking, known: dict[str, float], floor: float | None, lexical: Ranking, scores: np.ndarray
-) -> Others:
-    """Each retriever's scores of the other's list: dense from ``known`` (else at most ``floor``), BM25 from
-    its ``scores`` of every document."""
-    dense_others = dict(known)
-    if floor is not None:
-        dense_others.update((doc, floor) for doc, _ in lexical if doc not in dense_others)
+def moved_dense(
+    index: Index, first: DenseSide, vector: np.ndarray, chunks: list[int], depth: int, where: Filter | None
+) -> DenseSide:
+    """The dense side of ``vector`` moved towards the windows ``chunks``: the first pass's windows scored
+    again. A second search of every vector ranks the same within noise (benchmarks/RESULTS.md) at several
+    times the cost. The floor is then the lowest rescored window's score, an estimate rather than a bound:
+    the moved query can score a window the first pass missed above it."""
+    if not first.whole:  # its windows held too few documents: search the moved vector afresh
+        return complete_dense(
+            index, rocchio(vector, index.vectors.vectors(np.array(chunks, dtype=np.int64))), depth, where
+        )
+    windows = index.vectors.vectors(first.matches.ids)
+    moved = rocchio(vector, windows[[int(np.flatnonzero(first.matches.ids == chunk)[0]) for chunk in chunks]])
+    again = rescore(first.matches, windows, moved)
+    documents = best_per_document(again)
+    floor = float(again.scores[-1]) if first.floor is not None and len(again) else None
+    return DenseSide(documents[:depth], dict(documents[depth:]), floor, again, True)
+
+
+def others(index: Index, dense: DenseSide, lexical: Ranking, scores: np.ndarray) -> Others:
+    """Each retriever's scores of the other's list: dense from its known scores (else at most its floor),
+    BM25 from its ``scores`` of every document."""
+    dense_others = dict(dense.known)
+    if dense.floor is not None:
+        dense_others.update((doc, dense.floor) for doc, _ in lexical if doc not in dense_others)
     position = index.bm25.position
-    return dense_others, {doc: float(scores[position[doc]]) for doc, _ in dense if doc in position}
+    return dense_others, {doc: float(scores[position[doc]]) for doc, _ in dense.ranking if doc in position}

@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -36,7 +37,7 @@ from semsearch import Index, runtime
 from semsearch.evaluation import DEPTH, evaluate, load_qrels, load_queries, score
 from semsearch.ingest import IndexOptions, build_index
 from semsearch.ranking import Others, Ranking
-from semsearch.types import DEFAULT_FUSION, Backend, Fusion, Mode, Pooling, Precision
+from semsearch.types import DEFAULT_FUSION, Backend, Fusion, FusionMethod, Mode, Pooling, Precision
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 # nDCG@10 of plain sentence-transformers (mean pooling), bm25s and their RRF: ../shared/data/README.md
@@ -111,17 +112,18 @@ def filtered_query(index_dir: Path) -> str:
 SPLITS = (("scifact", "test"), ("nfcorpus", "train"), ("nfcorpus", "test"))
 TUNED = "tuned"  # the fusion `semsearch tune` chooses for each index, without labels
 LABELLED = "labelled"  # the candidate of tune's grid best on NFCorpus train's qrels
-FEEDBACK = "feedback"  # the default fusion with pseudo-relevance feedback (search(feedback=True))
+WITHOUT_FEEDBACK = replace(DEFAULT_FUSION, feedback=False)
 # (label, mode, fusion)
 TECHNIQUES: tuple[tuple[str, Mode, Fusion | str | None], ...] = (
     ("dense (best window)", Mode.DENSE, None),
     ("BM25", Mode.BM25, None),
     ("hybrid, RRF k=60", Mode.HYBRID, Fusion()),
-    ("hybrid, convex min-max alpha 0.5 (a new index's default)", Mode.HYBRID, DEFAULT_FUSION),
-    ("hybrid, convex z-score alpha 0.5", Mode.HYBRID, Fusion.parse("convex:0.5:zscore")),
-    ("hybrid, convex best on NFCorpus train qrels", Mode.HYBRID, LABELLED),
+    ("hybrid, convex min-max alpha 0.5, no feedback", Mode.HYBRID, WITHOUT_FEEDBACK),
+    ("hybrid, convex z-score alpha 0.5, no feedback", Mode.HYBRID, Fusion.parse("convex:0.5:zscore")),
+    ("hybrid, convex best on NFCorpus train qrels, no feedback", Mode.HYBRID, LABELLED),
+    ("hybrid, RRF with feedback", Mode.HYBRID, Fusion.parse("rrf+feedback")),
+    (f"hybrid, {DEFAULT_FUSION} (a new index's default)", Mode.HYBRID, DEFAULT_FUSION),
     ("hybrid, as `semsearch tune` chooses (no labels)", Mode.HYBRID, TUNED),
-    ("hybrid, the default with feedback (`feedback=True`)", Mode.HYBRID, FEEDBACK),
 )
 LATENCY_QUERIES = 100  # timed per technique with the query encoded afresh (the first SciFact test queries)
 
@@ -148,28 +150,26 @@ def techniques_table(indexes: dict[str, Path]) -> tuple[list[str], list[str]]:
             f"{dataset}: `tune` took {time.perf_counter() - started:.0f} s and chose {made.fusion} "
             f"({made.queries} pseudo-queries; nDCG@10 there: {evidence}); {made.reason}"
         )
-    lists: dict[tuple[str, str], dict[str, tuple[Ranking, Ranking, Others | None]]] = {}
-    fed: dict[tuple[str, str], dict[str, tuple[Ranking, Ranking, Others | None]]] = {}  # with feedback
+    lists: dict[tuple[str, str], Inputs] = {}  # without feedback: every such fusion fuses the same lists
+    fed: dict[tuple[str, tuple[str, str]], Inputs] = {}  # with a fusion's feedback: its own lists, made on demand
     qrels: dict[tuple[str, str], dict[str, dict[str, int]]] = {}
+    texts: dict[tuple[str, str], dict[str, str]] = {}
     for dataset, split in SPLITS:
         if dataset not in opened:
             continue
         queries = load_queries(DATA / dataset / "queries.jsonl")
         judged = {q: r for q, r in load_qrels(DATA / dataset / "qrels" / f"{split}.tsv").items() if q in queries}
-        index = opened[dataset]
         qrels[(dataset, split)] = judged
-        complete = Fusion.parse("convex")  # asks for the other retriever's scores too (RRF ignores them)
-        lists[(dataset, split)] = {q: index.fusion_inputs(queries[q], DEPTH, None, complete) for q in judged}
-        fed[(dataset, split)] = {
-            q: index.fusion_inputs(queries[q], DEPTH, None, DEFAULT_FUSION, feedback=True) for q in judged
-        }
+        texts[(dataset, split)] = {q: queries[q] for q in judged}
+        lists[(dataset, split)] = inputs(opened[dataset], texts[(dataset, split)], WITHOUT_FEEDBACK)
 
-    def ndcg(split: tuple[str, str], mode: Mode, fusion: Fusion | None, feedback: bool = False) -> float:
+    def ndcg(split: tuple[str, str], mode: Mode, fusion: Fusion | None) -> float:
         pick = {Mode.DENSE: lambda d, b: d, Mode.BM25: lambda d, b: b}.get(mode)
-        runs = {
-            q: pick(d, b) if pick else fuse(d, b, fusion or Fusion(), others)[:DEPTH]
-            for q, (d, b, others) in (fed if feedback else lists)[split].items()
-        }
+        fusion = fusion or Fusion()
+        if mode is Mode.HYBRID and fusion.feedback and (str(fusion), split) not in fed:
+            fed[(str(fusion), split)] = inputs(opened[split[0]], texts[split], fusion)
+        chosen = fed[(str(fusion), split)] if mode is Mode.HYBRID and fusion.feedback else lists[split]
+        runs = {q: pick(d, b) if pick else fuse(d, b, fusion, others)[:DEPTH] for q, (d, b, others) in chosen.items()}
         return score(qrels[split], runs)["ndcg@10"]
 
     train = ("nfcorpus", "train")
@@ -178,11 +178,11 @@ def techniques_table(indexes: dict[str, Path]) -> tuple[list[str], list[str]]:
     notes.append("NFCorpus train nDCG@10 of tune's grid: " + ", ".join(f"{n} {v:.4f}" for n, v in grid.items()))
 
     def resolve(fusion: Fusion | str | None, dataset: str) -> Fusion | None:
-        named = {TUNED: tuned[dataset], LABELLED: labelled, FEEDBACK: DEFAULT_FUSION}
+        named = {TUNED: tuned[dataset], LABELLED: labelled}
         return named[fusion] if isinstance(fusion, str) else fusion
 
     figures = {
-        label: {split: ndcg(split, mode, resolve(fusion, split[0]), fusion == FEEDBACK) for split in lists}
+        label: {split: ndcg(split, mode, resolve(fusion, split[0])) for split in lists}
         for label, mode, fusion in TECHNIQUES
     }
     latency = latencies(opened["scifact"], lambda fusion: resolve(fusion, "scifact")) if "scifact" in opened else {}
@@ -203,6 +203,16 @@ def techniques_table(indexes: dict[str, Path]) -> tuple[list[str], list[str]]:
     notes.append(f"best on NFCorpus train qrels: {labelled}; tune's choice per index (no labels): "
                  + ", ".join(f"{d} {f}" for d, f in tuned.items()))  # fmt: skip
     return table, notes
+
+
+Inputs = dict[str, tuple[Ranking, Ranking, Others | None]]  # per query: what hybrid search fuses
+
+
+def inputs(index: Index, queries: dict[str, str], fusion: Fusion) -> Inputs:
+    """What hybrid search fuses for each query by ``fusion``, its feedback included, with each retriever's
+    scores of the other's list (RRF without feedback asks convex fusion for them; RRF ignores them)."""
+    complete = fusion if fusion.method is FusionMethod.CONVEX or fusion.feedback else Fusion.parse("convex")
+    return {q: index.fusion_inputs(text, DEPTH, None, complete)[:3] for q, text in queries.items()}
 
 
 def fusion_cost(
@@ -231,7 +241,7 @@ def latencies(index: Index, resolve: Callable[[Fusion | str | None], Fusion | No
             chosen = resolve(fusion)
             index._query_vectors.cache_clear()  # type: ignore[attr-defined]  # the query is encoded afresh
             started = time.perf_counter()
-            index.rank(text, 10, mode, fusion=chosen, feedback=fusion == FEEDBACK)
+            index.rank(text, 10, mode, fusion=chosen)
             timed[label].append((time.perf_counter() - started) * 1000)
     return {label: sorted(values)[len(values) // 2] for label, values in timed.items()}
 

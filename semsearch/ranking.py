@@ -6,6 +6,7 @@ Nothing here touches storage or models, so each function is tested on plain list
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from operator import itemgetter
 
 import numpy as np
@@ -47,13 +48,13 @@ def top_documents(search_chunks: Callable[[int], ChunkMatches], k: int, chunks_p
         limit *= 4
 
 
-def best_windows(matches: ChunkMatches, doc_ids: Sequence[str]) -> list[int]:
-    """The id of each of ``doc_ids``' best chunk among ``matches`` (which come best first), in the order of
-    ``doc_ids``; a document without a match is left out."""
+def best_windows(matches: ChunkMatches, doc_ids: Sequence[str]) -> dict[str, int]:
+    """Each of ``doc_ids`` with the id of its best chunk among ``matches`` (which come best first), in the
+    order of ``doc_ids``; a document without a match is left out."""
     first: dict[str, int] = {}
     for doc_id, chunk in zip(matches.doc_ids, matches.ids, strict=True):
         first.setdefault(doc_id, int(chunk))
-    return [first[doc_id] for doc_id in doc_ids if doc_id in first]
+    return {doc_id: first[doc_id] for doc_id in doc_ids if doc_id in first}
 
 
 def rescore(matches: ChunkMatches, vectors: np.ndarray, query: np.ndarray) -> ChunkMatches:
@@ -66,11 +67,33 @@ def rescore(matches: ChunkMatches, vectors: np.ndarray, query: np.ndarray) -> Ch
 def rocchio(query: np.ndarray, feedback: np.ndarray, weight: float = FEEDBACK_WEIGHT) -> np.ndarray:
     """``query`` plus ``weight`` x the mean of the ``feedback`` vectors (Rocchio 1971), unit length again:
     the query itself when there is no feedback."""
-    if len(feedback) == 0:
-        return query
-    moved = query + weight * np.asarray(feedback, dtype=np.float32).mean(axis=0)
+    return moved_query(query, feedback, (), weight).vector
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """What feedback made of a query vector q: ``vector`` = (q + ``weight`` x ``towards``) / ``norm``, where
+    ``towards`` is the mean of the best windows of ``documents``. So for any window d,
+    vector·d = q·d / norm + weight x (towards·d) / norm exactly: how an explanation splits a moved score."""
+
+    vector: np.ndarray
+    towards: np.ndarray
+    weight: float
+    norm: float
+    documents: tuple[str, ...]
+
+
+def moved_query(
+    query: np.ndarray, windows: np.ndarray, documents: Sequence[str], weight: float = FEEDBACK_WEIGHT
+) -> Feedback:
+    """:func:`rocchio`'s move of ``query`` towards ``windows`` (the best windows of ``documents``), with its
+    parts; no windows (or a move that cancels the query out) leave the query where it is."""
+    towards = np.asarray(windows, dtype=np.float32).mean(axis=0) if len(windows) else np.zeros_like(query)
+    moved = query + weight * towards
     norm = float(np.linalg.norm(moved))
-    return (moved / norm).astype(np.float32) if norm > 0 else query
+    if len(windows) == 0 or norm == 0:
+        return Feedback(query, np.zeros_like(query), 0.0, 1.0, ())
+    return Feedback((moved / norm).astype(np.float32), towards, weight, norm, tuple(documents))
 
 
 def reciprocal_rank_fusion(rankings: Sequence[Ranking], k: int = RRF_K) -> Ranking:

@@ -57,6 +57,9 @@ class Normalisation(StrEnum):
     ZSCORE = "zscore"  # (score - the list's mean) / its standard deviation
 
 
+FEEDBACK_SUFFIX = "+feedback"
+
+
 @dataclass(frozen=True)
 class Fusion:
     """How hybrid search fuses the dense and the BM25 top lists.
@@ -64,49 +67,65 @@ class Fusion:
     ``rrf`` (``Fusion()``, and what indexes made before fusion was a choice read as) uses ranks alone.
     ``convex`` (a new index's :data:`DEFAULT_FUSION`) scores a document ``alpha`` * its normalised dense
     score + (1 - ``alpha``) * its normalised BM25 score, so ``alpha`` 1 is the dense order and 0 the BM25
-    order. Written ``rrf``, ``convex`` (alpha 0.5, min-max), ``convex:0.4`` or ``convex:0.4:zscore``
-    (:meth:`parse`, the CLI's ``--fusion``).
+    order. With ``feedback`` the dense list is made again from the query vector moved towards the first
+    fusion's top documents (pseudo-relevance feedback, :func:`semsearch.ranking.rocchio`), and fused with the
+    same BM25 list. Written ``rrf``, ``convex`` (alpha 0.5, min-max), ``convex:0.4`` or ``convex:0.4:zscore``,
+    each with ``+feedback`` where it has it (:meth:`parse`, the CLI's ``--fusion``).
     """
 
     method: FusionMethod = FusionMethod.RRF
     alpha: float = 0.5  # convex: the dense list's weight, 0 to 1
     normalisation: Normalisation = Normalisation.MINMAX  # convex: how each list's scores are scaled
+    feedback: bool = False  # the dense list again from the query moved towards the first fusion's top
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "method", choice(FusionMethod, self.method, "fusion"))
         object.__setattr__(self, "normalisation", choice(Normalisation, self.normalisation, "fusion"))
         if isinstance(self.alpha, bool) or not isinstance(self.alpha, int | float) or not 0.0 <= self.alpha <= 1.0:
             raise OptionError("fusion", self.alpha, "the convex weight alpha must be a number from 0 to 1")
+        if not isinstance(self.feedback, bool):
+            raise OptionError("fusion", self.feedback, "feedback must be True or False")
 
     @classmethod
     def parse(cls, value: object) -> Fusion:
-        """``value`` as a Fusion: one already, or its text (``rrf``, ``convex``, ``convex:0.4[:zscore]``)."""
+        """``value`` as a Fusion: one already, or its text (``rrf``, ``convex``, ``convex:0.4[:zscore]``, each
+        optionally ``+feedback``)."""
         if isinstance(value, Fusion):
             return value
         if not isinstance(value, str):
             raise OptionError("fusion", value, f"expected 'rrf' or 'convex[:ALPHA[:NORM]]', got {type(value).__name__}")
-        method, *rest = value.strip().lower().split(":")
+        text = value.strip().lower()
+        feedback = text.endswith(FEEDBACK_SUFFIX)
+        method, *rest = text.removesuffix(FEEDBACK_SUFFIX).split(":")
         if method == FusionMethod.RRF and not rest:
-            return cls()
+            return cls(feedback=feedback)
         if method != FusionMethod.CONVEX or len(rest) > 2:
-            raise OptionError("fusion", value, "expected 'rrf' or 'convex[:ALPHA[:NORM]]', e.g. convex:0.4:zscore")
+            raise OptionError(
+                "fusion",
+                value,
+                "expected 'rrf' or 'convex[:ALPHA[:NORM]]' and maybe '+feedback', e.g. convex:0.4:zscore",
+            )
         try:
             alpha = float(rest[0]) if rest and rest[0] else 0.5
         except ValueError:
             raise OptionError("fusion", value, f"the weight {rest[0]!r} is not a number from 0 to 1") from None
         normalisation = choice(Normalisation, rest[1], "fusion") if len(rest) == 2 else Normalisation.MINMAX
         try:
-            return cls(FusionMethod.CONVEX, alpha, normalisation)
+            return cls(FusionMethod.CONVEX, alpha, normalisation, feedback)
         except OptionError as error:
             raise OptionError("fusion", value, error.reason) from None
 
     def __str__(self) -> str:
-        if self.method is FusionMethod.RRF:
-            return "rrf"
-        return f"convex:{self.alpha:g}:{self.normalisation}"
+        fused = "rrf" if self.method is FusionMethod.RRF else f"convex:{self.alpha:g}:{self.normalisation}"
+        return fused + (FEEDBACK_SUFFIX if self.feedback else "")
 
     def to_json(self) -> dict[str, Any]:
-        return {"method": str(self.method), "alpha": self.alpha, "normalisation": str(self.normalisation)}
+        return {
+            "method": str(self.method),
+            "alpha": self.alpha,
+            "normalisation": str(self.normalisation),
+            "feedback": self.feedback,
+        }
 
     @classmethod
     def from_json(cls, data: object) -> Fusion:
@@ -119,12 +138,13 @@ class Fusion:
             FusionMethod(data.get("method", FusionMethod.RRF)),
             float(data.get("alpha", 0.5)),
             Normalisation(data.get("normalisation", Normalisation.MINMAX)),
+            data.get("feedback", False),  # absent in indexes made before feedback was part of the fusion
         )
 
 
-# How a new index fuses: complete convex fusion, half and half, min-max scaled. Chosen on NFCorpus's train
-# queries and checked on SciFact and NFCorpus test, where it beats RRF on both (benchmarks/RESULTS.md).
-DEFAULT_FUSION = Fusion(FusionMethod.CONVEX, 0.5, Normalisation.MINMAX)
+# How a new index fuses: complete convex fusion, half and half, min-max scaled, with feedback. Each was chosen on
+# NFCorpus's train queries and checked on SciFact and NFCorpus test, where it gains on both (benchmarks/RESULTS.md).
+DEFAULT_FUSION = Fusion(FusionMethod.CONVEX, 0.5, Normalisation.MINMAX, feedback=True)
 
 
 class Backend(StrEnum):

@@ -88,9 +88,12 @@ def test_fusion_is_recorded_with_its_evidence_and_old_manifests_read_as_rrf(tmp_
         "reason": "held-out pseudo-queries"
     }
     data = json.loads((tmp_path / "idx" / MANIFEST).read_text())
-    assert data["fusion"] == {"method": "convex", "alpha": 0.4, "normalisation": "zscore"}
+    assert data["fusion"] == {"method": "convex", "alpha": 0.4, "normalisation": "zscore", "feedback": False}
     summary = build_index(source, tmp_path / "idx", IndexOptions(progress=False))  # an update keeps it
     assert summary.unchanged == 1 and Manifest.load(tmp_path / "idx").fusion == Fusion.parse("convex:0.4:zscore")
+    data["fusion"] = {"method": "convex", "alpha": 0.5, "normalisation": "minmax"}  # before feedback was recorded
+    (tmp_path / "idx" / MANIFEST).write_text(json.dumps(data))
+    assert Manifest.load(tmp_path / "idx").fusion == Fusion.parse("convex:0.5") != DEFAULT_FUSION
     del data["fusion"], data["fusion_evidence"]
     (tmp_path / "idx" / MANIFEST).write_text(json.dumps(data))
     assert Manifest.load(tmp_path / "idx").fusion == Fusion()

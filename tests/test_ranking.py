@@ -104,8 +104,8 @@ def test_complete_convex_fusion_scores_a_missing_document_from_the_other_retriev
 
 def test_best_windows_are_each_documents_first_match_in_the_order_asked() -> None:
     found = matches([("a", 0.9), ("b", 0.8), ("a", 0.7), ("c", 0.6)])  # ids 0, 1, 2, 3
-    assert best_windows(found, ["c", "a", "z"]) == [3, 0]
-    assert best_windows(ChunkMatches.empty(), ["a"]) == []
+    assert list(best_windows(found, ["c", "a", "z"]).items()) == [("c", 3), ("a", 0)]
+    assert best_windows(ChunkMatches.empty(), ["a"]) == {}
 
 
 def test_rescore_orders_the_matches_by_the_new_query_and_keeps_their_ids() -> None:

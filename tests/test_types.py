@@ -34,3 +34,15 @@ def test_a_bad_fusion_is_refused_naming_the_parameter(text: object, says: str) -
     with pytest.raises(OptionError, match="fusion") as error:
         Fusion.parse(text)
     assert says in str(error.value)
+
+
+def test_feedback_is_part_of_a_fusion_in_text_and_json() -> None:
+    fed = Fusion.parse("convex:0.4:zscore+feedback")
+    assert fed == Fusion(FusionMethod.CONVEX, 0.4, Normalisation.ZSCORE, feedback=True)
+    assert str(fed) == "convex:0.4:zscore+feedback" and Fusion.parse(str(fed)) == fed
+    assert Fusion.parse("RRF+feedback") == Fusion(feedback=True) and str(Fusion(feedback=True)) == "rrf+feedback"
+    assert Fusion.from_json(fed.to_json()) == fed and Fusion.from_json({"method": "rrf"}).feedback is False
+    with pytest.raises(OptionError, match="feedback"):
+        Fusion.parse("convex+feedbak")
+    with pytest.raises(OptionError, match="True or False"):
+        Fusion(feedback="yes")  # type: ignore[arg-type]

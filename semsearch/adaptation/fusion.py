@@ -19,7 +19,7 @@ queries is measured in benchmarks/RESULTS.md (quality.py).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 SAMPLE = 500  # documents that give pseudo-queries (at most half of the corpus)
 ALPHAS = (0.3, 0.4, 0.5, 0.6, 0.7)  # the dense weights tried, with each normalisation
 SEED = 13
+WITHOUT_FEEDBACK = replace(DEFAULT_FUSION, feedback=False)  # the default as the candidates are compared
 
 
 def candidates() -> list[Fusion]:
@@ -73,7 +74,7 @@ class FusionChoice:
             "queries": self.queries,
             "query_kinds": self.query_kinds,
             "ndcg_at_10": self.scores,
-            "default": str(DEFAULT_FUSION),
+            "default": str(WITHOUT_FEEDBACK),
             "best_other": self.best,
             "gain_over_default": self.gain,
             "confidence": self.confidence,
@@ -83,7 +84,9 @@ class FusionChoice:
 
 
 def choose(dense: np.ndarray, lexical: np.ndarray, queries: Sequence[PseudoQuery], seed: int = SEED) -> FusionChoice:
-    """The fusion to keep, from each query's dense and BM25 scores over the pool (row i's document i)."""
+    """The fusion to keep, from each query's dense and BM25 scores over the pool (row i's document i). The
+    candidates are compared without feedback (the pool's scores hold no windows to move a query towards);
+    the one kept has the default's feedback."""
     kinds: dict[str, int] = {}
     for query in queries:
         kinds[str(query.kind)] = kinds.get(str(query.kind), 0) + 1
@@ -91,11 +94,11 @@ def choose(dense: np.ndarray, lexical: np.ndarray, queries: Sequence[PseudoQuery
     scores = {name: float(values.mean()) if len(values) else 0.0 for name, values in per_query.items()}
     scores["dense"] = float(ndcg_at_10(own_ranks(dense)).mean()) if len(dense) else 0.0
     scores["bm25"] = float(ndcg_at_10(own_ranks(lexical)).mean()) if len(lexical) else 0.0
-    default = str(DEFAULT_FUSION)
+    default = str(WITHOUT_FEEDBACK)
     best = max((name for name in per_query if name != default), key=lambda name: scores[name])
     gain = scores[best] - scores[default]
     confidence = bootstrap_confidence(per_query[default], per_query[best], seed) if len(per_query[default]) else 0.0
-    chosen = DEFAULT_FUSION
+    chosen = WITHOUT_FEEDBACK
     if len(queries) < MIN_QUERIES:
         reason = f"only {len(queries)} pseudo-queries (at least {MIN_QUERIES} needed); the default {default} is kept"
     elif gain <= 0 or confidence < CONFIDENCE:
@@ -110,7 +113,8 @@ def choose(dense: np.ndarray, lexical: np.ndarray, queries: Sequence[PseudoQuery
             f"{best} beats the default {default} on {len(queries)} held-out pseudo-queries (nDCG@10 {gain:+.4f}, "
             f"better in {confidence:.1%} of bootstrap resamples)"
         )
-    return FusionChoice(chosen, len(queries), kinds, scores, best, gain, confidence, reason, seed)
+    return FusionChoice(replace(chosen, feedback=DEFAULT_FUSION.feedback), len(queries), kinds, scores, best, gain,
+                        confidence, reason, seed)  # fmt: skip
 
 
 def pool_scores(encoder: Encoder, queries: Sequence[PseudoQuery], window: int, overlap: int) -> np.ndarray:

@@ -13,8 +13,9 @@ higher. With fewer than :data:`MIN_QUERIES` queries the gate never promotes (it 
 
 Users search in hybrid mode by default, and a better dense ranking can make the fused one worse (BM25
 already finds what the adapted encoder learnt to find). So the gate also fuses each encoder's ranking
-with BM25 over the same pool, as a new index fuses them (:data:`~semsearch.types.DEFAULT_FUSION`, complete convex),
-and holds the hybrid ranking to the same test: the adapted encoder must be better there too, in at least
+with BM25 over the same pool, as a new index fuses them (:data:`~semsearch.types.DEFAULT_FUSION`, complete
+convex; its feedback left out, since the pool's scores hold no windows to move a query towards), and holds
+the hybrid ranking to the same test: the adapted encoder must be better there too, in at least
 95% of the resamples. A hybrid gain that is merely not negative is not enough: on SciFact the adapted encoder
 gained +0.0015 in hybrid on the pseudo-queries (the BM25 half already finds most of them) and lost 0.0045
 on the real test queries (benchmarks/RESULTS.md, adapt).

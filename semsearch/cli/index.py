@@ -64,7 +64,7 @@ from semsearch.types import Backend, Execution, Pooling, Precision
     default=None,
     help="The Ray cluster for --engine ray, e.g. auto or ray://host:10001 [default: start a local one].",
 )
-@click.option("--fusion", default=None, metavar="rrf|convex[:ALPHA[:NORM]]",
+@click.option("--fusion", default=None, metavar="rrf|convex[:ALPHA[:NORM]][+feedback]",
               help="How hybrid search fuses dense and BM25 here, e.g. convex:0.5 [default: the index's own; convex:0.5 "
                    "for a new index; 'semsearch tune' can choose it].")  # fmt: skip
 @interrupted("every committed batch is kept; run the same command again to finish")

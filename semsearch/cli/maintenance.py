@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,8 @@ def fusion_line(fusion: Fusion, evidence: dict[str, Any] | None) -> str:
     if fusion == DEFAULT_FUSION:
         return f"{fusion} (the default; 'semsearch tune' can choose)"
     if fusion == Fusion():
+        return f"{fusion} (set by hand, or the default of indexes made before convex fusion)"
+    if fusion == replace(DEFAULT_FUSION, feedback=False):
         return f"{fusion} (set by hand, or the default of indexes made before {DEFAULT_FUSION})"
     return f"{fusion} (set by hand)"
 

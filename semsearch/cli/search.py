@@ -45,7 +45,7 @@ from semsearch.types import Hit, SearchResult
                    "words (JSON: an \"explanation\" per hit).")  # fmt: skip
 @json_output
 @user_errors
-def search(query: str | None, index_dir: Path, k: int, mode: str, fusion: str | None, feedback: bool,
+def search(query: str | None, index_dir: Path, k: int, mode: str, fusion: str | None, feedback: bool | None,
            where: str | None, label: str | None, min_prob: float | None, backend: str | None, disambiguate: bool,
            sense: str | None, queries_file: TextIO | None, show: str | None, explain: bool,
            as_json: bool) -> None:  # fmt: skip
@@ -146,7 +146,7 @@ def print_senses(result: SearchResult, fields: Sequence[str] = (), chosen: str |
 @backend_override
 @json_output
 @user_errors
-def eval_command(index_dir: Path, queries: Path, qrels: Path, mode: str, fusion: str | None, feedback: bool,
+def eval_command(index_dir: Path, queries: Path, qrels: Path, mode: str, fusion: str | None, feedback: bool | None,
                  backend: str | None, as_json: bool) -> None:  # fmt: skip
     """Score the index on BEIR queries and qrels: nDCG@10, Recall@100, MRR@10 and latency."""
     quiet_libraries()
@@ -155,12 +155,12 @@ def eval_command(index_dir: Path, queries: Path, qrels: Path, mode: str, fusion:
     opened = semsearch.open(index_dir, backend)
     report = semsearch.evaluate(opened, queries, qrels, mode=mode, progress=not as_json, fusion=fusion,
                                 feedback=feedback)  # fmt: skip
-    fused = str(opened.fusion if fusion is None else semsearch.Fusion.parse(fusion))
+    fused = opened.searched_fusion(fusion, feedback)
     if as_json:
-        hybrid = {"fusion": fused, "feedback": feedback} if mode == "hybrid" else {}
+        hybrid = {"fusion": str(fused), "feedback": fused.feedback} if mode == "hybrid" else {}
         click.echo(json.dumps({"mode": mode, **hybrid, **report.to_json()}))
         return
-    how = f", fusion {fused}" + (", with feedback" if feedback else "") if mode == "hybrid" else ""
+    how = f", fusion {fused}" if mode == "hybrid" else ""
     click.echo(f"{report.queries} queries, mode {mode}{how}")
     click.echo(f"nDCG@10    {report.ndcg_at_10:.4f}")
     click.echo(f"Recall@100 {report.recall_at_100:.4f}")

@@ -12,7 +12,7 @@ from semsearch.cli.common import index_dir, json_output, quiet_libraries, user_e
 
 @click.command()
 @index_dir
-@click.option("--fusion", default=None, metavar="rrf|convex[:ALPHA[:NORM]]",
+@click.option("--fusion", default=None, metavar="rrf|convex[:ALPHA[:NORM]][+feedback]",
               help="Set this fusion by hand instead of choosing one (rrf, convex:0.5, ...).")  # fmt: skip
 @click.option("--dry-run", is_flag=True, help="Show the choice and its evidence; change nothing.")
 @wait_option

@@ -35,7 +35,7 @@ from semsearch.explain.types import (
 )
 from semsearch.filters import Filter
 from semsearch.manifest import Manifest
-from semsearch.ranking import FUSION_DEPTH, RRF_K, Others, Ranking, convex_parts
+from semsearch.ranking import FUSION_DEPTH, RRF_K, Feedback, Others, Ranking, convex_parts
 from semsearch.runtime import pad
 from semsearch.store import Store, vector_array
 from semsearch.types import Fusion, FusionMethod, Mode, Pooling
@@ -70,7 +70,7 @@ class Source(Protocol):
 
     def fusion_inputs(
         self, query: str, depth: int, where: Filter | None, fusion: Fusion
-    ) -> tuple[Ranking, Ranking, Others | None]: ...
+    ) -> tuple[Ranking, Ranking, Others | None, Feedback | None]: ...
 
 
 @dataclass(frozen=True)
@@ -115,8 +115,9 @@ def explain_documents(source: Source, query: str, mode: Mode, docs: Sequence[tup
         return []
     channels = CHANNELS[mode]
     fusion = source.fusion if fusion is None else fusion
+    moved = None
     if mode is Mode.HYBRID:
-        dense_list, lexical_list, others = source.fusion_inputs(query, depth, where, fusion)
+        dense_list, lexical_list, others, moved = source.fusion_inputs(query, depth, where, fusion)
         ranks = {"dense": _ranks(dense_list), "bm25": _ranks(lexical_list)}
         parts = fusion_parts(dense_list, lexical_list, fusion, others)
     else:
@@ -127,7 +128,7 @@ def explain_documents(source: Source, query: str, mode: Mode, docs: Sequence[tup
     terms = {}
     if "bm25" in channels:
         terms = {doc_id: term_contributions(source.bm25, query, doc_id, text) for doc_id, text in docs}
-    dense = dense_parts(source, query, docs, stored) if "dense" in channels else {}
+    dense = dense_parts(source, query, docs, stored, moved) if "dense" in channels else {}
     found = []
     for doc_id, text in docs:
         lexical_query = query_word_scores(source.bm25, query, terms[doc_id]) if doc_id in terms else None
@@ -164,12 +165,14 @@ def stored_windows(store: Store, doc_ids: Sequence[str]) -> dict[str, list[Store
     return {doc_id: sorted(windows, key=lambda w: w.number) for doc_id, windows in found.items()}
 
 
-def dense_parts(source: Source, query: str, docs: Sequence[tuple[str, str]],
-                stored: dict[str, list[StoredWindow]]) -> dict[str, DenseParts]:  # fmt: skip
+def dense_parts(source: Source, query: str, docs: Sequence[tuple[str, str]], stored: dict[str, list[StoredWindow]],
+                moved: Feedback | None = None) -> dict[str, DenseParts]:  # fmt: skip
     """The dense side of each document's explanation: its best stored window, cut again and encoded with
-    the query in one batch, and the shares of the window's and the query's words."""
+    the query in one batch, and the shares of the window's and the query's words. With feedback (``moved``)
+    the window's shares split the moved query's cosine; on the query's side its words carry q·d / norm and
+    the feedback windows the rest (:class:`~semsearch.ranking.Feedback`), exactly."""
     encoder = source.encoder
-    target = source.query_vector(query)
+    target = source.query_vector(query) if moved is None else moved.vector
     tokenizer = encoder.tokenizer
     config = ChunkConfig(source.manifest.max_length, source.manifest.overlap)
     chosen: list[tuple[str, StoredWindow, TokenWindow, list[str]]] = []
@@ -191,6 +194,9 @@ def dense_parts(source: Source, query: str, docs: Sequence[tuple[str, str]],
         return {}
     asked = query_window(tokenizer, query, encoder.max_length)
     if encoder.pooling is Pooling.CLS:
+        if moved is not None:
+            for _, _, _, notes in chosen:
+                notes.append("with feedback the query-side shares explain the query's own cosine, not the moved one")
         return {doc_id: _integrated(encoder, text_of(docs, doc_id), asked, query, best, window, target, notes)
                 for doc_id, best, window, notes in chosen}  # fmt: skip
     ids, mask = pad([asked.ids] + [window.ids for _, _, window, _ in chosen])
@@ -201,6 +207,17 @@ def dense_parts(source: Source, query: str, docs: Sequence[tuple[str, str]],
         window_hidden = hidden[row, : len(window.ids)]
         shares, score = mean_shares(window_hidden, target)
         query_shares, query_score = mean_shares(query_hidden, unit_mean(window_hidden))
+        from_feedback = None
+        if moved is not None:  # moved·d = q·d / norm + weight (towards·d) / norm
+            from_feedback = (
+                moved.weight * float(moved.towards.astype(np.float64) @ unit_mean(window_hidden)) / moved.norm
+            )
+            query_shares = query_shares / moved.norm
+            query_score = query_score / moved.norm + from_feedback
+            notes.append(
+                f"feedback moved the query towards the best windows of {', '.join(map(repr, moved.documents))}: "
+                f"{from_feedback:+.4f} of the dense score comes from them, the rest from the query's words"
+            )
         stored_score = float(best.vector @ target)
         if abs(stored_score - score) > STORED_GAP_NOTE:
             notes.append(
@@ -214,7 +231,9 @@ def dense_parts(source: Source, query: str, docs: Sequence[tuple[str, str]],
             shares_sum=float(shares.sum()),
             gap=abs(float(shares.sum()) - score),
             query_score=query_score,
-            query_gap=abs(float(query_shares.sum()) - query_score),
+            query_gap=abs(float(query_shares.sum()) + (from_feedback or 0.0) - query_score),
+            feedback=from_feedback,
+            feedback_documents=moved.documents if moved is not None else (),
         )
         found[doc_id] = DenseParts(
             window=best,

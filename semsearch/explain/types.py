@@ -120,6 +120,10 @@ class DenseSummary:
     query_gap: float
     baseline_score: float | None = None
     steps: int | None = None
+    # With feedback: the part of the query side's cosine that comes from the feedback windows (the query's
+    # words carry the rest), and whose windows they are.
+    feedback: float | None = None
+    feedback_documents: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -133,6 +137,8 @@ class DenseSummary:
         }
         if self.baseline_score is not None:
             data |= {"baseline_score": self.baseline_score, "steps": self.steps}
+        if self.feedback is not None:
+            data |= {"feedback": self.feedback, "feedback_documents": list(self.feedback_documents)}
         return data
 
 

@@ -81,7 +81,7 @@ def evaluate(
     mode: Mode | str = Mode.HYBRID,
     progress: bool = False,
     fusion: Fusion | str | None = None,
-    feedback: bool = False,
+    feedback: bool | None = None,
 ) -> EvalReport:
     """nDCG@10, Recall@100 and MRR@10 of an index (or its path) on BEIR queries and qrels (paths or dicts);
     ``fusion`` overrides the index's own in hybrid mode, ``feedback`` as ``Index.search``."""
@@ -93,10 +93,8 @@ def evaluate(
     mode = choice(Mode, mode, "mode")
     asked = load_queries(queries) if isinstance(queries, str | Path) else dict(queries)
     judged = load_qrels(qrels) if isinstance(qrels, str | Path) else {q: dict(r) for q, r in qrels.items()}
-    fused = opened.fusion if fusion is None else Fusion.parse(fusion)
-    return run(
-        lambda text: opened.rank(text, DEPTH, mode, fusion=fused, feedback=feedback), asked, judged, progress=progress
-    )
+    fused = opened.searched_fusion(fusion, feedback, mode)
+    return run(lambda text: opened.rank(text, DEPTH, mode, fusion=fused), asked, judged, progress=progress)
 
 
 def adapt(corpus: str | Path, out: str | Path, **options: Any) -> AdaptResult:

@@ -6,8 +6,8 @@ list's floor (benchmarks/RESULTS.md measures the difference). BM25 scores every 
 side scores the documents of the top :data:`COMPLETE_WINDOWS` windows exactly and any other at the last of
 those windows' cosine, the most it can have.
 
-With ``feedback`` the query vector moves towards the best windows of the first fusion's top documents
-(:func:`semsearch.ranking.rocchio`), and the dense side is those top windows scored again by it.
+With the fusion's ``feedback`` the query vector moves towards the best windows of the first fusion's top
+documents (:func:`semsearch.ranking.moved_query`), and the dense side is those top windows scored again by it.
 """
 
 from __future__ import annotations
@@ -24,13 +24,14 @@ from semsearch.ann import ChunkMatches
 from semsearch.filters import Filter
 from semsearch.ranking import (
     FEEDBACK_DOCS,
+    Feedback,
     Others,
     Ranking,
     best_per_document,
     best_windows,
     fuse,
+    moved_query,
     rescore,
-    rocchio,
     top_documents,
 )
 from semsearch.runtime.cpu import usable_cores
@@ -55,24 +56,26 @@ os.register_at_fork(after_in_child=side_thread.cache_clear)
 
 
 def fusion_inputs(
-    index: Index, query: str, depth: int, where: Filter | None, fusion: Fusion, feedback: bool = False
-) -> tuple[Ranking, Ranking, Others | None]:
-    """The dense and BM25 top ``depth`` of ``query`` under ``where`` and, unless the fusion is RRF without
-    feedback, each retriever's scores of the other's documents. BM25 runs on a second thread while this
-    one encodes the query (the runtime releases the GIL)."""
-    if fusion.method is FusionMethod.RRF and not feedback:
+    index: Index, query: str, depth: int, where: Filter | None, fusion: Fusion
+) -> tuple[Ranking, Ranking, Others | None, Feedback | None]:
+    """The dense and BM25 top ``depth`` of ``query`` under ``where``; unless the fusion is RRF without
+    feedback, each retriever's scores of the other's documents; and what the fusion's feedback did to the
+    query vector (None: no feedback, or no window to move it towards). BM25 runs on a second thread while
+    this one encodes the query (the runtime releases the GIL)."""
+    if fusion.method is FusionMethod.RRF and not fusion.feedback:
         pending = side_thread().submit(index._bm25, query, depth, where)
-        return index._dense(query, depth, where), pending.result(), None
+        return index._dense(query, depth, where), pending.result(), None, None
     scored = side_thread().submit(index._bm25_scores, query, depth, where)
     vector = index.query_vector(query)
     dense = complete_dense(index, vector, depth, where)
     lexical, scores = scored.result()
-    if feedback:
+    moved = None
+    if fusion.feedback:
         first = fuse(dense.ranking, lexical, fusion, others(index, dense, lexical, scores))
         chunks = best_windows(dense.matches, [doc for doc, _ in first[:FEEDBACK_DOCS]])
         if chunks:
-            dense = moved_dense(index, dense, vector, chunks, depth, where)
-    return dense.ranking, lexical, others(index, dense, lexical, scores)
+            dense, moved = moved_dense(index, dense, vector, chunks, depth, where)
+    return dense.ranking, lexical, others(index, dense, lexical, scores), moved
 
 
 @dataclass(frozen=True)
@@ -101,22 +104,23 @@ def complete_dense(index: Index, vector: np.ndarray, depth: int, where: Filter |
 
 
 def moved_dense(
-    index: Index, first: DenseSide, vector: np.ndarray, chunks: list[int], depth: int, where: Filter | None
-) -> DenseSide:
-    """The dense side of ``vector`` moved towards the windows ``chunks``: the first pass's windows scored
-    again. A second search of every vector ranks the same within noise (benchmarks/RESULTS.md) at several
-    times the cost. The floor is then the lowest rescored window's score, an estimate rather than a bound:
-    the moved query can score a window the first pass missed above it."""
+    index: Index, first: DenseSide, vector: np.ndarray, chunks: dict[str, int], depth: int, where: Filter | None
+) -> tuple[DenseSide, Feedback]:
+    """The dense side of ``vector`` moved towards the windows ``chunks`` (document -> its best window): the
+    first pass's windows scored again. A second search of every vector ranks the same within noise
+    (benchmarks/RESULTS.md) at several times the cost. The floor is then the lowest rescored window's score,
+    an estimate rather than a bound: the moved query can score a window the first pass missed above it."""
+    ids = np.array(list(chunks.values()), dtype=np.int64)
     if not first.whole:  # its windows held too few documents: search the moved vector afresh
-        return complete_dense(
-            index, rocchio(vector, index.vectors.vectors(np.array(chunks, dtype=np.int64))), depth, where
-        )
+        moved = moved_query(vector, index.vectors.vectors(ids), list(chunks))
+        return complete_dense(index, moved.vector, depth, where), moved
     windows = index.vectors.vectors(first.matches.ids)
-    moved = rocchio(vector, windows[[int(np.flatnonzero(first.matches.ids == chunk)[0]) for chunk in chunks]])
-    again = rescore(first.matches, windows, moved)
+    rows = [int(np.flatnonzero(first.matches.ids == chunk)[0]) for chunk in ids]
+    moved = moved_query(vector, windows[rows], list(chunks))
+    again = rescore(first.matches, windows, moved.vector)
     documents = best_per_document(again)
     floor = float(again.scores[-1]) if first.floor is not None and len(again) else None
-    return DenseSide(documents[:depth], dict(documents[depth:]), floor, again, True)
+    return DenseSide(documents[:depth], dict(documents[depth:]), floor, again, True), moved
 
 
 def others(index: Index, dense: DenseSide, lexical: Ranking, scores: np.ndarray) -> Others:

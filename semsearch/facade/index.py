@@ -23,7 +23,7 @@ from semsearch.filters import Filter, parse
 from semsearch.fsutil import size_on_disk
 from semsearch.location import describe, resolve
 from semsearch.manifest import STORE_DIR, Manifest, installed_labels
-from semsearch.ranking import FUSION_DEPTH, Others, Ranking, fuse, top_documents
+from semsearch.ranking import FUSION_DEPTH, Feedback, Others, Ranking, fuse, top_documents
 from semsearch.runtime.planner import cached_plan
 from semsearch.store import Store
 from semsearch.store.schema import LABEL_FIELD, PROB_FIELD, quote
@@ -340,31 +340,40 @@ class Index:
 
     def rank(
         self, query: str, k: int = 10, mode: Mode | str = Mode.HYBRID, where: Filter | None = None,
-        fusion: Fusion | str | None = None, feedback: bool = False,
+        fusion: Fusion | str | None = None, feedback: bool | None = None,
     ) -> Ranking:  # fmt: skip
-        """Document ids and scores, best first, without fetching texts; ``fusion`` (hybrid mode) overrides
-        the index's own (:attr:`fusion`); ``feedback`` (hybrid mode) as :meth:`search`."""
+        """Document ids and scores, best first, without fetching texts; ``fusion`` and ``feedback`` (hybrid
+        mode) as :meth:`search`."""
         query, k, mode = checked_query(query), checked_k(k), choice(Mode, mode, "mode")
-        fused = self.fusion if fusion is None else Fusion.parse(fusion)
-        if not isinstance(feedback, bool):
-            raise OptionError("feedback", feedback, "must be True or False")
-        if feedback and mode is not Mode.HYBRID:
-            raise OptionError("feedback", feedback, "works in hybrid mode only (it learns from the fused ranking)")
+        fused = self.searched_fusion(fusion, feedback, mode)
         if mode is Mode.DENSE:
             return self._dense(query, k, where)
         if mode is Mode.BM25:
             return self._bm25(query, k, where)
-        dense, lexical, others = self.fusion_inputs(query, max(k, FUSION_DEPTH), where, fused, feedback)
+        dense, lexical, others, _ = self.fusion_inputs(query, max(k, FUSION_DEPTH), where, fused)
         return fuse(dense, lexical, fused, others)[:k]
 
+    def searched_fusion(self, fusion: Fusion | str | None, feedback: bool | None, mode: Mode = Mode.HYBRID) -> Fusion:
+        """The fusion a search runs: ``fusion`` (None: the index's own, :attr:`fusion`) with ``feedback`` on or
+        off where it says (None: as that fusion has it)."""
+        fused = self.fusion if fusion is None else Fusion.parse(fusion)
+        if feedback is None:
+            return fused
+        if not isinstance(feedback, bool):
+            raise OptionError("feedback", feedback, "must be True, False or None (the fusion's own)")
+        if feedback and mode is not Mode.HYBRID:
+            raise OptionError("feedback", feedback, "works in hybrid mode only (it learns from the fused ranking)")
+        return replace(fused, feedback=feedback)
+
     def fusion_inputs(
-        self, query: str, depth: int, where: Filter | None, fusion: Fusion, feedback: bool = False
-    ) -> tuple[Ranking, Ranking, Others | None]:
-        """What hybrid search fuses for ``query``: the dense and BM25 top ``depth`` and, for convex fusion,
-        each retriever's scores of the other's documents (:func:`semsearch.facade.hybrid.fusion_inputs`)."""
+        self, query: str, depth: int, where: Filter | None, fusion: Fusion
+    ) -> tuple[Ranking, Ranking, Others | None, Feedback | None]:
+        """What hybrid search fuses for ``query``: the dense and BM25 top ``depth``, for convex fusion each
+        retriever's scores of the other's documents, and the feedback that moved the query vector where the
+        fusion has some (:func:`semsearch.facade.hybrid.fusion_inputs`)."""
         from semsearch.facade.hybrid import fusion_inputs
 
-        return fusion_inputs(self, query, depth, where, fusion, feedback)
+        return fusion_inputs(self, query, depth, where, fusion)
 
     def search(
         self,
@@ -378,7 +387,7 @@ class Index:
         min_prob: float | None = None,
         explain: bool = False,
         fusion: Fusion | str | None = None,
-        feedback: bool = False,
+        feedback: bool | None = None,
     ) -> SearchResult:
         """The ``k`` best documents for ``query`` among those matching ``where``, and labelled ``label``
         (with at least ``min_prob``) by the index's classifier; filters apply before top-k.
@@ -389,21 +398,20 @@ class Index:
         ``explain=True`` gives each hit an ``explanation`` (:mod:`semsearch.explain`).
         ``fusion`` (``"rrf"``, ``"convex:0.4"``..., see :class:`~semsearch.types.Fusion`) says how hybrid
         mode fuses the dense and BM25 lists, for this search; None: the index's own (:attr:`fusion`).
-        ``feedback=True`` (hybrid mode) searches the vectors a second time with the query vector moved
-        towards the best windows of the first ranking's top two documents (pseudo-relevance feedback:
-        better rankings on SciFact and NFCorpus, at the cost of a second vector search; benchmarks/RESULTS.md).
+        ``feedback`` (hybrid mode) turns the fusion's pseudo-relevance feedback on or off for this search
+        (None: as the fusion has it; a new index's has it on): the query vector moves towards the best windows
+        of the first ranking's top two documents and the dense list is made again (better rankings on SciFact
+        and NFCorpus for about 2 ms a query; benchmarks/RESULTS.md).
         """
         query, k, mode = checked_query(query), checked_k(k), choice(Mode, mode, "mode")
-        fused = self.fusion if fusion is None else Fusion.parse(fusion)
+        fused = self.searched_fusion(fusion, feedback, mode)
         condition = self.condition(where, label, min_prob)
-        if feedback is True and explain:
-            raise OptionError("feedback", feedback, "cannot be explained yet (the moved query has no exact split)")
         if disambiguate or sense is not None:
             from semsearch.facade.senses import disambiguated
 
-            result = disambiguated(self, query, k, mode, condition, sense, fused, feedback)
+            result = disambiguated(self, query, k, mode, condition, sense, fused)
         else:
-            result = SearchResult(query=query, hits=self.hits(self.rank(query, k, mode, condition, fused, feedback)))
+            result = SearchResult(query=query, hits=self.hits(self.rank(query, k, mode, condition, fused)))
         if explain:
             from semsearch.facade.explain import explained
 

@@ -20,15 +20,15 @@ if TYPE_CHECKING:
 
 
 def disambiguated(index: Index, query: str, k: int, mode: Mode, where: Filter | None, sense: str | int | None,
-                  fusion: Fusion | None = None, feedback: bool = False) -> SearchResult:  # fmt: skip
-    """Search (with ``feedback`` in hybrid mode, as :meth:`Index.search`), then find senses among the top
+                  fusion: Fusion | None = None) -> SearchResult:  # fmt: skip
+    """Search (fused by ``fusion`` in hybrid mode, None: the index's own), then find senses among the top
     ``candidates`` and reorder them (the rest keep their rank).
 
     A sense lists its documents among the returned hits; with ``k`` smaller than the number of
     senses, those whose best document fell past ``k`` are left out.
     """
     config = index.disambiguation
-    hits = index.hits(index.rank(query, max(k, config.candidates), mode, where, fusion, feedback))
+    hits = index.hits(index.rank(query, max(k, config.candidates), mode, where, fusion))
     pool = hits[: config.candidates]
     found = find(index, query, pool)
     order = narrow(len(pool), found.senses, sense) if sense is not None else found.order

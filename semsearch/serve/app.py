@@ -346,8 +346,8 @@ def checked_id(doc_id: str, limits: Limits) -> None:
 def search(served: ServedIndex, params: schemas.SearchRequest) -> dict[str, Any]:
     handle = served.handle  # once: the whole search reads one version
     extra: dict[str, Any] = {"explain": True} if params.explain else {}
-    if params.feedback:
-        extra["feedback"] = True
+    if params.feedback is not None:
+        extra["feedback"] = params.feedback
     result = handle.search(
         params.q, k=params.k, mode=params.mode, where=params.where or None, label=params.label,
         disambiguate=params.disambiguate, sense=params.sense, min_prob=params.min_prob, **extra,

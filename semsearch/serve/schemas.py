@@ -28,8 +28,10 @@ class SearchRequest(BaseModel):
     disambiguate: bool = Field(False, description="Group the results by the senses of an ambiguous query.")
     sense: str | int | None = Field(None, description="Put this sense first: its label or 0-based number.")
     explain: bool = Field(False, description="Explain each hit (where this version of semsearch can).")
-    feedback: bool = Field(
-        False, description="Hybrid mode: search again with the query moved towards the first ranking's top two."
+    feedback: bool | None = Field(
+        None,
+        description="Hybrid mode: pseudo-relevance feedback on or off (null: as the index's fusion has it, on for "
+        "a new index): the query moved towards the first ranking's top two documents.",
     )
 
 

@@ -24,10 +24,12 @@ def test_another_fusion_is_chosen_only_when_it_surely_beats_the_default() -> Non
     dense[rows, rows], dense[rows, (rows + 1) % size] = 0.60, 0.62
     lexical[rows, rows], lexical[rows, (rows + 1) % size], lexical[rows, (rows + 2) % size] = 5.0, 1.0, 100.0
     made = fusion.choose(dense, lexical, queries(size), seed=0)
-    assert made.fusion == Fusion() and made.gain > 0 and made.confidence >= 0.95
-    assert made.scores["rrf"] > made.scores[str(DEFAULT_FUSION)]
+    # compared without feedback, kept with the default's
+    assert made.fusion == Fusion(feedback=DEFAULT_FUSION.feedback) and made.gain > 0 and made.confidence >= 0.95
+    assert made.scores["rrf"] > made.scores[str(fusion.WITHOUT_FEEDBACK)]
     assert set(made.scores) == {str(c) for c in fusion.candidates()} | {"dense", "bm25"}
-    assert f"beats the default {DEFAULT_FUSION}" in made.reason and made.to_json()["fusion"] == made.fusion.to_json()
+    assert f"beats the default {fusion.WITHOUT_FEEDBACK}" in made.reason
+    assert made.to_json()["fusion"] == made.fusion.to_json() and made.to_json()["default"] == "convex:0.5:minmax"
 
 
 def test_the_default_is_kept_when_nothing_beats_it_or_there_are_too_few_queries() -> None:

@@ -95,7 +95,7 @@ def test_search_shows_fields_reads_the_index_from_the_environment_and_says_what_
 
 def test_fusion_by_search_by_index_and_by_tune(small_index: Path, tmp_path: Path) -> None:
     code, out, _ = run("info", "--index", small_index)
-    assert code == 0 and "fusion       convex:0.5:minmax (the default; 'semsearch tune' can choose)" in out
+    assert code == 0 and "fusion       convex:0.5:minmax+feedback (the default; 'semsearch tune' can choose)" in out
 
     def ids(*flags: object) -> list[str]:
         code, out, err = run("search", "topic 1", "--index", small_index, "--json", *flags)
@@ -117,13 +117,13 @@ def test_fusion_by_search_by_index_and_by_tune(small_index: Path, tmp_path: Path
     assert run("index", source, "--index", small_index, "--fusion", "rrf")[0] == 0
     assert json.loads(run("info", "--index", small_index, "--json")[1])["fusion"] == "rrf"
     code, out, _ = run("info", "--index", small_index)
-    assert "fusion       rrf (set by hand, or the default of indexes made before convex:0.5:minmax)" in out
+    assert "fusion       rrf (set by hand, or the default of indexes made before convex fusion)" in out
     code, out, _ = run("eval", "--index", small_index, "--queries", write_jsonl(tmp_path / "q.jsonl",
                        [{"_id": "q", "text": "topic 1"}]), "--qrels", _qrels(tmp_path), "--fusion", "convex:0.5")  # fmt: skip
     assert code == 0 and "1 queries, mode hybrid, fusion convex:0.5:minmax" in out
     code, out, _ = run("eval", "--index", small_index, "--queries", tmp_path / "q.jsonl", "--qrels", _qrels(tmp_path),
                        "--feedback", "--json")  # fmt: skip
-    assert code == 0 and json.loads(out)["feedback"] is True and json.loads(out)["fusion"] == "rrf"
+    assert code == 0 and json.loads(out)["feedback"] is True and json.loads(out)["fusion"] == "rrf+feedback"
     code, out, err = run("search", "topic 1", "--index", small_index, "--feedback", "--json")
     assert code == 0 and len(json.loads(out)["hits"]) > 0, err
     code, _, err = run("search", "topic 1", "--index", small_index, "--feedback", "--mode", "dense")
@@ -132,11 +132,14 @@ def test_fusion_by_search_by_index_and_by_tune(small_index: Path, tmp_path: Path
 
 def test_tune_keeps_the_default_on_a_corpus_too_small_to_judge(small_index: Path) -> None:
     code, out, _ = run("tune", "--index", small_index, "--dry-run")
-    assert code == 0 and "only 0 pseudo-queries" in out and "fusion convex:0.5:minmax (dry run: not recorded)" in out
+    assert code == 0 and "only 0 pseudo-queries" in out
+    assert "fusion convex:0.5:minmax+feedback (dry run: not recorded)" in out
     code, out, _ = run("tune", "--index", small_index, "--json")
-    assert code == 0 and json.loads(out)["fusion"] == {"method": "convex", "alpha": 0.5, "normalisation": "minmax"}
+    assert code == 0 and json.loads(out)["fusion"] == {
+        "method": "convex", "alpha": 0.5, "normalisation": "minmax", "feedback": True
+    }  # fmt: skip
     code, out, _ = run("info", "--index", small_index)
-    assert "fusion       convex:0.5:minmax (semsearch tune: only 0 pseudo-queries" in out
+    assert "fusion       convex:0.5:minmax+feedback (semsearch tune: only 0 pseudo-queries" in out
 
 
 def _qrels(tmp_path: Path) -> Path:

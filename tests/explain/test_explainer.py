@@ -22,8 +22,9 @@ def check_dense(e: Any, text: str) -> None:
     assert d.method == "mean" and d.gap < 1e-9
     assert sum(t.score for t in e.dense_tokens) == pytest.approx(d.score, abs=1e-9)
     assert d.score == pytest.approx(d.stored_score, abs=1e-4)  # torch vectors stored, the query's runtime now
-    assert sum(w.dense for w in e.query_words) == pytest.approx(d.query_score, abs=1e-9)
-    assert d.query_score == pytest.approx(d.score, abs=1e-4)  # the same cosine, seen from the query
+    # the query's words (and with feedback, the windows it moved towards) carry the same cosine
+    assert sum(w.dense for w in e.query_words) + (d.feedback or 0.0) == pytest.approx(d.query_score, abs=1e-9)
+    assert d.query_score == pytest.approx(d.score, abs=1e-4)
     for token in e.dense_tokens:
         assert token.special or text[token.start : token.end] == token.text
         assert e.window[0] <= token.start <= token.end <= e.window[1]
@@ -66,6 +67,29 @@ def test_convex_hybrid_parts_add_up_to_each_hit_score(explain_index: Path, fusio
             assert dense.fused <= alpha + 1e-12 and bm25.fused <= 1 - alpha + 1e-12
     best = result.hits[0].explanation
     assert max(best.channels["dense"].fused, best.channels["bm25"].fused) > 0
+
+
+def test_feedback_splits_the_moved_query_s_cosine_between_its_words_and_the_feedback(explain_index: Path) -> None:
+    """A new index feeds back: the dense part explains the moved query's cosine, the window's words all of it,
+    the query's words q·d / norm and the feedback windows the rest, and the search's dense list agrees."""
+    index = semsearch.open(explain_index)
+    assert index.fusion.feedback
+    result = index.search(QUERY, k=4, explain=True)
+    dense_list, _, _, moved = index.fusion_inputs(QUERY, 100, None, index.fusion)
+    assert moved is not None and len(moved.documents) == 2 and moved.norm > 0
+    scores = dict(dense_list)
+    for hit in result.hits:
+        e = hit.explanation
+        assert e is not None and e.score == pytest.approx(hit.score, abs=1e-12)
+        assert sum(c.fused for c in e.channels.values()) == pytest.approx(hit.score, abs=1e-12)
+        check_dense(e, hit.text)
+        assert e.dense.feedback is not None and e.dense.feedback_documents == moved.documents
+        assert e.channels["dense"].score == pytest.approx(scores[hit.id], abs=1e-5)
+        assert any("feedback moved the query towards" in note for note in e.notes)
+        assert hit.explanation.to_json()["dense"]["feedback_documents"] == list(moved.documents)
+    plain = index.search(QUERY, k=4, explain=True, feedback=False)
+    assert all(h.explanation.dense.feedback is None for h in plain.hits)
+    assert [h.id for h in plain.hits] == [doc for doc, _ in index.rank(QUERY, 4, feedback=False)]
 
 
 def test_dense_and_bm25_modes_explain_their_own_score(explain_index: Path) -> None:

@@ -34,13 +34,16 @@ def test_search_returns_k_distinct_documents_best_first(sample_index: Path, mode
 
 
 def test_query_of_stop_words_only(sample_index: Path) -> None:
-    """BM25 has no term to score ("M&M's" is an NFCorpus query); hybrid falls back to the dense ranking."""
+    """BM25 has no term to score ("M&M's" is an NFCorpus query); hybrid falls back to the dense ranking (with
+    feedback, the dense ranking of the moved query)."""
     index = semsearch.open(sample_index)
     bm25 = index.search("M&M's", k=5, mode="bm25")
     assert bm25.hits == [] and bm25.notes == ["the query has no word BM25 can match (only stop words or symbols)"]
-    hybrid = index.search("M&M's", k=5, mode="hybrid")
+    hybrid = index.search("M&M's", k=5, mode="hybrid", feedback=False)
     assert [h.id for h in hybrid] == [h.id for h in index.search("M&M's", k=5, mode="dense").hits]
     assert "the ranking is the dense one alone" in hybrid.notes[0]
+    fed = index.search("M&M's", k=5, mode="hybrid")  # the new index's default fusion feeds back
+    assert index.fusion.feedback and [h.id for h in fed][:1] == [h.id for h in hybrid][:1] and fed.notes == hybrid.notes
     assert index.search("M&M's", k=5, mode="dense").notes == [] and index.search("vitamin", mode="bm25").notes == []
 
 
@@ -202,18 +205,19 @@ def test_a_forked_child_gets_its_own_search_threads() -> None:
 def test_feedback_searches_again_with_the_query_moved_towards_the_first_rankings_top_two(
     sample_index: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """feedback=True is the search the moved query vector gets: Rocchio over the best stored windows of
-    the first fusion's top two documents, the BM25 side unchanged (the first pass holds every window of
-    this small index, so scoring them again is the whole search)."""
+    """A new index's fusion feeds back: its search is the one the moved query vector gets without feedback,
+    Rocchio over the best stored windows of the first fusion's top two documents, the BM25 side unchanged
+    (the first pass holds every window of this small index, so scoring them again is the whole search)."""
     import numpy as np
 
     from semsearch.errors import OptionError
     from semsearch.ranking import rocchio
 
     index = semsearch.open(sample_index)
+    assert index.fusion == semsearch.Fusion.parse("convex:0.5:minmax+feedback")
     query = "vitamin D and bone health"
     vector = index.query_vector(query)
-    top_two = [doc for doc, _ in index.rank(query, 2)]
+    top_two = [doc for doc, _ in index.rank(query, 2, feedback=False)]
     rows = index.store.chunks_of(top_two)
     vectors = np.asarray(rows["vector"].combine_chunks().flatten().to_numpy(), dtype=np.float32).reshape(
         rows.num_rows, -1
@@ -222,18 +226,19 @@ def test_feedback_searches_again_with_the_query_moved_towards_the_first_rankings
     best = [vectors[max((i for i, d in enumerate(doc_of) if d == doc), key=lambda i: vectors[i] @ vector)]
             for doc in top_two]  # fmt: skip
     moved = rocchio(vector, np.stack(best))
-    fed, plain = index.rank(query, 10, feedback=True), index.rank(query, 10)
+    fed, plain = index.rank(query, 10), index.rank(query, 10, feedback=False)
+    assert fed == index.rank(query, 10, feedback=True) == index.rank(query, 10, fusion="convex:0.5+feedback")
     assert fed != plain and float(moved @ vector) < 0.9999
     monkeypatch.setattr(index, "query_vector", lambda text: moved if text == query else vector)
-    searched = index.rank(query, 10)  # the plain search of the moved vector (FAISS's sums: last-digit differences)
+    searched = index.rank(query, 10, feedback=False)  # the moved vector's search (FAISS's sums: last digits differ)
     assert [doc for doc, _ in fed] == [doc for doc, _ in searched]
     np.testing.assert_allclose([score for _, score in fed], [score for _, score in searched], rtol=1e-5)
+    monkeypatch.undo()
     with pytest.raises(OptionError, match="hybrid mode only"):
         index.rank(query, 10, "dense", feedback=True)
-    with pytest.raises(OptionError, match="cannot be explained yet"):
-        index.search(query, 5, explain=True, feedback=True)
-    sensed = index.search(query, 10, disambiguate=True, feedback=True)  # senses among the feedback ranking
-    pool = index.rank(query, max(10, index.disambiguation.candidates), feedback=True)
+    assert index.rank(query, 10, "dense") == index.rank(query, 10, "dense", feedback=False)  # nothing to turn off
+    sensed = index.search(query, 10, disambiguate=True)  # senses among the feedback ranking
+    pool = index.rank(query, max(10, index.disambiguation.candidates))
     assert len(sensed.hits) == 10 and {hit.id for hit in sensed.hits} <= {doc for doc, _ in pool}
     assert sensed.ambiguous is not None
 
@@ -250,14 +255,11 @@ def test_feedback_scores_the_first_passs_windows_again_when_the_index_holds_more
 
     index = semsearch.open(sample_index)
     query = "vitamin D and bone health"
-    moved: list[np.ndarray] = []
-    rocchio = hybrid.rocchio
-    monkeypatch.setattr(hybrid, "rocchio", lambda vector, chunks: moved.append(rocchio(vector, chunks)) or moved[-1])
     monkeypatch.setattr(hybrid, "COMPLETE_WINDOWS", 12)
-    dense, lexical, others = hybrid.fusion_inputs(index, query, 3, None, Fusion.parse("convex:0.5"), feedback=True)
+    dense, lexical, others, moved = hybrid.fusion_inputs(index, query, 3, None, Fusion.parse("convex:0.5+feedback"))
     first = index.vectors.search(index.query_vector(query), 12)
-    assert len(first) == 12 and index.store.count_chunks() > 12 and len(moved) == 1
-    scores = index.store.vectors_of(first.ids) @ moved[0]
+    assert len(first) == 12 and index.store.count_chunks() > 12 and moved is not None and len(moved.documents) == 2
+    scores = index.store.vectors_of(first.ids) @ moved.vector
     best: dict[str, float] = {}
     for doc, score in zip(first.doc_ids, scores, strict=True):
         best[doc] = max(best.get(doc, -2.0), float(score))

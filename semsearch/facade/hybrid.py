@@ -40,9 +40,8 @@ from semsearch.types import Fusion, FusionMethod
 if TYPE_CHECKING:
     from semsearch.facade.index import Index
 
-COMPLETE_WINDOWS = (
-    500  # windows the dense side scores exactly: as good as 1,000 on NFCorpus train (benchmarks/RESULTS.md)
-)
+# Windows the dense side scores exactly: as good as 1,000 on NFCorpus train (benchmarks/RESULTS.md).
+COMPLETE_WINDOWS = 500
 
 
 @cache

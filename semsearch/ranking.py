@@ -49,11 +49,11 @@ def top_documents(search_chunks: Callable[[int], ChunkMatches], k: int, chunks_p
 
 
 def best_windows(matches: ChunkMatches, doc_ids: Sequence[str]) -> dict[str, int]:
-    """Each of ``doc_ids`` with the id of its best chunk among ``matches`` (which come best first), in the
+    """Each of ``doc_ids`` with the position in ``matches`` (which come best first) of its best chunk, in the
     order of ``doc_ids``; a document without a match is left out."""
     first: dict[str, int] = {}
-    for doc_id, chunk in zip(matches.doc_ids, matches.ids, strict=True):
-        first.setdefault(doc_id, int(chunk))
+    for position, doc_id in enumerate(matches.doc_ids):
+        first.setdefault(doc_id, position)
     return {doc_id: first[doc_id] for doc_id in doc_ids if doc_id in first}
 
 
@@ -62,12 +62,6 @@ def rescore(matches: ChunkMatches, vectors: np.ndarray, query: np.ndarray) -> Ch
     scores = (np.asarray(vectors, dtype=np.float32) @ np.asarray(query, dtype=np.float32)).astype(np.float32)
     order = np.argsort(-scores, kind="stable")
     return ChunkMatches(matches.doc_ids[order], scores[order], matches.ids[order])
-
-
-def rocchio(query: np.ndarray, feedback: np.ndarray, weight: float = FEEDBACK_WEIGHT) -> np.ndarray:
-    """``query`` plus ``weight`` x the mean of the ``feedback`` vectors (Rocchio 1971), unit length again:
-    the query itself when there is no feedback."""
-    return moved_query(query, feedback, (), weight).vector
 
 
 @dataclass(frozen=True)
@@ -86,14 +80,16 @@ class Feedback:
 def moved_query(
     query: np.ndarray, windows: np.ndarray, documents: Sequence[str], weight: float = FEEDBACK_WEIGHT
 ) -> Feedback:
-    """:func:`rocchio`'s move of ``query`` towards ``windows`` (the best windows of ``documents``), with its
-    parts; no windows (or a move that cancels the query out) leave the query where it is."""
-    towards = np.asarray(windows, dtype=np.float32).mean(axis=0) if len(windows) else np.zeros_like(query)
+    """``query`` plus ``weight`` x the mean of ``windows`` (the best windows of ``documents``; Rocchio 1971),
+    unit length again, with its parts; no windows (or a move that cancels the query out) leave the query
+    where it is."""
+    unmoved = Feedback(query, np.zeros_like(query), 0.0, 1.0, ())
+    if len(windows) == 0:
+        return unmoved
+    towards = np.asarray(windows, dtype=np.float32).mean(axis=0)
     moved = query + weight * towards
     norm = float(np.linalg.norm(moved))
-    if len(windows) == 0 or norm == 0:
-        return Feedback(query, np.zeros_like(query), 0.0, 1.0, ())
-    return Feedback((moved / norm).astype(np.float32), towards, weight, norm, tuple(documents))
+    return Feedback((moved / norm).astype(np.float32), towards, weight, norm, tuple(documents)) if norm > 0 else unmoved
 
 
 def reciprocal_rank_fusion(rankings: Sequence[Ranking], k: int = RRF_K) -> Ranking:

@@ -68,7 +68,7 @@ class Fusion:
     ``convex`` (a new index's :data:`DEFAULT_FUSION`) scores a document ``alpha`` * its normalised dense
     score + (1 - ``alpha``) * its normalised BM25 score, so ``alpha`` 1 is the dense order and 0 the BM25
     order. With ``feedback`` the dense list is made again from the query vector moved towards the first
-    fusion's top documents (pseudo-relevance feedback, :func:`semsearch.ranking.rocchio`), and fused with the
+    fusion's top documents (pseudo-relevance feedback, :func:`semsearch.ranking.moved_query`), and fused with the
     same BM25 list. Written ``rrf``, ``convex`` (alpha 0.5, min-max), ``convex:0.4`` or ``convex:0.4:zscore``,
     each with ``+feedback`` where it has it (:meth:`parse`, the CLI's ``--fusion``).
     """

@@ -12,10 +12,10 @@ from semsearch.ranking import (
     convex_fusion,
     convex_parts,
     fuse,
+    moved_query,
     normalised,
     reciprocal_rank_fusion,
     rescore,
-    rocchio,
     top_documents,
 )
 from semsearch.types import Fusion, Normalisation
@@ -117,14 +117,14 @@ def test_rescore_orders_the_matches_by_the_new_query_and_keeps_their_ids() -> No
     assert again.scores.dtype == np.float32 and len(rescore(ChunkMatches.empty(), np.zeros((0, 2)), vectors[0])) == 0
 
 
-def test_rocchio_moves_the_query_towards_the_feedback_and_keeps_unit_length() -> None:
+def test_moved_query_goes_towards_the_feedback_by_rocchio_and_keeps_unit_length() -> None:
     query = np.array([1.0, 0.0, 0.0], dtype=np.float32)
     feedback = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]], dtype=np.float32)
-    moved = rocchio(query, feedback, 0.3)
+    moved = moved_query(query, feedback, (), 0.3).vector
     expected = np.array([1.0, 0.15, 0.15]) / np.linalg.norm([1.0, 0.15, 0.15])
     np.testing.assert_allclose(moved, expected, rtol=1e-6)
     assert moved @ feedback[0] > query @ feedback[0] and abs(np.linalg.norm(moved) - 1) < 1e-6
-    assert rocchio(query, np.zeros((0, 3), dtype=np.float32)) is query
+    assert moved_query(query, np.zeros((0, 3), dtype=np.float32), ()).vector is query
 
 
 def test_normalisation_of_a_list() -> None:

@@ -105,16 +105,16 @@ def complete_dense(index: Index, vector: np.ndarray, depth: int, where: Filter |
 def moved_dense(
     index: Index, first: DenseSide, vector: np.ndarray, chunks: dict[str, int], depth: int, where: Filter | None
 ) -> tuple[DenseSide, Feedback]:
-    """The dense side of ``vector`` moved towards the windows ``chunks`` (document -> its best window): the
-    first pass's windows scored again. A second search of every vector ranks the same within noise
-    (benchmarks/RESULTS.md) at several times the cost. The floor is then the lowest rescored window's score,
-    an estimate rather than a bound: the moved query can score a window the first pass missed above it."""
-    ids = np.array(list(chunks.values()), dtype=np.int64)
+    """The dense side of ``vector`` moved towards the windows ``chunks`` (document -> the position of its best
+    window in the first pass's matches): the first pass's windows scored again. A second search of every
+    vector ranks the same within noise (benchmarks/RESULTS.md) at several times the cost. The floor is then
+    the lowest rescored window's score, an estimate rather than a bound: the moved query can score a window
+    the first pass missed above it."""
+    rows = list(chunks.values())
     if not first.whole:  # its windows held too few documents: search the moved vector afresh
-        moved = moved_query(vector, index.vectors.vectors(ids), list(chunks))
+        moved = moved_query(vector, index.vectors.vectors(first.matches.ids[rows]), list(chunks))
         return complete_dense(index, moved.vector, depth, where), moved
     windows = index.vectors.vectors(first.matches.ids)
-    rows = [int(np.flatnonzero(first.matches.ids == chunk)[0]) for chunk in ids]
     moved = moved_query(vector, windows[rows], list(chunks))
     again = rescore(first.matches, windows, moved.vector)
     documents = best_per_document(again)

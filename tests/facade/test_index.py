@@ -211,7 +211,7 @@ def test_feedback_searches_again_with_the_query_moved_towards_the_first_rankings
     import numpy as np
 
     from semsearch.errors import OptionError
-    from semsearch.ranking import rocchio
+    from semsearch.ranking import moved_query
 
     index = semsearch.open(sample_index)
     assert index.fusion == semsearch.Fusion.parse("convex:0.5:minmax+feedback")
@@ -225,7 +225,7 @@ def test_feedback_searches_again_with_the_query_moved_towards_the_first_rankings
     doc_of = rows["doc_id"].to_pylist()
     best = [vectors[max((i for i, d in enumerate(doc_of) if d == doc), key=lambda i: vectors[i] @ vector)]
             for doc in top_two]  # fmt: skip
-    moved = rocchio(vector, np.stack(best))
+    moved = moved_query(vector, np.stack(best), top_two).vector
     fed, plain = index.rank(query, 10), index.rank(query, 10, feedback=False)
     assert fed == index.rank(query, 10, feedback=True) == index.rank(query, 10, fusion="convex:0.5+feedback")
     assert fed != plain and float(moved @ vector) < 0.9999

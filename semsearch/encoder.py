@@ -33,6 +33,7 @@ from semsearch.models import (
 )
 from semsearch.pooling import normalize, pool
 from semsearch.runtime import pad
+from semsearch.runtime.base import CPU_BATCH_TOKENS
 from semsearch.types import Engine, ModelIdentity, Pooling, Precision
 
 if TYPE_CHECKING:
@@ -160,6 +161,8 @@ class Encoder:
         """Vectors for already-tokenised windows, batched by length so little padding is computed."""
         out = np.zeros((len(windows), self.dim), dtype=np.float32)
         budget = self.batch_size * self.max_length
+        if self.precision is not Precision.FP16:  # fp16 runs on a GPU, which wants big batches
+            budget = min(budget, CPU_BATCH_TOKENS)
         batches = length_batches([len(w) for w in windows], budget, 4 * self.batch_size)
         padded = [pad([windows[i] for i in batch]) for batch in batches]
         for batch, (_, mask), hidden in zip(batches, padded, self.runtime.forward_all(padded), strict=True):

@@ -12,6 +12,11 @@ from typing import Protocol
 
 import numpy as np
 
+# Padded tokens in a batch on a CPU. Small batches keep a layer's activations in the cores' caches: 2,048 tokens
+# (16 windows of 128) encoded faster than 8,192 in torch and ONNX Runtime and as fast in OpenVINO int8
+# (benchmarks/RESULTS.md, "batch size"). A GPU wants big batches.
+CPU_BATCH_TOKENS = 2048
+
 
 class Runtime(Protocol):
     """Runs the transformer: token ids and mask in, last hidden state (float32) out."""

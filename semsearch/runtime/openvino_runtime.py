@@ -92,7 +92,9 @@ class OpenVinoRuntime:
             return np.asarray(outputs[0], dtype=np.float32)
 
     def forward_all(self, batches: Iterable[tuple[np.ndarray, np.ndarray]]) -> Iterator[np.ndarray]:
-        """Hidden states of each batch, in order, with up to one batch per stream in flight."""
+        """Hidden states of each batch, in order, with one batch per stream in flight at all times: a
+        stream that finishes takes the next batch at once (``start_async`` waits for an idle one), and
+        what is done is handed on while the others run, so the caller's pooling overlaps the encoding."""
         if self._queue is None:
             yield from (self.forward(ids, mask) for ids, mask in batches)
             return
@@ -100,13 +102,13 @@ class OpenVinoRuntime:
         self._queue.set_callback(
             lambda request, number: done.__setitem__(number, request.get_output_tensor(0).data.copy())
         )
-        group: list[int] = []
+        following = 0  # the next batch to hand on
         for number, (ids, mask) in enumerate(batches):
             self._queue.start_async(bert_inputs(ids, mask), number)
-            group.append(number)
-            if len(group) == self._parallel:
-                self._queue.wait_all()
-                yield from (done.pop(n) for n in group)
-                group = []
+            while following in done:
+                yield done.pop(following)
+                following += 1
         self._queue.wait_all()
-        yield from (done.pop(n) for n in group)
+        while following in done:
+            yield done.pop(following)
+            following += 1

@@ -62,3 +62,24 @@ def test_queries_are_tokenised_as_transformers_does_without_importing_it() -> No
     texts = [*TEXTS, "", "Ünïcödé — accents, CAPITALS and 1,234.5 numbers", "x " * 600]
     want = encoder.tokenizer(texts, max_length=encoder.max_length, truncation=True)["input_ids"]
     assert encoder.token_ids(texts) == [list(ids) for ids in want]
+
+
+@pytest.mark.parametrize(("precision", "engine"), [(Precision.FP32, Engine.OPENVINO),
+                                                   (Precision.INT8_DYNAMIC, Engine.ONNXRUNTIME)],
+                         ids=lambda p: p.value)  # fmt: skip
+def test_bulk_encoding_hands_back_every_batch_in_order_with_several_in_flight(
+    precision: Precision, engine: Engine
+) -> None:
+    if engine is Engine.OPENVINO and not openvino_runtime.available():
+        pytest.skip("OpenVINO and NNCF are not installed")
+    if engine is Engine.ONNXRUNTIME and not onnx_runtime.available():
+        pytest.skip("ONNX Runtime is not installed")
+    from semsearch.runtime import pad
+
+    encoder = Encoder(precision=precision, engine=engine)  # bulk: one stream or session per core
+    ids = encoder.token_ids(TEXTS * 3)
+    batches = [pad(ids[begin : begin + size]) for begin, size in ((0, 1), (1, 3), (4, 2), (6, 1), (7, 5))]
+    got = list(encoder.runtime.forward_all(batches))
+    assert [h.shape[:2] for h in got] == [i.shape for i, _ in batches]
+    for hidden, (batch_ids, mask) in zip(got, batches, strict=True):
+        np.testing.assert_allclose(hidden, encoder.runtime.forward(batch_ids, mask), atol=1e-3)

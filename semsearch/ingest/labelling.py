@@ -17,14 +17,17 @@ import os
 import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from semsearch.chunking import ChunkConfig
-from semsearch.classify.classifier import Classifier
 from semsearch.classify.encoding import pool_windows
 from semsearch.classify.persistence import saved_fingerprint
 from semsearch.encoder import Encoder
 from semsearch.manifest import CLASSIFIER_DIR
 from semsearch.store import ChunkRows, DocLabel
+
+if TYPE_CHECKING:  # a classifier's heads import torch: an index without one never loads it
+    from semsearch.classify.classifier import Classifier
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +81,8 @@ def open_labeller(directory: Path, encoder: Encoder, classifier_dir: Path | None
     installed = directory / CLASSIFIER_DIR
     if classifier_dir is None and not installed.is_dir():
         return None
+    from semsearch.classify.classifier import Classifier
+
     classifier = Classifier.load(classifier_dir if classifier_dir is not None else installed)
     classifier.use_encoder(encoder, f"the index at {directory}")
     classifier.options = replace(classifier.options, progress=False)  # the indexing bar is enough

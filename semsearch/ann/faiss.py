@@ -16,6 +16,13 @@ the build report), so it is rebuilt too instead of silently returning wrong neig
 written under a temporary name unique to the process and renamed into place, so readers and writers
 that rebuild it at the same time never see, or leave, half a file.
 
+Exact search reads the vectors at half precision first: a second copy of them in fp16 (half the bytes, so a
+query reads half the memory and leaves more of the cache to the encoder) finds candidates, whose fp32 vectors
+then give the exact scores and order. An fp16 score is within :func:`_half_error` of the exact one, so when
+the last candidate's fp16 score plus that error is below the k-th exact score, no vector left out can be in
+the top k: the result is exactly the fp32 search's. Where that check fails the fp32 vectors are searched
+whole (:meth:`FaissBackend._exact_top`).
+
 Filters: the matching chunks are found by a column scan of the store. When few match, they are
 scored exactly (so a selective filter still returns every match it can); otherwise FAISS searches
 with an ID selector, which keeps the filter inside the search, before top-k.
@@ -95,6 +102,7 @@ class FaissBackend(VectorBackend):
         self.report: BuildReport | None = None
         self._rowids = np.array([], dtype=np.int64)  # sorted
         self._doc_ids = np.array([], dtype=object)  # aligned with _rowids
+        self._half: _HalfScan | None = None  # exact (Flat) indexes: the fp16 copy searched first
 
     @property
     def path(self) -> Path:
@@ -117,6 +125,7 @@ class FaissBackend(VectorBackend):
         self.index = self._load_current()
         if self.index is None:
             self.index = self._build()
+        self._half = _HalfScan.of(self.index) if self.factory == "Flat" and self.index.ntotal else None
 
     def describe(self) -> str:
         return self.report.describe() if self.report else f"FAISS {self.factory}"
@@ -229,7 +238,8 @@ class FaissBackend(VectorBackend):
                 return exact_search(vector_array(rows), doc_ids, query[0], limit, rows["rowid"].to_numpy())
             allowed = self.store.scan(["rowid"], where.sql)["rowid"].to_numpy()
             params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))  # type: ignore[call-arg]
-        scores, ids = _single_threaded(self.index, query, min(limit, self.index.ntotal), params)
+        found = self._half.search(query[0], min(limit, self.index.ntotal)) if params is None and self._half else None
+        scores, ids = found or _single_threaded(self.index, query, min(limit, self.index.ntotal), params)
         keep = ids[0] >= 0
         positions = np.searchsorted(self._rowids, ids[0][keep])
         return ChunkMatches(self._doc_ids[positions], scores[0][keep], ids[0][keep])
@@ -246,6 +256,49 @@ class FaissBackend(VectorBackend):
             except RuntimeError:  # an id FAISS does not hold: the store says what is wrong
                 pass
         return super().vectors(ids)
+
+
+@dataclass(frozen=True)
+class _HalfScan:
+    """An exact index's vectors in fp16, searched first (module docstring), with the fp32 ones to score the
+    candidates and the rowid of each position."""
+
+    index: faiss.Index  # the exact index, kept alive while its storage is viewed
+    half: faiss.Index
+    full: np.ndarray  # fp32 vectors, a view of the exact index's own storage
+    rowids: np.ndarray  # rowid of each position
+    largest_norm: float
+
+    @classmethod
+    def of(cls, index: faiss.Index) -> _HalfScan:
+        flat = faiss.downcast_index(index.index)  # type: ignore[attr-defined]  # faiss's stubs miss it
+        count, dim = int(flat.ntotal), int(flat.d)
+        full = faiss.rev_swig_ptr(flat.get_xb(), count * dim).reshape(count, dim)  # type: ignore[attr-defined]
+        half = faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT)
+        half.add(full)
+        rowids = faiss.vector_to_array(index.id_map)  # type: ignore[attr-defined]
+        return cls(index, half, full, rowids, float(np.linalg.norm(full, axis=1).max()))
+
+    def search(self, query: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """The exact top ``limit`` (scores and rowids, FAISS's shapes), or None where the fp16 candidates
+        cannot prove it."""
+        count = len(self.rowids)
+        depth = min(count, limit + max(limit, 32))
+        rough, positions = _single_threaded(self.half, query.reshape(1, -1), depth, None)
+        positions = positions[0][positions[0] >= 0]
+        exact = self.full[positions] @ query
+        order = np.argsort(-exact, kind="stable")[:limit]
+        if depth < count and rough[0][len(positions) - 1] + _half_error(query, self.largest_norm) >= exact[order[-1]]:
+            return None  # a vector past the candidates might still belong in the top limit
+        return exact[order][None, :], self.rowids[positions[order]][None, :]
+
+
+def _half_error(query: np.ndarray, largest_norm: float) -> float:
+    """A bound on |fp16 score - fp32 score|: rounding a vector to fp16 moves each coordinate by at most
+    2^-11 of itself (or 2^-25 below fp16's normal range), so the inner product by at most about
+    2^-11·|q|·|x|; twice that, for the sums' own rounding."""
+    norm = float(np.linalg.norm(query))
+    return 2.0 * (2.0**-11 * norm * largest_norm + len(query) * 2.0**-25 * float(np.abs(query).max()))
 
 
 def _train(index: faiss.Index, vectors: np.ndarray) -> None:

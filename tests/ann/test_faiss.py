@@ -60,3 +60,47 @@ def test_past_hnsw_the_auto_index_is_ivf_pq_with_its_recall_measured(
     inner = faiss.downcast_index(backend.index.index)
     assert inner.nprobe == 32  # saved with the index, so a reader searches 32 lists too
     assert "IVF256,PQ2" in backend.describe()
+
+
+def test_exact_search_through_the_half_precision_copy_returns_exactly_the_fp32_top_k(tmp_path: Path) -> None:
+    store, vectors = random_store(tmp_path / "store", 3000, dim=32)
+    backend = FaissBackend(store, tmp_path / "faiss")
+    backend.sync()
+    assert backend._half is not None
+    doc_ids = np.array([f"d{i}" for i in range(3000)], dtype=object)
+    rng = np.random.default_rng(7)
+    proved = 0
+    for query in rng.normal(size=(20, 32)).astype(np.float32):
+        query /= np.linalg.norm(query)
+        proved += backend._half.search(query, 10) is not None
+        got, want = backend.search(query, 10), exact_search(vectors, doc_ids, query, 10)
+        assert list(got.doc_ids) == list(want.doc_ids)
+        np.testing.assert_allclose(got.scores, want.scores, atol=1e-6)
+    assert proved == 20  # random vectors are far enough apart for fp16 to prove the top 10
+
+
+def test_vectors_fp16_cannot_tell_apart_fall_back_to_the_fp32_search(tmp_path: Path) -> None:
+    """Thousands of vectors within fp16's rounding of one another: the candidates cannot prove the top k,
+    so the fp32 vectors are searched whole, and the answer is still the exact one."""
+    store, _ = random_store(tmp_path / "store", 2000, dim=16)
+    rng = np.random.default_rng(3)
+    base = rng.normal(size=16).astype(np.float32)
+    close = base + rng.normal(scale=1e-5, size=(2000, 16)).astype(np.float32)
+    close /= np.linalg.norm(close, axis=1, keepdims=True)
+    rows = store.scan(["rowid"])
+    backend = FaissBackend(store, tmp_path / "faiss")
+    backend.sync()
+    assert backend._half is not None
+    # the same vectors straight into the exact index the half copy mirrors
+    backend.index = faiss.IndexIDMap2(faiss.IndexFlatIP(16))
+    backend.index.add_with_ids(close, rows["rowid"].to_numpy())
+    backend._half = faiss_backend._HalfScan.of(backend.index)
+    query = base / np.linalg.norm(base)
+    assert backend._half.search(query, 10) is None
+    got = backend.search(query, 10)
+    doc_ids = np.array(store.scan(["doc_id"])["doc_id"].to_pylist(), dtype=object)
+    want = exact_search(close, doc_ids, query, 10)
+    # the scores differ by less than fp32 resolves, so ties may order differently: the scores are the top 10
+    np.testing.assert_allclose(got.scores, want.scores, atol=1e-6)
+    position = {rowid: i for i, rowid in enumerate(rows["rowid"].to_numpy())}
+    np.testing.assert_allclose(got.scores, close[[position[r] for r in got.ids]] @ query, atol=1e-6)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from semsearch.store import ChunkRows, Store
-from semsearch.types import Document
+from semsearch.types import Document, Engine
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
@@ -60,3 +60,15 @@ def tiny_bert(target: Path, seed: int) -> Path:
     BertModel(config).save_pretrained(target)
     AutoTokenizer.from_pretrained(default_model_dir()).save_pretrained(target)
     return target
+
+
+def skip_without(engine: Engine) -> None:
+    """Skip the test where ``engine``'s library is not installed (they are optional)."""
+    import pytest
+
+    from semsearch.runtime import onnx_runtime, openvino_runtime
+
+    if engine is Engine.OPENVINO and not openvino_runtime.available():
+        pytest.skip("OpenVINO and NNCF are not installed")
+    if engine is Engine.ONNXRUNTIME and not onnx_runtime.available():
+        pytest.skip("ONNX Runtime is not installed")

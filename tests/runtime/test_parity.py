@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import skip_without
 
 from semsearch.encoder import Encoder
-from semsearch.runtime import onnx_runtime, openvino_runtime
 from semsearch.types import Engine, Precision
 
 TEXTS = [
@@ -43,10 +43,7 @@ def reference() -> np.ndarray:
 def test_every_runtime_gives_the_reference_vectors(
     reference: np.ndarray, precision: Precision, engine: Engine, threads: int | None
 ) -> None:
-    if engine is Engine.OPENVINO and not openvino_runtime.available():
-        pytest.skip("OpenVINO and NNCF are not installed")
-    if engine is Engine.ONNXRUNTIME and not onnx_runtime.available():
-        pytest.skip("ONNX Runtime is not installed")
+    skip_without(engine)
     got = Encoder(precision=precision, threads=threads, engine=engine).encode(TEXTS)
     assert got.shape == reference.shape and got.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
@@ -70,10 +67,7 @@ def test_queries_are_tokenised_as_transformers_does_without_importing_it() -> No
 def test_bulk_encoding_hands_back_every_batch_in_order_with_several_in_flight(
     precision: Precision, engine: Engine
 ) -> None:
-    if engine is Engine.OPENVINO and not openvino_runtime.available():
-        pytest.skip("OpenVINO and NNCF are not installed")
-    if engine is Engine.ONNXRUNTIME and not onnx_runtime.available():
-        pytest.skip("ONNX Runtime is not installed")
+    skip_without(engine)
     from semsearch.runtime import pad
 
     encoder = Encoder(precision=precision, engine=engine)  # bulk: one stream or session per core

@@ -11,9 +11,10 @@ import threading
 
 import numpy as np
 import pytest
+from helpers import skip_without
 
 from semsearch.encoder import Encoder
-from semsearch.runtime import onnx_runtime, openvino_runtime
+from semsearch.runtime import onnx_runtime
 from semsearch.types import Engine, Precision
 
 TEXTS = [f"text {i} on vitamin D and the risk of infection " * (1 + i % 5) for i in range(24)]
@@ -28,10 +29,7 @@ THREADS = 4
 def test_threads_sharing_a_query_encoder_get_the_vectors_each_text_gets_alone(
     precision: Precision, engine: Engine
 ) -> None:
-    if engine is Engine.OPENVINO and not openvino_runtime.available():
-        pytest.skip("OpenVINO and NNCF are not installed")
-    if engine is Engine.ONNXRUNTIME and not onnx_runtime.available():
-        pytest.skip("ONNX Runtime is not installed")
+    skip_without(engine)
     encoder = Encoder(precision=precision, threads=1, engine=engine)
     alone = [encoder.encode([text])[0] for text in TEXTS]
     together: dict[int, np.ndarray] = {}

@@ -13,6 +13,7 @@ tokenizer (the same vocabulary and rules, with offsets and overflowing windows),
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
@@ -93,6 +94,9 @@ class Encoder:
         # No precision given: the fastest one measured on this CPU for these weights (a new index's default).
         self.precision = Precision(precision) if precision else runtime.best_precision(self.planner_model())
         self.engine = engine or runtime.engine_for(self.precision, threads, self.identity.sha256)
+        # transformers' fast tokenizer sets its truncation on each call, so two threads cutting at once (an
+        # index run cuts the next batch while a classifier labels the current one) take turns
+        self._cutting = threading.Lock()
 
     @classmethod
     def for_queries(
@@ -155,7 +159,8 @@ class Encoder:
 
     def chunks(self, texts: Sequence[str], overlap: int, window: int | None = None) -> list[Chunk]:
         """Token windows of ``window`` tokens (the model's whole ``max_length`` when None)."""
-        return split(self.tokenizer, texts, ChunkConfig(window or self.max_length, overlap))
+        with self._cutting:
+            return split(self.tokenizer, texts, ChunkConfig(window or self.max_length, overlap))
 
     def encode_ids(self, windows: Sequence[Sequence[int]], progress: tqdm[Any] | None = None) -> np.ndarray:
         """Vectors for already-tokenised windows, batched by length so little padding is computed."""

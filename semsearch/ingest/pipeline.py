@@ -23,14 +23,14 @@ from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 from queue import Empty, Queue
-from typing import Any
+from typing import Any, TypeVar
 
 from tqdm.auto import tqdm
 
 from semsearch import corpus, location
 from semsearch.ann import open_backend
 from semsearch.bm25 import BM25
-from semsearch.chunking import ChunkConfig
+from semsearch.chunking import Chunk, ChunkConfig
 from semsearch.encoder import Encoder
 from semsearch.errors import BadRecordError, CorpusError, SemsearchError
 from semsearch.filters import FieldInfo, Kind
@@ -46,6 +46,19 @@ from semsearch.store.schema import META_PREFIX, filterable_kinds, metadata_json,
 from semsearch.types import Document
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Cut:
+    """A batch sorted (:meth:`_Run.sort`) and the documents to encode cut into windows: what the reading thread
+    hands the encoder."""
+
+    size: int  # documents read
+    kinds: dict[str, Kind]
+    to_encode: list[Document]
+    chunks: list[Chunk]
+    metadata_only: list[Document]
 
 
 @dataclass(frozen=True)
@@ -83,18 +96,18 @@ class _Run:
         self.seen: set[str] = set()
         self.added = self.updated = self.unchanged = self.encoded = 0
 
-    def process(self, batch: list[Document]) -> None:
-        """Prepare and commit one batch (what :meth:`prepare` and :meth:`commit` do, one after the other)."""
-        self.commit(self.prepare(batch))
-
-    def prepare(self, batch: list[Document]) -> Prepared:
-        """Sort ``batch`` (:meth:`sort`) and encode what needs it.
-
-        It reads nothing from the store (what a batch's metadata must fit is kept here), so it runs while
-        the previous batch is being committed.
-        """
+    def cut(self, batch: list[Document]) -> Cut:
+        """Sort ``batch`` and cut the documents to encode into windows. It reads nothing from the store (what a
+        batch's metadata must fit is kept here), so it runs in the reading thread, ahead of the encoder."""
         kinds, to_encode, metadata_only = self.sort(batch)
-        return Prepared(kinds, self._encoded_rows(to_encode) if to_encode else None, metadata_only)
+        texts = [d.text for d in to_encode]
+        chunks = self.encoder.chunks(texts, self.manifest.overlap, self.manifest.max_length) if texts else []
+        return Cut(len(batch), kinds, to_encode, chunks, metadata_only)
+
+    def encode(self, cut: Cut) -> Prepared:
+        """The windows of a cut batch encoded (labelled too, where the index has a classifier)."""
+        encoded = self._encoded_rows(cut.to_encode, cut.chunks) if cut.to_encode else None
+        return Prepared(cut.kinds, encoded, cut.metadata_only)
 
     def sort(self, batch: list[Document]) -> tuple[dict[str, Kind], list[Document], list[Document]]:
         """The batch's new metadata fields, the documents to encode (new, or with a new text) and those whose
@@ -141,8 +154,7 @@ class _Run:
             self.store.write(self._reused_rows(prepared.metadata_only))
             log.info("committed %d metadata updates (version %d)", len(prepared.metadata_only), self.store.version)
 
-    def _encoded_rows(self, docs: list[Document]) -> ChunkRows:
-        chunks = self.encoder.chunks([d.text for d in docs], self.manifest.overlap, self.manifest.max_length)
+    def _encoded_rows(self, docs: list[Document], chunks: list[Chunk]) -> ChunkRows:
         vectors = self.encoder.encode_ids([c.input_ids for c in chunks])
         self.encoded += len(docs)
         return self._labelled(
@@ -274,18 +286,19 @@ def _build(source: corpus.Source, directory: Path, options: IndexOptions, record
 
 
 def overlapped(run: _Run, batches: Iterator[list[Document]], bar: tqdm[Any]) -> None:
-    """Run the batches through ``run``, three stages at once: the next batch is read (and parsed) in a
-    thread, the current one encoded here, the previous one committed in another thread. The encoder,
-    which takes most of the time, then never waits for the file or the store. Batches commit in order,
-    one at a time, as before; an error in any stage stops the run after the commits already made."""
+    """Run the batches through ``run``, three stages at once: the next batch is read, parsed and cut into
+    windows in a thread, the current one encoded here, the previous one committed in another thread. The
+    encoder, which takes most of the time, then never waits for the file, the tokenizer or the store.
+    Batches commit in order, one at a time, as before; an error in any stage stops the run after the
+    commits already made."""
     with ThreadPoolExecutor(1, thread_name_prefix="semsearch-commit") as committer:
         pending: Future[None] | None = None
-        for batch in prefetched(batches):
-            prepared = run.prepare(batch)
+        for cut in prefetched(run.cut(batch) for batch in batches):
+            prepared = run.encode(cut)
             if pending is not None:
                 pending.result()  # the previous commit is done (and its error, if any, raised here)
             pending = committer.submit(run.commit, prepared)
-            bar.update(len(batch))
+            bar.update(cut.size)
             bar.set_postfix(added=run.added, updated=run.updated, unchanged=run.unchanged, refresh=False)
         if pending is not None:
             pending.result()
@@ -296,9 +309,9 @@ def batches(documents: Iterator[Document], size: int) -> Iterator[list[Document]
         yield batch
 
 
-def prefetched(items: Iterator[list[Document]], ahead: int = 2) -> Iterator[list[Document]]:
-    """``items`` read by a thread up to ``ahead`` batches in advance; its error comes out where it happened."""
-    queue: Queue[tuple[list[Document] | None, BaseException | None]] = Queue(maxsize=ahead)
+def prefetched(items: Iterator[T], ahead: int = 2) -> Iterator[T]:
+    """``items`` made by a thread up to ``ahead`` in advance; its error comes out where it happened."""
+    queue: Queue[tuple[T | None, BaseException | None]] = Queue(maxsize=ahead)
     stop = threading.Event()
 
     def read() -> None:

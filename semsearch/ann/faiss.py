@@ -283,7 +283,7 @@ class _HalfScan:
         """The exact top ``limit`` (scores and rowids, FAISS's shapes), or None where the fp16 candidates
         cannot prove it."""
         count = len(self.rowids)
-        depth = min(count, limit + 32 + limit // 16)  # proved the top k of every SciFact test query (RESULTS)
+        depth = min(count, limit + 32 + limit // 8)  # proved the top k of every SciFact test query (RESULTS)
         rough, positions = _single_threaded(self.half, query.reshape(1, -1), depth, None)
         positions = positions[0][positions[0] >= 0]
         exact = self.full[positions] @ query

@@ -37,7 +37,7 @@ from semsearch.filters import Filter
 from semsearch.manifest import Manifest
 from semsearch.ranking import FUSION_DEPTH, RRF_K, Feedback, Others, Ranking, convex_parts
 from semsearch.runtime import pad
-from semsearch.store import Store, vector_array
+from semsearch.store import Store, StoredWindow
 from semsearch.types import Fusion, FusionMethod, Mode, Pooling
 
 if TYPE_CHECKING:
@@ -85,16 +85,6 @@ class Asked:
 
 
 @dataclass(frozen=True)
-class StoredWindow:
-    """A window as the index holds it: its number, span and vector."""
-
-    number: int
-    start: int
-    end: int
-    vector: np.ndarray
-
-
-@dataclass(frozen=True)
 class DenseParts:
     """The dense side of one document's explanation."""
 
@@ -124,7 +114,7 @@ def explain_documents(source: Source, query: str, mode: Mode, docs: Sequence[tup
         ranks = {name: _ranks(source.rank(query, depth, Mode(name), where)) for name in channels}
         parts = {}
     asked = Asked(query, mode, depth, ranks, parts)
-    stored = stored_windows(source.store, [doc_id for doc_id, _ in docs])
+    stored = source.store.windows([doc_id for doc_id, _ in docs])
     terms = {}
     if "bm25" in channels:
         terms = {doc_id: term_contributions(source.bm25, query, doc_id, text) for doc_id, text in docs}
@@ -148,21 +138,6 @@ def explain_document(source: Source, query: str, doc_id: str, mode: Mode, where:
             "that id, or it has been deleted; search again for the current ids"
         )
     return explain_documents(source, query, mode, [(doc_id, stored.text)], where, fusion=fusion)[0]
-
-
-def stored_windows(store: Store, doc_ids: Sequence[str]) -> dict[str, list[StoredWindow]]:
-    """Each document's windows as the store holds them, in order."""
-    rows = store.chunks_of(list(doc_ids))
-    if rows.num_rows == 0:
-        return {}
-    vectors = vector_array(rows)
-    found: dict[str, list[StoredWindow]] = {}
-    for doc_id, number, start, end, vector in zip(
-        rows["doc_id"].to_pylist(), rows["chunk"].to_pylist(), rows["start"].to_pylist(), rows["end"].to_pylist(),
-        vectors, strict=True,
-    ):  # fmt: skip
-        found.setdefault(doc_id, []).append(StoredWindow(number, start, end, vector))
-    return {doc_id: sorted(windows, key=lambda w: w.number) for doc_id, windows in found.items()}
 
 
 def dense_parts(source: Source, query: str, docs: Sequence[tuple[str, str]], stored: dict[str, list[StoredWindow]],

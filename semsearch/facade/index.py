@@ -223,14 +223,15 @@ class Index:
         for begin in range(0, len(doc_ids), batch):
             part = doc_ids[begin : begin + batch]
             stored = self.store.documents(part)
-            windows = _windows_of(self.store, part) if vectors else {}
+            windows = self.store.windows(part) if vectors else {}
             for doc_id in part:
                 doc = stored[doc_id]
                 row: dict[str, Any] = {"id": doc_id, "text": doc.text, "metadata": doc.metadata}
                 if doc.label is not None:
                     row |= {"label": doc.label, "label_prob": doc.label_prob}
                 if vectors:
-                    row["windows"] = windows.get(doc_id, [])
+                    row["windows"] = [{"start": w.start, "end": w.end, "vector": w.vector.tolist()}
+                                      for w in windows.get(doc_id, [])]  # fmt: skip
                 yield row
 
     def info(self) -> IndexInfo:
@@ -467,15 +468,3 @@ class Index:
             allowed = self.bm25.mask(ids)
         scores = self.bm25.scores(query)
         return self.bm25.best(scores, k, allowed), scores
-
-
-def _windows_of(store: Store, doc_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
-    """Each document's windows, in order: character span and vector."""
-    rows = store.chunks_of(doc_ids)
-    found: dict[str, list[tuple[int, dict[str, Any]]]] = {}
-    for doc_id, number, start, end, vector in zip(
-        rows["doc_id"].to_pylist(), rows["chunk"].to_pylist(), rows["start"].to_pylist(), rows["end"].to_pylist(),
-        rows["vector"].to_pylist(), strict=True,
-    ):  # fmt: skip
-        found.setdefault(doc_id, []).append((number, {"start": start, "end": end, "vector": vector}))
-    return {doc_id: [w for _, w in sorted(windows, key=lambda x: x[0])] for doc_id, windows in found.items()}

@@ -6,6 +6,6 @@ and vector ids that are never reused (:mod:`.rowids`).
 """
 
 from semsearch.store.rows import ChunkRows, DocLabel, chunk_table, vector_array
-from semsearch.store.table import Store, StoredDocument
+from semsearch.store.table import Store, StoredDocument, StoredWindow
 
-__all__ = ["ChunkRows", "DocLabel", "Store", "StoredDocument", "chunk_table", "vector_array"]
+__all__ = ["ChunkRows", "DocLabel", "Store", "StoredDocument", "StoredWindow", "chunk_table", "vector_array"]

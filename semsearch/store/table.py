@@ -73,6 +73,16 @@ class StoredDocument:
     label_prob: float | None = None
 
 
+@dataclass(frozen=True)
+class StoredWindow:
+    """A window of a document as the store holds it: its number, character span and vector."""
+
+    number: int
+    start: int
+    end: int
+    vector: np.ndarray
+
+
 class Store:
     """The LanceDB table of an index directory."""
 
@@ -298,6 +308,19 @@ class Store:
         """Stored chunks (vectors included) of ``doc_ids``, to reuse when only metadata changed."""
         tables = [self.scan(["doc_id", "chunk", "rowid", "start", "end", "vector"], c) for c in id_conditions(doc_ids)]
         return pa.concat_tables(tables) if tables else pa.table({})
+
+    def windows(self, doc_ids: Sequence[str]) -> dict[str, list[StoredWindow]]:
+        """Each of ``doc_ids``' windows, in order (a document the store lacks is left out)."""
+        rows = self.chunks_of(doc_ids)
+        if rows.num_rows == 0:
+            return {}
+        found: dict[str, list[StoredWindow]] = {}
+        for doc_id, number, start, end, vector in zip(
+            rows["doc_id"].to_pylist(), rows["chunk"].to_pylist(), rows["start"].to_pylist(), rows["end"].to_pylist(),
+            vector_array(rows), strict=True,
+        ):  # fmt: skip
+            found.setdefault(doc_id, []).append(StoredWindow(number, start, end, vector))
+        return {doc_id: sorted(windows, key=lambda w: w.number) for doc_id, windows in found.items()}
 
     def present(self, doc_ids: Iterable[str]) -> set[str]:
         """Which of ``doc_ids`` this version holds."""

@@ -12,7 +12,6 @@ from explain.conftest import DOCS
 
 import semsearch
 from semsearch.errors import DocumentNotFoundError
-from semsearch.explain.explainer import stored_windows
 
 QUERY = "vitamin D and respiratory infection"
 
@@ -118,7 +117,7 @@ def test_bm25_explanations_load_no_model(explain_index: Path) -> None:
 def test_the_window_shown_is_the_one_that_scored(explain_index: Path) -> None:
     index = semsearch.open(explain_index)
     e = index.explain("vitamin D levels and infection rates", "long", mode="dense")
-    windows = stored_windows(index.store, ["long"])["long"]
+    windows = index.store.windows(["long"])["long"]
     assert len(windows) > 1
     vector = index.query_vector("vitamin D levels and infection rates")
     best = max(windows, key=lambda w: float(w.vector @ vector))

@@ -21,7 +21,7 @@ query reads half the memory and leaves more of the cache to the encoder) finds c
 then give the exact scores and order. An fp16 score is within :func:`_half_error` of the exact one, so when
 the last candidate's fp16 score plus that error is below the k-th exact score, no vector left out can be in
 the top k: the result is exactly the fp32 search's. Where that check fails the fp32 vectors are searched
-whole (:meth:`FaissBackend._exact_top`).
+whole (the exact index itself).
 
 Filters: the matching chunks are found by a column scan of the store. When few match, they are
 scored exactly (so a selective filter still returns every match it can); otherwise FAISS searches

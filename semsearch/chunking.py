@@ -5,17 +5,20 @@ A BERT encoder sees at most ``max_length`` tokens; anything beyond is silently c
 so a passage near a boundary is whole in at least one window. A document's score is later the best
 of its windows (see :func:`semsearch.search.best_per_document`).
 
-The windows come from the fast tokenizer itself (``return_overflowing_tokens`` with ``stride``), so
-they match exactly what the model will be fed, special tokens included.
+The windows come from the fast tokenizer itself (truncation with a ``stride``, its overflowing parts), so
+they match exactly what the model will be fed, special tokens included. :func:`split` takes transformers'
+tokenizer; :func:`split_fast` the ``tokenizers`` library's, which gives the same windows (tested) without
+importing transformers, 3 s of an index run's start (benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import tokenizers
     from transformers import PreTrainedTokenizerBase
 
 # Tokens per document window of a new index (capped by what the model reads). all-MiniLM-L6-v2 reads 256
@@ -70,11 +73,35 @@ def split(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], config: Chun
         return_attention_mask=False,
         return_token_type_ids=False,
     )
+    return _windows(zip(encoded["input_ids"], encoded["offset_mapping"], encoded["overflow_to_sample_mapping"],
+                        strict=True))  # fmt: skip
+
+
+def window_tokenizer(path: str, config: ChunkConfig) -> tokenizers.Tokenizer:
+    """The ``tokenizers`` library's tokenizer in ``path`` (a ``tokenizer.json``) set to cut as ``config`` says:
+    what transformers sets on the same tokenizer for :func:`split`."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(path)
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(max_length=config.max_length, stride=config.overlap)
+    return tokenizer
+
+
+def split_fast(tokenizer: tokenizers.Tokenizer, texts: Sequence[str]) -> list[Chunk]:
+    """:func:`split` by a tokenizer from :func:`window_tokenizer` (its config set there)."""
+    if not texts:
+        return []
+    parts = ((part, doc) for doc, encoding in enumerate(tokenizer.encode_batch(list(texts)))
+             for part in (encoding, *encoding.overflowing))  # fmt: skip
+    return _windows((part.ids, part.offsets, doc) for part, doc in parts)
+
+
+def _windows(parts: Iterable[tuple[Sequence[int], Sequence[tuple[int, int]], int]]) -> list[Chunk]:
+    """Chunks of the tokenizer's windows: (ids, character offsets, document) each, a document's in order."""
     chunks: list[Chunk] = []
     previous, number = -1, 0
-    for ids, offsets, doc in zip(
-        encoded["input_ids"], encoded["offset_mapping"], encoded["overflow_to_sample_mapping"], strict=True
-    ):
+    for ids, offsets, doc in parts:
         number = number + 1 if doc == previous else 0
         previous = doc
         spans = [span for span in offsets if span[1] > span[0]]  # special tokens have empty spans

@@ -6,8 +6,8 @@ Model directories and their identity are :mod:`semsearch.models`' business.
 
 Making an encoder reads JSON files and hashes the weights, nothing more: queries are tokenised by the
 ``tokenizers`` library and (at fp32, where OpenVINO is installed) run by OpenVINO, so a process that only
-answers queries never imports transformers or torch. Cutting documents into windows uses transformers'
-tokenizer (the same vocabulary and rules, with offsets and overflowing windows), loaded when first needed.
+answers queries never imports transformers or torch. Documents are cut into windows by the same library
+(offsets and overflowing windows); transformers' tokenizer only where a model ships no ``tokenizer.json``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from semsearch import runtime
-from semsearch.chunking import Chunk, ChunkConfig, split
+from semsearch.chunking import Chunk, ChunkConfig, split, split_fast, window_tokenizer
 from semsearch.errors import ModelError
 from semsearch.models import (
     DEFAULT_MODEL,
@@ -94,9 +94,10 @@ class Encoder:
         # No precision given: the fastest one measured on this CPU for these weights (a new index's default).
         self.precision = Precision(precision) if precision else runtime.best_precision(self.planner_model())
         self.engine = engine or runtime.engine_for(self.precision, threads, self.identity.sha256)
-        # transformers' fast tokenizer sets its truncation on each call, so two threads cutting at once (an
-        # index run cuts the next batch while a classifier labels the current one) take turns
+        # two threads cutting at once (an index run cuts the next batch while a classifier labels the current
+        # one) take turns: transformers' fast tokenizer sets its truncation on each call
         self._cutting = threading.Lock()
+        self._window_tokenizers: dict[ChunkConfig, tokenizers.Tokenizer] = {}
 
     @classmethod
     def for_queries(
@@ -159,8 +160,14 @@ class Encoder:
 
     def chunks(self, texts: Sequence[str], overlap: int, window: int | None = None) -> list[Chunk]:
         """Token windows of ``window`` tokens (the model's whole ``max_length`` when None)."""
+        config = ChunkConfig(window or self.max_length, overlap)
+        path = self.model_dir / "tokenizer.json"
         with self._cutting:
-            return split(self.tokenizer, texts, ChunkConfig(window or self.max_length, overlap))
+            if not path.is_file():
+                return split(self.tokenizer, texts, config)
+            if config not in self._window_tokenizers:
+                self._window_tokenizers[config] = window_tokenizer(str(path), config)
+            return split_fast(self._window_tokenizers[config], texts)
 
     def encode_ids(self, windows: Sequence[Sequence[int]], progress: tqdm[Any] | None = None) -> np.ndarray:
         """Vectors for already-tokenised windows, batched by length so little padding is computed."""

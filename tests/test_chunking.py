@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import os
+import subprocess
+import sys
 
 import pytest
 from transformers import AutoTokenizer
 
-from semsearch.chunking import ChunkConfig, split
+from semsearch.chunking import ChunkConfig, split, split_fast, window_tokenizer
 from semsearch.models import default_model_dir
 
 
@@ -48,3 +51,28 @@ def test_config_is_checked() -> None:
         ChunkConfig(max_length=32, overlap=20)
     with pytest.raises(ValueError):
         ChunkConfig(max_length=4, overlap=0)
+
+
+@pytest.mark.parametrize(("window", "overlap"), [(128, 32), (32, 15), (16, 0)])
+def test_the_tokenizers_library_cuts_the_same_windows_as_transformers(tokenizer, window: int, overlap: int) -> None:
+    texts = [
+        "",
+        "short",
+        "Ünïcödé — accents, CAPITALS and 1,234.5 numbers\ttabs\nnew lines\u00a0and\u200bodd spaces",
+        "日本語のテキスト" * 20,
+        " ".join(f"w{i}" for i in range(300)),
+        "Vitamin D deficiency is associated with a higher risk of respiratory infections in children. " * 9,
+    ]
+    config = ChunkConfig(max_length=window, overlap=overlap)
+    fast = split_fast(window_tokenizer(str(default_model_dir() / "tokenizer.json"), config), texts)
+    assert fast == split(tokenizer, texts, config)
+    assert max(c.number for c in fast) > 2  # the long texts gave several windows each
+
+
+def test_the_encoder_cuts_windows_without_importing_transformers() -> None:
+    code = (
+        "import sys; from semsearch.encoder import Encoder; from semsearch.types import Precision; "
+        "chunks = Encoder(precision=Precision.FP32).chunks(['a text ' * 200], 32, 128); "
+        "assert len(chunks) > 1 and 'transformers' not in sys.modules, sorted(sys.modules)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})

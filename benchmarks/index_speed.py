@@ -4,13 +4,17 @@ the same texts, each a fresh process timed from start to end, in one run; and wh
     .venv/bin/python benchmarks/index_speed.py                      # all 5,183 SciFact documents
     .venv/bin/python benchmarks/index_speed.py --docs 1000          # the first 1,000
     .venv/bin/python benchmarks/index_speed.py --precisions default fp32
+    .venv/bin/python benchmarks/index_speed.py --precisions default --repeats 3   # medians of 3, interleaved
 
 Rows: the peer (sentence-transformers fp32, batch 64, truncating each text at its 256 tokens: it encodes
 fewer tokens than an index, which encodes every window of every document), then one `semsearch index` run
 per precision: "default" is what a new index gets (the runtime planner's choice on this CPU; its plan is
 made before timing, as it is once per machine), the others are given with --precision. docs/s is what the
 user waits for; tokens/s is the engine's own efficiency. nDCG@10 is each index's, on the SciFact test
-queries (dense and hybrid; documents outside a --docs subset are not judged).
+queries (dense and hybrid; documents outside a --docs subset are not judged). With --repeats, every run is
+made that many times, the peer and the indexes taken in turn, and each row gives the median wall time (and
+the fastest and slowest): a shared machine's speed drifts within minutes, and taking turns spreads the drift
+over every row alike.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -58,6 +63,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--docs", type=int, default=None)
     parser.add_argument("--precisions", nargs="+", default=["default", "fp32"])
+    parser.add_argument("--repeats", type=int, default=1, help="runs of each row, taken in turn (median shown)")
     args = parser.parse_args()
     from semsearch import corpus
     from semsearch.encoder import Encoder
@@ -78,28 +84,37 @@ def main() -> None:
     plan = plan_for(Encoder(precision="fp32").planner_model())  # made once per machine; not timed below
 
     print(f"CPU: {cpu.model_name()}, {cpu.usable_cores()} cores; flags: {plan.flags}", flush=True)
-    peer_seconds, out = timed([sys.executable, "-c", PEER, str(source)])
-    peer_tokens = json.loads(out)["tokens"]
-    rows = [("sentence-transformers fp32, batch 64 (peer; truncates at 256 tokens)", peer_seconds, peer_tokens,
-             None, None)]  # fmt: skip
-    print(f"peer: {len(docs) / peer_seconds:.1f} docs/s", flush=True)
-    for precision in args.precisions:
-        index = work / f"index-{precision}"
-        given = [] if precision == "default" else ["--precision", precision]
-        seconds, _ = timed([sys.executable, "-m", "semsearch", "index", str(source), "--index", str(index), *given])
-        made = json.loads((index / "manifest.json").read_text())["precision"]
-        name = f"semsearch index, {made}" + (" (the default here)" if precision == "default" else "")
-        rows.append((name, seconds, tokens, evaluate(index, "dense", qrels), evaluate(index, "hybrid", qrels)))
-        print(f"{name}: {len(docs) / seconds:.1f} docs/s", flush=True)
+    walls: dict[str, list[float]] = {}
+    rows: dict[str, tuple[int, float | None, float | None]] = {}
+    peer = "sentence-transformers fp32, batch 64 (peer; truncates at 256 tokens)"
+    for repeat in range(args.repeats):
+        seconds, out = timed([sys.executable, "-c", PEER, str(source)])
+        walls.setdefault(peer, []).append(seconds)
+        rows[peer] = (json.loads(out)["tokens"], None, None)
+        print(f"peer: {len(docs) / seconds:.1f} docs/s", flush=True)
+        for precision in args.precisions:
+            index = work / f"index-{precision}-{repeat}"
+            given = [] if precision == "default" else ["--precision", precision]
+            seconds, _ = timed([sys.executable, "-m", "semsearch", "index", str(source), "--index", str(index),
+                                *given])  # fmt: skip
+            made = json.loads((index / "manifest.json").read_text())["precision"]
+            name = f"semsearch index, {made}" + (" (the default here)" if precision == "default" else "")
+            walls.setdefault(name, []).append(seconds)
+            if repeat == 0:  # the same windows and weights make the same index every time
+                rows[name] = (tokens, evaluate(index, "dense", qrels), evaluate(index, "hybrid", qrels))
+            print(f"{name}: {len(docs) / seconds:.1f} docs/s", flush=True)
 
     print()
     print(f"SciFact, {len(docs)} documents, whole process; plan: bulk {plan.bulk[0]} in {plan.bulk[1]}")
-    print("| run | wall s | docs/s | vs peer | tokens | tokens/s | nDCG@10 dense | nDCG@10 hybrid |")
+    print("| run | wall s (fastest-slowest) | docs/s | vs peer | tokens | tokens/s | nDCG@10 dense | nDCG@10 hybrid |")
     print("|---|---|---|---|---|---|---|---|")
-    for name, seconds, count, dense, hybrid in rows:
+    peer_seconds = statistics.median(walls[peer])
+    for name, (count, dense, hybrid) in rows.items():
+        seconds = statistics.median(walls[name])
+        spread = f" ({min(walls[name]):.0f}-{max(walls[name]):.0f})" if len(walls[name]) > 1 else ""
         quality = f"{dense:.4f} | {hybrid:.4f}" if dense is not None else " | "
-        print(f"| {name} | {seconds:.0f} | {len(docs) / seconds:.1f} | {peer_seconds / seconds:.2f}x | {count:,} | "
-              f"{count / seconds:,.0f} | {quality} |")  # fmt: skip
+        print(f"| {name} | {seconds:.0f}{spread} | {len(docs) / seconds:.1f} | {peer_seconds / seconds:.2f}x | "
+              f"{count:,} | {count / seconds:,.0f} | {quality} |")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -292,10 +292,8 @@ def overlapped(run: _Run, batches: Iterator[list[Document]], bar: tqdm[Any]) -> 
     Batches commit in order, one at a time, as before; an error in any stage stops the run after the
     commits already made."""
     with ThreadPoolExecutor(1, thread_name_prefix="semsearch-commit") as committer:
-        loaded = committer.submit(lambda: run.encoder.runtime)  # the model loads while the first batch is cut
         pending: Future[None] | None = None
         for cut in prefetched(run.cut(batch) for batch in batches):
-            loaded.result()
             prepared = run.encode(cut)
             if pending is not None:
                 pending.result()  # the previous commit is done (and its error, if any, raised here)

@@ -97,7 +97,7 @@ class Encoder:
         # two threads cutting at once (an index run cuts the next batch while a classifier labels the current
         # one) take turns: transformers' fast tokenizer sets its truncation on each call
         self._cutting = threading.Lock()
-        self._window_tokenizers: dict[ChunkConfig, tokenizers.Tokenizer] = {}
+        self._fast_tokenizers: dict[ChunkConfig, tokenizers.Tokenizer | None] = {}
 
     @classmethod
     def for_queries(
@@ -130,15 +130,15 @@ class Encoder:
     def query_tokenizer(self) -> tokenizers.Tokenizer | None:
         """The model's fast tokenizer as the ``tokenizers`` library loads it (no transformers import), set to
         truncate at ``max_length`` and not to pad; None when the model ships no ``tokenizer.json``."""
-        path = self.model_dir / "tokenizer.json"
-        if not path.is_file():
-            return None
-        from tokenizers import Tokenizer
+        return self._fast_tokenizer(ChunkConfig(self.max_length, 0))
 
-        tokenizer = Tokenizer.from_file(str(path))
-        tokenizer.no_padding()
-        tokenizer.enable_truncation(max_length=self.max_length)
-        return tokenizer
+    def _fast_tokenizer(self, config: ChunkConfig) -> tokenizers.Tokenizer | None:
+        """The ``tokenizers`` library's tokenizer cutting as ``config`` says (one per config, kept); None when
+        the model ships no ``tokenizer.json``."""
+        if config not in self._fast_tokenizers:
+            path = self.model_dir / "tokenizer.json"
+            self._fast_tokenizers[config] = window_tokenizer(str(path), config) if path.is_file() else None
+        return self._fast_tokenizers[config]
 
     @cached_property
     def runtime(self) -> runtime.Runtime:
@@ -161,13 +161,9 @@ class Encoder:
     def chunks(self, texts: Sequence[str], overlap: int, window: int | None = None) -> list[Chunk]:
         """Token windows of ``window`` tokens (the model's whole ``max_length`` when None)."""
         config = ChunkConfig(window or self.max_length, overlap)
-        path = self.model_dir / "tokenizer.json"
         with self._cutting:
-            if not path.is_file():
-                return split(self.tokenizer, texts, config)
-            if config not in self._window_tokenizers:
-                self._window_tokenizers[config] = window_tokenizer(str(path), config)
-            return split_fast(self._window_tokenizers[config], texts)
+            fast = self._fast_tokenizer(config)
+            return split(self.tokenizer, texts, config) if fast is None else split_fast(fast, texts)
 
     def encode_ids(self, windows: Sequence[Sequence[int]], progress: tqdm[Any] | None = None) -> np.ndarray:
         """Vectors for already-tokenised windows, batched by length so little padding is computed."""

@@ -62,25 +62,28 @@ def test_past_hnsw_the_auto_index_is_ivf_pq_with_its_recall_measured(
     assert "IVF256,PQ2" in backend.describe()
 
 
-def test_exact_search_through_the_half_precision_copy_returns_exactly_the_fp32_top_k(tmp_path: Path) -> None:
-    store, vectors = random_store(tmp_path / "store", 3000, dim=32)
+@pytest.mark.parametrize("dim", [32, 20])  # FAISS scans codes with integer SIMD where dim is a multiple of 16
+def test_exact_search_through_the_int8_codes_returns_exactly_the_fp32_top_k(tmp_path: Path, dim: int) -> None:
+    store, vectors = random_store(tmp_path / "store", 3000, dim=dim)
     backend = FaissBackend(store, tmp_path / "faiss")
     backend.sync()
-    assert backend._half is not None
+    assert backend._codes is not None
     doc_ids = np.array([f"d{i}" for i in range(3000)], dtype=object)
     rng = np.random.default_rng(7)
     proved = 0
-    for query in rng.normal(size=(20, 32)).astype(np.float32):
+    for query in rng.normal(size=(20, dim)).astype(np.float32):
         query /= np.linalg.norm(query)
-        proved += backend._half.search(query, 10) is not None
+        proved += backend._codes.search(query, 10) is not None
         got, want = backend.search(query, 10), exact_search(vectors, doc_ids, query, 10)
         assert list(got.doc_ids) == list(want.doc_ids)
         np.testing.assert_allclose(got.scores, want.scores, atol=1e-6)
-    assert proved == 20  # random vectors are far enough apart for fp16 to prove the top 10
+    assert proved == 20  # random vectors are far enough apart for the codes to prove the top 10
+    zero = np.zeros(dim, dtype=np.float32)  # every score 0: the codes prove nothing, the exact index answers
+    assert backend._codes.search(zero, 10) is None and len(backend.search(zero, 10)) == 10
 
 
-def test_vectors_fp16_cannot_tell_apart_fall_back_to_the_fp32_search(tmp_path: Path) -> None:
-    """Thousands of vectors within fp16's rounding of one another: the candidates cannot prove the top k,
+def test_vectors_the_codes_cannot_tell_apart_fall_back_to_the_fp32_search(tmp_path: Path) -> None:
+    """Thousands of vectors within the codes' rounding of one another: the candidates cannot prove the top k,
     so the fp32 vectors are searched whole, and the answer is still the exact one."""
     store, _ = random_store(tmp_path / "store", 2000, dim=16)
     rng = np.random.default_rng(3)
@@ -90,13 +93,13 @@ def test_vectors_fp16_cannot_tell_apart_fall_back_to_the_fp32_search(tmp_path: P
     rows = store.scan(["rowid"])
     backend = FaissBackend(store, tmp_path / "faiss")
     backend.sync()
-    assert backend._half is not None
-    # the same vectors straight into the exact index the half copy mirrors
+    assert backend._codes is not None
+    # the same vectors straight into the exact index the codes mirror
     backend.index = faiss.IndexIDMap2(faiss.IndexFlatIP(16))
     backend.index.add_with_ids(close, rows["rowid"].to_numpy())
-    backend._half = faiss_backend._HalfScan.of(backend.index)
+    backend._codes = faiss_backend._Int8Scan.of(backend.index)
     query = base / np.linalg.norm(base)
-    assert backend._half.search(query, 10) is None
+    assert backend._codes.search(query, 10) is None
     got = backend.search(query, 10)
     doc_ids = np.array(store.scan(["doc_id"])["doc_id"].to_pylist(), dtype=object)
     want = exact_search(close, doc_ids, query, 10)

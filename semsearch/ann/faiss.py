@@ -17,11 +17,12 @@ written under a temporary name unique to the process and renamed into place, so 
 that rebuild it at the same time never see, or leave, half a file.
 
 Exact search reads the vectors as int8 codes first: a second copy of them, each dimension scaled so that its
-largest value is 127 and rounded (a quarter of the bytes, and FAISS decodes such codes several times faster
-than fp16 ones), finds candidates, whose fp32 vectors then give the exact scores and order. A code's score is
-within :meth:`_Int8Scan.error` of the exact one, so when the last candidate's code score plus that error is below
-the k-th exact score, no vector left out can be in the top k: the result is exactly the fp32 search's. Where
-that check fails the fp32 vectors are searched whole (the exact index itself).
+largest value is 127 and rounded (a quarter of the bytes, and FAISS scans such codes with integer arithmetic,
+several times faster than an fp16 copy: benchmarks/RESULTS.md), finds candidates, whose fp32 vectors then give
+the exact scores and order. A code's score is within :meth:`_Int8Scan.error` of the exact one, so when the last
+candidate's code score plus that error is below the k-th exact score, no vector left out can be in the top k:
+the result is exactly the fp32 search's. Where that check fails the fp32 vectors are searched whole (the exact
+index itself).
 
 Filters: the matching chunks are found by a column scan of the store. When few match, they are
 scored exactly (so a selective filter still returns every match it can); otherwise FAISS searches
@@ -264,8 +265,8 @@ class _Int8Scan:
     the candidates and the rowid of each position.
 
     A vector x is stored as c = round(x * s), s per dimension (127 / the largest magnitude there), and a query
-    q is scanned as the integers p = round(q / s * t), t putting its largest at 127: FAISS then computes p . c
-    exactly (integers; the sums stay within fp32's 24 bits), and p . c / t is close to q . x.
+    q is scanned as the integers p = round(q / s * t), t putting its largest at 127 (FAISS's integer scan takes
+    the query as int8 too), and p . c / t is close to q . x.
     """
 
     index: faiss.Index  # the exact index, kept alive while its storage is viewed
@@ -319,11 +320,12 @@ class _Int8Scan:
     def error(self, query: np.ndarray, scaled: np.ndarray, rounded_off: np.ndarray, stretch: float) -> float:
         """A bound on |p . c / t - q . x| for any stored x. With r = x * s - c and e = q / s * t - p,
         q . x = (q / s) . (c + r) = p . c / t + (e . c) / t + (q / s) . r, and by Cauchy-Schwarz
-        |(q / s) . r| <= |q / s| |r| and |e . c| <= |e| |c|. Then a margin for the rounding of fp32 sums,
-        the exact scores' own included."""
+        |(q / s) . r| <= |q / s| |r| and |e . c| <= |e| |c|. Then a margin for the rounding of fp32 sums: the
+        exact scores' own, and p . c's where FAISS sums it in fp32 (without SIMD), |p| / t being about |q / s|."""
         bound = float(np.linalg.norm(scaled)) * self.largest_rounding
         bound += float(np.linalg.norm(rounded_off)) * self.largest_code / stretch
         margin = len(query) * 2.0**-22 * float(np.linalg.norm(query)) * self.largest_norm
+        margin += len(query) * 2.0**-22 * float(np.linalg.norm(scaled)) * self.largest_code
         return bound * (1 + 2.0**-16) + margin
 
 

@@ -22,6 +22,12 @@ def pool(hidden: Array, mask: Array, pooling: Pooling) -> Array:
     """One vector per window from its token vectors, padding excluded (not normalised)."""
     if pooling is Pooling.CLS:
         return hidden[:, 0]
+    if isinstance(hidden, np.ndarray):
+        # one matrix product per window: no windows x tokens x dim temporary (several times faster, and this
+        # runs on the thread that feeds the runtime while an index is built)
+        rows = np.asarray(mask, dtype=hidden.dtype)[:, None, :]
+        total = rows.sum(2)
+        return (rows @ hidden)[:, 0] / (total + (total == 0))
     weights = mask[..., None] * 1.0
     counts = weights.sum(1)
     return (hidden * weights).sum(1) / (counts + (counts == 0))

@@ -66,13 +66,13 @@ class OpenVinoRuntime:
     sharing each batch, because the threads never wait for each other.
     """
 
-    def __init__(self, xml: Path, threads: int | None) -> None:
+    def __init__(self, xml: Path, threads: int | None, rest: str = "f32") -> None:
         no_telemetry()
         import openvino as ov
 
-        # Non-quantized ops stay fp32 on every CPU (OpenVINO would pick bf16 on some), so the same
-        # weights give the same vectors everywhere; bf16 was slower here anyway.
-        config: dict[str, str] = {"INFERENCE_PRECISION_HINT": "f32"}
+        # What the graph leaves unquantized runs in ``rest``: fp32 unless the runtime plan measured bf16 faster
+        # on this CPU (OpenVINO itself would pick bf16 wherever the CPU has it, measured or not).
+        config: dict[str, str] = {"INFERENCE_PRECISION_HINT": rest}
         if threads:
             config |= {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": str(threads)}
         else:

@@ -2,8 +2,8 @@
 
 - :mod:`~semsearch.runtime.torch_runtime`: torch, fp32 (the reference) or bf16 autocast;
 - :mod:`~semsearch.runtime.openvino_runtime`: OpenVINO, running the fp32 graph that
-  :mod:`~semsearch.runtime.export` makes once per set of weights, or the int8 one that
-  :mod:`~semsearch.runtime.quantize` makes.
+  :mod:`~semsearch.runtime.export` makes once per set of weights (in fp32, or in bf16 where the CPU computes
+  in bf16), or the int8 one that :mod:`~semsearch.runtime.quantize` makes.
 
 :func:`load` picks the runtime for a precision; :func:`best_precision` is the default for a new index.
 Importing this package is cheap: torch and OpenVINO load only with the runtime that needs them.
@@ -45,10 +45,11 @@ def best_precision(model: Model | None = None) -> Precision:
 def engine_for(precision: Precision, threads: int | None, sha256: str | None = None) -> Engine:
     """Which engine runs ``precision`` for a job on ``threads`` threads (1: a single query; None: bulk).
 
-    int8 runs only in OpenVINO, int8-dynamic only in ONNX Runtime, bf16 only in torch. fp32 runs in torch
-    and OpenVINO with the same vectors: the measured plan for these weights (``sha256``) says which is
-    faster here; with no plan yet, queries go to OpenVINO where it is installed (it starts without
-    importing torch or transformers) and bulk encoding stays with torch, the reference.
+    int8 runs only in OpenVINO, int8-dynamic only in ONNX Runtime, fp16 only in torch. fp32 runs in torch
+    and OpenVINO with the same vectors, and so does bf16 (torch's autocast, or OpenVINO's bf16 inference):
+    the measured plan for these weights (``sha256``) says which is faster here. With no plan yet, fp32
+    queries go to OpenVINO where it is installed (it starts without importing torch or transformers), and
+    the rest stays with torch, the reference.
     """
     from semsearch.runtime import openvino_runtime
 
@@ -56,7 +57,7 @@ def engine_for(precision: Precision, threads: int | None, sha256: str | None = N
         return Engine.OPENVINO
     if precision is Precision.INT8_DYNAMIC:
         return Engine.ONNXRUNTIME
-    if precision is not Precision.FP32:
+    if precision not in (Precision.FP32, Precision.BF16):
         return Engine.TORCH
     plan = _cached_plan(sha256)
     if plan is not None:
@@ -64,7 +65,8 @@ def engine_for(precision: Precision, threads: int | None, sha256: str | None = N
             return engine
         if threads != 1 and (engine := plan.bulk_engine(precision)) is not None:
             return engine
-    return Engine.OPENVINO if threads == 1 and openvino_runtime.available() else Engine.TORCH
+    fp32_query = precision is Precision.FP32 and threads == 1
+    return Engine.OPENVINO if fp32_query and openvino_runtime.available() else Engine.TORCH
 
 
 def query_threads(precision: Precision, engine: Engine, sha256: str) -> int:
@@ -104,12 +106,13 @@ def load(model_dir: Path, sha256: str, precision: Precision, tokenizer: Callable
             rest = plan.rest(precision, engine) if plan is not None else "f32"
         return quantize.load(model_dir, sha256, tokenizer, max_length, threads, rest)
     if engine is Engine.OPENVINO:
-        if precision is not Precision.FP32:
-            raise ModelError(f"OpenVINO runs fp32 and int8 here, not {precision}")
+        if precision not in (Precision.FP32, Precision.BF16):
+            raise ModelError(f"OpenVINO runs fp32, bf16 and int8 here, not {precision}")
         from semsearch.runtime.export import fp32_graph
         from semsearch.runtime.openvino_runtime import OpenVinoRuntime
 
-        return OpenVinoRuntime(fp32_graph(model_dir, sha256), threads)
+        compute = "bf16" if precision is Precision.BF16 else "f32"
+        return OpenVinoRuntime(fp32_graph(model_dir, sha256), threads, compute)
     from semsearch.runtime.torch_runtime import TorchRuntime, load_model
 
     return TorchRuntime(load_model(model_dir), precision, threads)

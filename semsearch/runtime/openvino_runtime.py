@@ -70,8 +70,9 @@ class OpenVinoRuntime:
         no_telemetry()
         import openvino as ov
 
-        # What the graph leaves unquantized runs in ``rest``: fp32 unless the runtime plan measured bf16 faster
-        # on this CPU (OpenVINO itself would pick bf16 wherever the CPU has it, measured or not).
+        # What the graph leaves unquantized (all of the fp32 graph) runs in ``rest``: fp32 unless a bf16
+        # index asks for bf16 or the runtime plan measured bf16 faster for the int8 model on this CPU
+        # (OpenVINO itself would pick bf16 wherever the CPU has it, measured or not).
         config: dict[str, str] = {"INFERENCE_PRECISION_HINT": rest}
         if threads:
             config |= {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": str(threads)}

@@ -156,6 +156,8 @@ def candidates() -> list[tuple[Precision, Engine]]:
         found.append((Precision.INT8_DYNAMIC, Engine.ONNXRUNTIME))
     if cpu.has_bf16():
         found.append((Precision.BF16, Engine.TORCH))
+        if openvino_runtime.available():
+            found.append((Precision.BF16, Engine.OPENVINO))
     return found
 
 

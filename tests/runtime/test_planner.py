@@ -181,3 +181,22 @@ def test_the_int8_model_runs_its_unquantized_operations_in_whichever_format_meas
     runtime.load(Path("/models/x"), model().sha256, Precision.INT8, lambda: None, 256, 1)
     runtime.load(Path("/models/x"), "cd" * 32, Precision.INT8, lambda: None, 256, 1)  # no plan: fp32
     assert chosen == ["bf16", "f32"]
+
+
+def test_bf16_runs_in_whichever_engine_the_plan_measured_faster(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("SEMSEARCH_CACHE", str(tmp_path))
+    sha = "ef" * 32
+    assert runtime.engine_for(Precision.BF16, 1, sha) is Engine.TORCH  # no plan: torch, the reference
+    measured = (
+        Candidate(Precision.BF16, Engine.TORCH, 2000.0, 9.0, 0.99998, True),
+        Candidate(Precision.BF16, Engine.OPENVINO, 2500.0, 1.7, 0.99999, True),
+    )
+    plan = planner.Plan("cpu", "", (Precision.BF16, Engine.OPENVINO), {"bf16": Engine.OPENVINO}, measured, 1.0)
+    planner.save(planner.plan_path(sha), __import__("json").dumps(plan.to_json()))
+    assert runtime.engine_for(Precision.BF16, 1, sha) is Engine.OPENVINO
+    assert runtime.engine_for(Precision.BF16, None, sha) is Engine.OPENVINO
+    assert runtime.engine_for(Precision.FP16, None, sha) is Engine.TORCH
+    monkeypatch.setattr(cpu, "has_bf16", lambda: True)
+    assert (Precision.BF16, Engine.OPENVINO) in planner.candidates() or not runtime.openvino_runtime.available()

@@ -162,7 +162,7 @@ class Precision(StrEnum):
     """
 
     FP32 = "fp32"  # the reference
-    BF16 = "bf16"  # torch autocast; close to fp32, fast only where the CPU has bf16 arithmetic
+    BF16 = "bf16"  # torch autocast or OpenVINO bf16; close to fp32, fast only where the CPU has bf16 arithmetic
     INT8 = "int8"  # an NNCF static int8 model run by OpenVINO; close to fp32, not equal
     INT8_DYNAMIC = "int8-dynamic"  # int8 weights per channel, activations at run time (ONNX Runtime)
     FP16 = "fp16"  # torch on a CUDA GPU (the default there); on a CPU it runs, slowly, for queries

@@ -85,11 +85,10 @@ def _cached_plan(sha256: str | None) -> Plan | None:
 
 
 def load(model_dir: Path, sha256: str, precision: Precision, tokenizer: Callable[[], object], max_length: int,
-         threads: int | None = None, engine: Engine | None = None, rest: str | None = None) -> Runtime:  # fmt: skip
+         threads: int | None = None, engine: Engine | None = None) -> Runtime:  # fmt: skip
     """The runtime that runs ``model_dir`` at ``precision`` on ``threads`` threads (None: every core), in
     ``engine`` (None: :func:`engine_for`). ``tokenizer`` gives the model's tokenizer, when making the int8
-    model needs one. ``rest``: OpenVINO's number format for what the int8 model leaves unquantized, "f32" or
-    "bf16" (None: what the measured plan for these weights chose, else "f32")."""
+    model needs one."""
     engine = engine or engine_for(precision, threads, sha256)
     if precision is Precision.INT8_DYNAMIC:
         from semsearch.runtime import onnx_runtime
@@ -101,10 +100,7 @@ def load(model_dir: Path, sha256: str, precision: Precision, tokenizer: Callable
     if precision is Precision.INT8:
         from semsearch.runtime import quantize
 
-        if rest is None:
-            plan = _cached_plan(sha256)
-            rest = plan.rest(precision, engine) if plan is not None else "f32"
-        return quantize.load(model_dir, sha256, tokenizer, max_length, threads, rest)
+        return quantize.load(model_dir, sha256, tokenizer, max_length, threads)
     if engine is Engine.OPENVINO:
         if precision not in (Precision.FP32, Precision.BF16):
             raise ModelError(f"OpenVINO runs fp32, bf16 and int8 here, not {precision}")

@@ -66,14 +66,14 @@ class OpenVinoRuntime:
     sharing each batch, because the threads never wait for each other.
     """
 
-    def __init__(self, xml: Path, threads: int | None, rest: str = "f32") -> None:
+    def __init__(self, xml: Path, threads: int | None, compute: str = "f32") -> None:
         no_telemetry()
         import openvino as ov
 
-        # What the graph leaves unquantized (all of the fp32 graph) runs in ``rest``: fp32 unless a bf16
-        # index asks for bf16 or the runtime plan measured bf16 faster for the int8 model on this CPU
-        # (OpenVINO itself would pick bf16 wherever the CPU has it, measured or not).
-        config: dict[str, str] = {"INFERENCE_PRECISION_HINT": rest}
+        # The graph computes in ``compute``: fp32, or bf16 for a bf16 index (the fp32 graph). The int8 model's
+        # unquantized operations stay fp32 on every CPU: in bf16 (OpenVINO's own choice where the CPU has bf16)
+        # its vectors changed when a window was padded (benchmarks/RESULTS.md).
+        config: dict[str, str] = {"INFERENCE_PRECISION_HINT": compute}
         if threads:
             config |= {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": str(threads)}
         else:

@@ -7,12 +7,11 @@ also while another process keeps one core busy). A query runs on every core only
 the idle machine and not much slower beside the busy core (:func:`query_threads`): a thread pool that waits for a
 descheduled thread can make a query many times slower on a busy machine, where one thread never waits.
 A runtime whose vectors fall below :data:`COSINE_FLOOR` (the mean cosine to the torch fp32 vectors of the
-same windows) is dropped, whatever its speed. The plan keeps the fastest for bulk encoding (which sets a
+same windows) is dropped, whatever its speed, and so is one whose vectors change when a window is padded
+(:func:`padding_cosine`). The plan keeps the fastest for bulk encoding (which sets a
 new index's precision) and, for each precision, the fastest engine for queries: an index encodes its queries at its own
 precision, with whichever engine of that precision is fastest (fp32 in torch or OpenVINO: the same
-vectors). Where the CPU computes in bf16, the int8 model is timed twice in bulk, its unquantized operations
-(layer norms, softmax, residual sums) in fp32 and in bf16, and keeps the faster (:attr:`Candidate.rest`) for
-bulk and queries alike. The plan is saved under the cache folder, keyed by the CPU's model name, its instruction set,
+vectors). The plan is saved under the cache folder, keyed by the CPU's model name, its instruction set,
 the weights' hash and the libraries' versions: another CPU, other weights or an upgrade plan again.
 """
 
@@ -46,6 +45,12 @@ RECIPE = 6  # bump when what is measured (or how a runtime runs) changes: older 
 # Mean cosine to torch fp32 a runtime must keep (per window, over the calibration set). The int8 paths sit
 # near it on CPUs without int8 dot products; their retrieval quality is measured in benchmarks/RESULTS.md.
 COSINE_FLOOR = 0.99
+# A window padded in a batch must give about the vector it gives alone: the lowest cosine a runtime may show
+# between the two over the calibration queries. A mask lost in a number format moves vectors far (OpenVINO's int8
+# model with its other operations in bf16 did); int8 with activation scales set at run time moves them by its
+# quantization noise, as its batchmates do in bulk anyway, and passes (benchmarks/RESULTS.md).
+PADDING_FLOOR = 0.95
+PADDED_TOKENS = 64
 BULK_WINDOWS = 192  # calibration windows timed in bulk: a dozen batches, so every stream stays busy
 QUERIES = 24  # single queries timed, one at a time
 LIBRARIES = ("torch", "openvino", "nncf", "onnxruntime", "semsearch")
@@ -63,8 +68,7 @@ class Candidate:
     kept: bool = False  # at or above the floor
     query_threads: int = 1  # threads a single query runs on (:func:`query_threads`)
     query_timings: dict[str, float] = field(default_factory=dict)  # median ms of each way a query was timed
-    rest: str = "f32"  # OpenVINO's number format for what the int8 model leaves unquantized: "f32" or "bf16"
-    bulk_timings: dict[str, float] = field(default_factory=dict)  # tokens/s of each rest, where both were timed
+    padding: float = 1.0  # lowest cosine of a query's vector alone to its vector padded (:data:`PADDING_FLOOR`)
 
 
 @dataclass(frozen=True)
@@ -87,12 +91,6 @@ class Plan:
         """Threads a single query at ``precision`` in ``engine`` runs on (1 where it was not measured)."""
         found = [c for c in self.candidates if c.precision is precision and c.engine is engine and c.kept]
         return found[0].query_threads if found else 1
-
-    def rest(self, precision: Precision, engine: Engine) -> str:
-        """OpenVINO's number format for the operations ``precision`` leaves unquantized in ``engine`` ("f32"
-        where it was not measured)."""
-        found = [c for c in self.candidates if c.precision is precision and c.engine is engine and c.kept]
-        return found[0].rest if found else "f32"
 
     def bulk_engine(self, precision: Precision) -> Engine | None:
         """The fastest kept engine for bulk encoding at ``precision`` (an index keeps its precision)."""
@@ -128,15 +126,13 @@ class Plan:
         lines = [f"runtime plan for {self.cpu} (measured in {self.seconds:.0f} s):"]
         for c in self.candidates:
             verdict = "" if c.kept else f"  (dropped: cosine below {COSINE_FLOOR})"
+            if c.padding < PADDING_FLOOR:
+                verdict = f"  (dropped: padding changes its vectors, cosine {c.padding:.4f})"
             threads = threads_word(c.query_threads)
-            rest = f" ({c.rest} rest)" if c.bulk_timings else ""
             lines.append(
-                f"  {c.precision:<12} {c.engine + rest:<11} bulk {c.bulk_tokens_per_second:>8,.0f} tokens/s  "
+                f"  {c.precision:<12} {c.engine:<11} bulk {c.bulk_tokens_per_second:>8,.0f} tokens/s  "
                 f"query {c.query_ms:6.1f} ms on {threads}  cosine {c.cosine:.5f}{verdict}"
             )
-            if c.bulk_timings:
-                lines.append("      bulk tokens/s: " + ", ".join(f"{rest} rest {tps:,.0f}"
-                                                             for rest, tps in c.bulk_timings.items()))  # fmt: skip
             if c.query_timings:
                 lines.append("      query ms: " + ", ".join(f"{way} {ms:.1f}" for way, ms in c.query_timings.items()))
         lines.append(f"  bulk: {self.bulk[0]} in {self.bulk[1]}")
@@ -249,26 +245,20 @@ INTERESTING_FLAGS = frozenset({"avx2", "fma", "avx512f", "avx512_vnni", "avx_vnn
 def measure_runtime(
     model: Model, precision: Precision, engine: Engine, windows: list[list[int]], reference: np.ndarray
 ) -> Candidate:
-    """Time one runtime on the calibration windows, in bulk and as single queries, and check its vectors.
-    The int8 model is timed in bulk with each :func:`rests` and runs with the faster."""
+    """Time one runtime on the calibration windows, in bulk and as single queries, and check its vectors."""
     from semsearch.runtime import load
 
-    bulk_timings: dict[str, float] = {}
-    cosines: dict[str, float] = {}
-    for rest in rests(precision, engine):
-        bulk = load(model.model_dir, model.sha256, precision, model.tokenizer, model.max_length, None, engine, rest)
-        encode(bulk, windows[:8], model.pooling)  # warm up
-        started = time.perf_counter()
-        vectors = encode(bulk, windows, model.pooling)
-        bulk_timings[rest] = sum(len(w) for w in windows) / (time.perf_counter() - started)
-        cosines[rest] = float(np.mean(np.sum(vectors * reference, axis=1)))
-        del bulk
-    rest = max(bulk_timings, key=bulk_timings.__getitem__)
-    tokens_per_second, cosine = bulk_timings[rest], cosines[rest]
+    bulk = load(model.model_dir, model.sha256, precision, model.tokenizer, model.max_length, None, engine)
+    encode(bulk, windows[:8], model.pooling)  # warm up
+    started = time.perf_counter()
+    vectors = encode(bulk, windows, model.pooling)
+    tokens_per_second = sum(len(w) for w in windows) / (time.perf_counter() - started)
+    cosine = float(np.mean(np.sum(vectors * reference, axis=1)))
+    del bulk
     queries = [w[:18] + w[-1:] for w in windows[:QUERIES]]  # short texts: a window's first tokens, closed
     cores = cpu.usable_cores()
     runtimes = {threads: load(model.model_dir, model.sha256, precision, model.tokenizer, model.max_length,
-                              threads, engine, rest) for threads in sorted({1, cores})}  # fmt: skip
+                              threads, engine) for threads in sorted({1, cores})}  # fmt: skip
     timings = {threads_word(t): query_median(r, queries, model.pooling) for t, r in runtimes.items()}
     if cores > 1:
         with one_core_busy():
@@ -277,16 +267,24 @@ def measure_runtime(
     ways = list(timings.values())
     threads = query_threads(cores, *ways) if cores > 1 else 1
     chosen = ways[0] if threads == 1 else ways[1]
-    return Candidate(precision, engine, tokens_per_second, chosen, cosine, cosine >= COSINE_FLOOR, threads, timings,
-                     rest, bulk_timings if len(bulk_timings) > 1 else {})  # fmt: skip
+    padding = min(padding_cosine(r, queries, model.pooling) for r in runtimes.values())
+    kept = cosine >= COSINE_FLOOR and padding >= PADDING_FLOOR
+    return Candidate(precision, engine, tokens_per_second, chosen, cosine, kept, threads, timings, padding)
 
 
-def rests(precision: Precision, engine: Engine) -> list[str]:
-    """The number formats the unquantized operations of ``precision`` in ``engine`` are timed in: bf16 besides
-    fp32 for OpenVINO's int8 model where the CPU computes in bf16 (elsewhere it is emulated, many times slower)."""
-    if precision is Precision.INT8 and engine is Engine.OPENVINO and cpu.has_bf16():
-        return ["f32", "bf16"]
-    return ["f32"]
+def padding_cosine(runtime: Runtime, queries: list[list[int]], pooling: Pooling) -> float:
+    """The lowest cosine between a query's vector encoded alone and encoded padded to :data:`PADDED_TOKENS`
+    tokens, as a batch pads its shorter windows: the mask must hide the padding whatever the number format."""
+    lowest = 1.0
+    for query in queries:
+        ids, mask = pad([query])
+        alone = normalize(pool(runtime.forward(ids, mask), mask.astype(np.float32), pooling))
+        width = max(PADDED_TOKENS, len(query))
+        wide_ids, wide_mask = np.zeros((1, width), np.int64), np.zeros((1, width), np.int64)
+        wide_ids[0, : len(query)], wide_mask[0, : len(query)] = query, 1
+        padded = normalize(pool(runtime.forward(wide_ids, wide_mask), wide_mask.astype(np.float32), pooling))
+        lowest = min(lowest, float(np.sum(alone * padded)))
+    return lowest
 
 
 # A query may use every core when, beside a busy core, it is at most this much slower than on one thread.

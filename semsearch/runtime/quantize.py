@@ -35,16 +35,10 @@ CALIBRATION_BATCH = 8
 
 
 def load(
-    model_dir: Path,
-    sha256: str,
-    tokenizer: Callable[[], object],
-    max_length: int,
-    threads: int | None = None,
-    rest: str = "f32",
+    model_dir: Path, sha256: str, tokenizer: Callable[[], object], max_length: int, threads: int | None = None
 ) -> OpenVinoRuntime:
     """The int8 runtime for the weights in ``model_dir``, quantizing them first if not cached yet
-    (``tokenizer`` gives the model's tokenizer, to cut the calibration text: only then is it called), with
-    the operations it leaves unquantized in ``rest`` ("f32" or "bf16")."""
+    (``tokenizer`` gives the model's tokenizer, to cut the calibration text: only then is it called)."""
     if not available():
         raise ModelError("precision int8 needs the 'openvino' and 'nncf' packages: pip install openvino nncf")
     no_telemetry()
@@ -59,7 +53,7 @@ def load(
         with output_to_stderr():
             _quantize(model_dir, tokenizer(), max_length, folder)
 
-    return OpenVinoRuntime(built(target, build) / "model.xml", threads, rest)
+    return OpenVinoRuntime(built(target, build) / "model.xml", threads)
 
 
 def _quantize(model_dir: Path, tokenizer: object, max_length: int, folder: Path) -> None:

@@ -51,6 +51,19 @@ def test_every_runtime_gives_the_reference_vectors(
     assert float((got * reference).sum(1).min()) >= PARITY[(precision, engine)]
 
 
+@pytest.mark.parametrize(("precision", "engine"), list(PARITY), ids=lambda p: p.value)
+def test_every_runtime_gives_a_text_the_same_vector_alone_and_padded_in_a_batch(
+    precision: Precision, engine: Engine
+) -> None:
+    from semsearch.runtime.planner import PADDING_FLOOR
+
+    skip_without(engine)
+    encoder = Encoder(precision=precision, threads=1, engine=engine)
+    together = encoder.encode(TEXTS)  # padded to the longest text
+    alone = np.concatenate([encoder.encode([text]) for text in TEXTS])
+    assert float((together * alone).sum(1).min()) >= PADDING_FLOOR
+
+
 def test_every_precision_has_a_parity_floor() -> None:
     assert {precision for precision, _ in PARITY} == set(Precision)
 

@@ -129,58 +129,30 @@ def test_measuring_times_queries_on_each_thread_count_idle_and_beside_a_busy_cor
     assert found.query_threads == planner.query_threads(2, *timings)
     assert found.query_ms == timings[found.query_threads - 1]
     assert len(spinners) == 1 and spinners[0].poll() is not None  # the busy process ran, and is gone
+    assert found.padding >= planner.PADDING_FLOOR  # torch's mask hides the padding
 
 
-def test_the_int8_model_runs_its_unquantized_operations_in_whichever_format_measured_faster(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    """Where the CPU computes in bf16, int8 is timed with its rest in fp32 and in bf16; the faster is kept for
-    bulk and queries, saved in the plan, and what a later load of the int8 model runs with."""
-    import time
+class LeakyRuntime:
+    """A runtime whose padding leaks into the real tokens' vectors (as a mask lost in a number format would)."""
 
-    monkeypatch.setenv("SEMSEARCH_CACHE", str(tmp_path))
-    monkeypatch.setattr(cpu, "has_bf16", lambda: True)
+    def forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        hidden = np.ones((*ids.shape, 4), dtype=np.float32)
+        hidden[..., 1] = 5.0 if ids.shape[1] >= planner.PADDED_TOKENS else -5.0  # every token sees the padding
+        return hidden
+
+
+def test_a_runtime_whose_vectors_change_with_padding_is_dropped(monkeypatch: pytest.MonkeyPatch) -> None:
+    queries = [[101, 2000, 2001, 102], [101, 2002, 102]]
+    assert planner.padding_cosine(LeakyRuntime(), queries, Pooling.MEAN) < planner.PADDING_FLOOR
+    monkeypatch.setattr(runtime, "load", lambda *args: LeakyRuntime())
+    monkeypatch.setattr(planner, "query_median", lambda *args: 1.0)
     monkeypatch.setattr(cpu, "usable_cores", lambda: 1)
-    loads: list[tuple[Precision, int | None, str | None]] = []
-
-    class Fake:
-        def __init__(self, rest: str) -> None:
-            self.rest = rest
-
-    def load(*args: object) -> Fake:
-        precision, threads, rest = args[2], args[5], args[7]
-        loads.append((precision, threads, rest))  # type: ignore[arg-type]
-        return Fake(str(rest))
-
-    def encode(rt: Fake, windows: list, pooling: Pooling) -> np.ndarray:
-        time.sleep(0.02 if rt.rest == "f32" else 0.0)  # bf16 measures faster
-        return np.ones((len(windows), 2)) / np.sqrt(2)
-
-    monkeypatch.setattr(runtime, "load", load)
-    monkeypatch.setattr(planner, "encode", encode)
-    windows = [[101, 2000, 102]] * 4
-    reference = np.ones((4, 2)) / np.sqrt(2)
-    found = planner.measure_runtime(model(), Precision.INT8, Engine.OPENVINO, windows, reference)
-    assert found.rest == "bf16" and set(found.bulk_timings) == {"f32", "bf16"}
-    assert found.bulk_timings["bf16"] > found.bulk_timings["f32"] and found.kept
-    assert loads[-1] == (Precision.INT8, 1, "bf16")  # queries are timed with the rest bulk chose
-    assert planner.rests(Precision.FP32, Engine.OPENVINO) == ["f32"]  # only the int8 model has a rest
-    monkeypatch.setattr(cpu, "has_bf16", lambda: False)
-    assert planner.rests(Precision.INT8, Engine.OPENVINO) == ["f32"]  # emulated bf16 is never timed
-
-    plan = planner.Plan("cpu", "", (Precision.INT8, Engine.OPENVINO), {"int8": Engine.OPENVINO}, (found,), 1.0)
-    assert planner.Plan.from_json(plan.to_json()).rest(Precision.INT8, Engine.OPENVINO) == "bf16"
-    assert any("(bf16 rest)" in line for line in plan.describe())
-    planner.save(planner.plan_path(model().sha256), __import__("json").dumps(plan.to_json()))
-    chosen: list[str] = []
-    from semsearch.runtime import quantize
-
-    monkeypatch.undo()
-    monkeypatch.setenv("SEMSEARCH_CACHE", str(tmp_path))
-    monkeypatch.setattr(quantize, "load", lambda *args: chosen.append(args[5]))
-    runtime.load(Path("/models/x"), model().sha256, Precision.INT8, lambda: None, 256, 1)
-    runtime.load(Path("/models/x"), "cd" * 32, Precision.INT8, lambda: None, 256, 1)  # no plan: fp32
-    assert chosen == ["bf16", "f32"]
+    monkeypatch.setattr(planner, "encode", lambda rt, windows, pooling: np.ones((len(windows), 2)) / np.sqrt(2))
+    windows = [[101, *range(2000, 2030), 102]] * 4
+    found = planner.measure_runtime(model(), Precision.INT8, Engine.OPENVINO, windows, np.ones((4, 2)) / np.sqrt(2))
+    assert found.cosine > 0.999 and not found.kept  # near fp32 in bulk, yet dropped
+    plan = planner.Plan("cpu", "", (Precision.FP32, Engine.TORCH), {}, (found,), 1.0)
+    assert any("padding changes its vectors" in line for line in plan.describe())
 
 
 def test_bf16_runs_in_whichever_engine_the_plan_measured_faster(

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
 log = logging.getLogger(__name__)
+QUERY_WIDTH = 32  # short texts are padded to a multiple of this many tokens in OpenVINO (Encoder.encode)
 
 
 def length_batches(lengths: Sequence[int], max_tokens: int, max_windows: int) -> list[list[int]]:
@@ -165,14 +166,17 @@ class Encoder:
             fast = self._fast_tokenizer(config)
             return split(self.tokenizer, texts, config) if fast is None else split_fast(fast, texts)
 
-    def encode_ids(self, windows: Sequence[Sequence[int]], progress: tqdm[Any] | None = None) -> np.ndarray:
-        """Vectors for already-tokenised windows, batched by length so little padding is computed."""
+    def encode_ids(
+        self, windows: Sequence[Sequence[int]], progress: tqdm[Any] | None = None, multiple: int = 1
+    ) -> np.ndarray:
+        """Vectors for already-tokenised windows, batched by length so little padding is computed (each batch
+        padded to a multiple of ``multiple`` tokens, at most ``max_length``)."""
         out = np.zeros((len(windows), self.dim), dtype=np.float32)
         budget = self.batch_size * self.max_length
         if self.precision is not Precision.FP16:  # fp16 runs on a GPU, which wants big batches
             budget = min(budget, CPU_BATCH_TOKENS)
         batches = length_batches([len(w) for w in windows], budget, 4 * self.batch_size)
-        padded = [pad([windows[i] for i in batch]) for batch in batches]
+        padded = [pad([windows[i] for i in batch], multiple, self.max_length) for batch in batches]
         for batch, (_, mask), hidden in zip(batches, padded, self.runtime.forward_all(padded), strict=True):
             out[batch] = self._pool(hidden, mask)
             if progress is not None:
@@ -180,8 +184,14 @@ class Encoder:
         return out
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """Vectors for short texts such as queries; anything past ``max_length`` is truncated."""
-        return self.encode_ids(self.token_ids(texts))
+        """Vectors for short texts such as queries; anything past ``max_length`` is truncated.
+
+        In OpenVINO the texts are padded to a multiple of :data:`QUERY_WIDTH` tokens: it prepares its kernels
+        for each input shape it meets, and a query of a width it had met ran faster than one of a new width
+        (benchmarks/RESULTS.md). The mask keeps the vectors; the runtime parity suite holds every runtime to
+        that."""
+        multiple = QUERY_WIDTH if self.engine is Engine.OPENVINO else 1
+        return self.encode_ids(self.token_ids(texts), multiple=multiple)
 
     def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
         """Token ids of ``texts`` with the special tokens, truncated to ``max_length``: the same ids

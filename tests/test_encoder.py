@@ -70,3 +70,32 @@ def test_length_batches_cover_everything_longest_first_within_the_token_budget()
     assert max(len(b) for b in batches) == 6  # short windows share a batch
     firsts = [lengths[b[0]] for b in batches]
     assert firsts == sorted(firsts, reverse=True)
+
+
+def test_openvino_pads_short_texts_to_a_few_widths_and_the_vectors_stay() -> None:
+    """OpenVINO prepares its kernels per input shape: queries are padded to a multiple of QUERY_WIDTH tokens,
+    never past max_length, and give the vectors they give unpadded."""
+    from helpers import skip_without
+
+    from semsearch import encoder as module
+    from semsearch.runtime.base import pad
+    from semsearch.types import Engine
+
+    skip_without(Engine.OPENVINO)
+    encoder = Encoder(precision=Precision.FP32, threads=1, engine=Engine.OPENVINO)
+    widths: list[int] = []
+    forward = encoder.runtime.forward
+
+    def recording(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        widths.append(ids.shape[1])
+        return forward(ids, mask)
+
+    encoder.runtime.forward = recording  # type: ignore[method-assign]
+    encoder.runtime.forward_all = lambda batches: (recording(ids, mask) for ids, mask in batches)  # type: ignore[method-assign]
+    texts = ["short", "a somewhat longer query about vitamin D and the risk of infection in children"]
+    padded = np.concatenate([encoder.encode([text]) for text in texts])
+    assert widths and all(width % module.QUERY_WIDTH == 0 for width in widths)
+    plain = np.concatenate([encoder.encode_ids(encoder.token_ids([text])) for text in texts])
+    assert float((padded * plain).sum(1).min()) > 0.99999
+    assert pad([[1] * 20], 32, 16)[0].shape == (1, 20)  # never cut, never past the limit
+    assert pad([[1] * 250], 32, 256)[0].shape == (1, 256) and pad([[1] * 3], 32, 256)[0].shape == (1, 32)

@@ -28,9 +28,13 @@ class Runtime(Protocol):
         ...
 
 
-def pad(windows: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
-    """Token ids and attention mask, right-padded to the longest window."""
-    width = max(len(w) for w in windows)
+def pad(windows: Sequence[Sequence[int]], multiple: int = 1, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Token ids and attention mask, right-padded to the longest window, rounded up to a multiple of
+    ``multiple`` tokens but never past ``limit`` (None: no limit) unless a window is longer."""
+    longest = max(len(w) for w in windows)
+    width = -(-longest // multiple) * multiple
+    if limit is not None:
+        width = max(min(width, limit), longest)
     ids = np.zeros((len(windows), width), dtype=np.int64)
     mask = np.zeros((len(windows), width), dtype=np.int64)
     for row, window in enumerate(windows):

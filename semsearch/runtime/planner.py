@@ -273,18 +273,15 @@ def measure_runtime(
 
 
 def padding_cosine(runtime: Runtime, queries: list[list[int]], pooling: Pooling) -> float:
-    """The lowest cosine between a query's vector encoded alone and encoded padded to :data:`PADDED_TOKENS`
-    tokens, as a batch pads its shorter windows: the mask must hide the padding whatever the number format."""
-    lowest = 1.0
-    for query in queries:
-        ids, mask = pad([query])
-        alone = normalize(pool(runtime.forward(ids, mask), mask.astype(np.float32), pooling))
-        width = max(PADDED_TOKENS, len(query))
-        wide_ids, wide_mask = np.zeros((1, width), np.int64), np.zeros((1, width), np.int64)
-        wide_ids[0, : len(query)], wide_mask[0, : len(query)] = query, 1
-        padded = normalize(pool(runtime.forward(wide_ids, wide_mask), wide_mask.astype(np.float32), pooling))
-        lowest = min(lowest, float(np.sum(alone * padded)))
-    return lowest
+    """The lowest cosine between a query's vector encoded alone and encoded padded to a multiple of
+    :data:`PADDED_TOKENS` tokens (:func:`pad`), as a batch pads its shorter windows: the mask must hide the
+    padding whatever the number format."""
+
+    def vector(query: list[int], multiple: int) -> np.ndarray:
+        ids, mask = pad([query], multiple)
+        return normalize(pool(runtime.forward(ids, mask), mask.astype(np.float32), pooling))
+
+    return min(float(np.sum(vector(query, 1) * vector(query, PADDED_TOKENS))) for query in queries)
 
 
 # A query may use every core when, beside a busy core, it is at most this much slower than on one thread.

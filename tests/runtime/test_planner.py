@@ -3,6 +3,7 @@ for single queries, and caches the plan per CPU, instruction set and weights."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -166,7 +167,7 @@ def test_bf16_runs_in_whichever_engine_the_plan_measured_faster(
         Candidate(Precision.BF16, Engine.OPENVINO, 2500.0, 1.7, 0.99999, True),
     )
     plan = planner.Plan("cpu", "", (Precision.BF16, Engine.OPENVINO), {"bf16": Engine.OPENVINO}, measured, 1.0)
-    planner.save(planner.plan_path(sha), __import__("json").dumps(plan.to_json()))
+    planner.save(planner.plan_path(sha), json.dumps(plan.to_json()))
     assert runtime.engine_for(Precision.BF16, 1, sha) is Engine.OPENVINO
     assert runtime.engine_for(Precision.BF16, None, sha) is Engine.OPENVINO
     assert runtime.engine_for(Precision.FP16, None, sha) is Engine.TORCH

@@ -90,7 +90,8 @@ def peer(texts: list[str], doc_ids: np.ndarray, queries: dict[str, str], qrels: 
     tokens = sum(min(len(ids), model.max_seq_length) for ids in model.tokenizer(texts)["input_ids"])
     query_vectors = model.encode(list(queries.values()), batch_size=64, normalize_embeddings=True)
     ndcg = score(qrels, rankings(vectors, doc_ids, query_vectors, list(queries)))["ndcg@10"]
-    return Row("sentence-transformers fp32, batch 64 (peer)", seconds, cpu, len(texts), tokens, ndcg)
+    return Row("sentence-transformers fp32, batch 64 (peer)", seconds, cpu, len(texts), tokens, ndcg,
+               flops_per_token(default_model_dir(), tokens / len(texts)), peak_gflops(Precision.FP32))  # fmt: skip
 
 
 def ours(precision: Precision, engine: Engine, texts: list[str], doc_ids: np.ndarray, queries: dict[str, str],
@@ -108,28 +109,31 @@ def ours(precision: Precision, engine: Engine, texts: list[str], doc_ids: np.nda
     rows = np.array([doc_ids[c.doc] for c in chunks], dtype=object)
     ndcg = score(qrels, rankings(vectors, rows, query_vectors, list(queries)))["ndcg@10"]
     name = f"semsearch {precision} in {engine}, {len(chunks)} windows (load {setup:.0f} s)"
-    return Row(name, seconds, cpu, len(texts), tokens, ndcg, flops_per_token(encoder, tokens / len(chunks)),
+    return Row(name, seconds, cpu, len(texts), tokens, ndcg, flops_per_token(encoder.model_dir, tokens / len(chunks)),
                peak_gflops(precision))  # fmt: skip
 
 
-def flops_per_token(encoder: Encoder, window: float) -> float:
+def flops_per_token(model_dir: Path, window: float) -> float:
     """Multiply-adds x 2 per token of a BERT encoder: the projections and feed-forward of every layer, and
     attention over a window of ``window`` tokens (embeddings and norms are negligible)."""
-    config = json.loads((encoder.model_dir / "config.json").read_text())
+    config = json.loads((model_dir / "config.json").read_text())
     layers, width, inner = config["num_hidden_layers"], config["hidden_size"], config["intermediate_size"]
     return 2.0 * layers * (4 * width * width + 2 * width * inner + 2 * window * width)
 
 
 def peak_gflops(precision: Precision) -> float:
     """The CPU's peak for ``precision``'s arithmetic, from its flags and clock: fp32 FMA lanes per cycle
-    (two 256-bit FMA units: 32 flops/cycle/core; Intel's two 512-bit units: 64), int8 at 4x that with
-    VNNI/AMX dot products and 2x without (AVX2's multiply-add pairs), bf16 at 2x with AVX-512 BF16/AMX.
+    (two 256-bit FMA units: 32 flops/cycle/core; two 512-bit units: 64, as Intel's AVX-512 CPUs and AMD's
+    from Zen 5, family 26, have; Zen 4 runs AVX-512 on 256-bit units), int8 at 4x that with VNNI/AMX dot
+    products and 2x without (AVX2's multiply-add pairs), bf16 at 2x with AVX-512 BF16/AMX.
     Stated assumptions, not a measurement: the clock is the highest ``cpu MHz`` in /proc/cpuinfo."""
     flags = cpu.flags()
-    mhz = max((float(line.split(":")[1]) for line in Path("/proc/cpuinfo").read_text().splitlines()
-               if line.startswith("cpu MHz")), default=2000.0)  # fmt: skip
-    intel = "GenuineIntel" in Path("/proc/cpuinfo").read_text()
-    per_cycle = 64.0 if intel and "avx512f" in flags else 32.0 if "fma" in flags else 16.0
+    info = Path("/proc/cpuinfo").read_text().splitlines()
+    mhz = max((float(line.split(":")[1]) for line in info if line.startswith("cpu MHz")), default=2000.0)
+    family = next((int(line.split(":")[1]) for line in info if line.startswith("cpu family")), 0)
+    vendor = next((line.split(":")[1].strip() for line in info if line.startswith("vendor_id")), "")
+    full_width = vendor == "GenuineIntel" or (vendor == "AuthenticAMD" and family >= 26)
+    per_cycle = 64.0 if full_width and "avx512f" in flags else 32.0 if "fma" in flags else 16.0
     if precision in (Precision.INT8, Precision.INT8_DYNAMIC):
         per_cycle *= 4 if cpu.has_fast_int8() else 2
     elif precision is Precision.BF16 and cpu.has_bf16():

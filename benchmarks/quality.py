@@ -14,7 +14,8 @@ rebuilt from scratch unless --reuse is given.
 
 Then (alone with --techniques) one table of the ranking techniques: dense, BM25 and hybrid with each fusion
 (RRF, convex with a fixed weight, convex as `semsearch tune` chooses it for each index without labels) on
-SciFact test, NFCorpus train (where weights were tuned) and NFCorpus test, with the query latency each adds.
+SciFact test, NFCorpus train (where weights were tuned) and NFCorpus test, with the query latency each adds;
+and one of BM25's title weight (the title counted 1 to 5 times), BM25 alone and hybrid.
 `--index-dir DATASET=DIR` scores an existing mean-pooled index instead of building one; nothing is written to it.
 """
 
@@ -34,6 +35,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from semsearch import Index, runtime
+from semsearch.bm25 import BM25, TITLE_WEIGHT, store_texts
 from semsearch.evaluation import DEPTH, evaluate, load_qrels, load_queries, score
 from semsearch.ingest import IndexOptions, build_index
 from semsearch.ranking import Others, Ranking
@@ -125,6 +127,7 @@ TECHNIQUES: tuple[tuple[str, Mode, Fusion | str | None], ...] = (
     (f"hybrid, {DEFAULT_FUSION} (a new index's default)", Mode.HYBRID, DEFAULT_FUSION),
     ("hybrid, as `semsearch tune` chooses (no labels)", Mode.HYBRID, TUNED),
 )
+TITLE_WEIGHTS = (1, 2, 3, 4, 5)  # how many times BM25 counts a document's title (1: once, as in its text)
 LATENCY_QUERIES = 100  # timed per technique with the query encoded afresh (the first SciFact test queries)
 
 
@@ -202,7 +205,32 @@ def techniques_table(indexes: dict[str, Path]) -> tuple[list[str], list[str]]:
         table.append(f"| {label} | {cells} | {latency.get(label, float('nan')):.1f} | {added} | {alone} |")
     notes.append(f"best on NFCorpus train qrels: {labelled}; tune's choice per index (no labels): "
                  + ", ".join(f"{d} {f}" for d, f in tuned.items()))  # fmt: skip
-    return table, notes
+    return [*table, "", *title_weights(opened, texts, qrels)], notes
+
+
+def title_weights(opened: dict[str, Index], texts: dict[tuple[str, str], dict[str, str]],
+                  qrels: dict[tuple[str, str], dict[str, dict[str, int]]]) -> list[str]:  # fmt: skip
+    """BM25 alone and hybrid (each index's own fusion) with the title counted 1 to 5 times in BM25
+    (``semsearch.bm25.TITLE_WEIGHT``, chosen on NFCorpus train)."""
+    splits = [split for split in SPLITS if split in texts]
+    figures: dict[int, dict[tuple[str, str], tuple[float, float]]] = {weight: {} for weight in TITLE_WEIGHTS}
+    for dataset, index in opened.items():
+        own = index.bm25
+        for weight in TITLE_WEIGHTS:
+            index.__dict__["bm25"] = BM25.build(*store_texts(index.store, index.manifest.title_field, weight))
+            for split in (s for s in splits if s[0] == dataset):
+                lexical = {q: index.rank(t, DEPTH, Mode.BM25) for q, t in texts[split].items()}
+                hybrid = {q: index.rank(t, DEPTH) for q, t in texts[split].items()}
+                figures[weight][split] = (score(qrels[split], lexical)["ndcg@10"],
+                                          score(qrels[split], hybrid)["ndcg@10"])  # fmt: skip
+        index.__dict__["bm25"] = own
+    header = " | ".join(f"{dataset} {split} BM25 / hybrid" for dataset, split in splits)
+    table = [f"| the title counted, in BM25 | {header} |", "|---|" + "---|" * len(splits)]
+    for weight, by_split in figures.items():
+        label = f"{weight} time{'s' if weight > 1 else ''}" + (" (the default)" if weight == TITLE_WEIGHT else "")
+        cells = " | ".join(f"{by_split[s][0]:.4f} / {by_split[s][1]:.4f}" for s in splits)
+        table.append(f"| {label} | {cells} |")
+    return table
 
 
 Inputs = dict[str, tuple[Ranking, Ranking, Others | None]]  # per query: what hybrid search fuses

@@ -178,6 +178,11 @@ class Manifest:
         return replace(self, fusion=fusion, fusion_evidence=evidence)
 
     @property
+    def title_field(self) -> str:
+        """The metadata field holding each document's title, as the last run read the corpus."""
+        return str((self.fields or {}).get("title_field", "title"))
+
+    @property
     def model_spec(self) -> str:
         """What to pass to :class:`~semsearch.encoder.Encoder` to load this index's model."""
         return model_spec(self.model.name, self.model.path)

@@ -105,7 +105,9 @@ def dense_scores(model: SentenceTransformer, queries: Sequence[PseudoQuery], pro
 
 
 def lexical_scores(queries: Sequence[PseudoQuery]) -> np.ndarray:
-    """BM25 score of each query against each gate document, as the index scores documents."""
+    """BM25 score of each query against each gate document, as the index scores documents, except that a
+    title is not counted again (:data:`semsearch.bm25.TITLE_WEIGHT`): a pseudo-query's document has lost
+    the title or sentence that became the query."""
     ids = [str(i) for i in range(len(queries))]
     index = BM25.build(ids, [q.positive for q in queries])
     return np.stack([index.scores(q.query) for q in queries]) if queries else np.zeros((0, 0))

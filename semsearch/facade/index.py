@@ -294,7 +294,7 @@ class Index:
     def bm25(self) -> BM25:
         from semsearch.bm25 import BM25
 
-        return BM25.for_store(self.store, self.directory / "bm25")
+        return BM25.for_store(self.store, self.directory / "bm25", self.manifest.title_field)
 
     @cached_property
     def disambiguation(self) -> DisambiguationConfig:

@@ -372,7 +372,7 @@ def refresh_derived(directory: Path, store: Store, manifest: Manifest) -> str:
     log.info("refreshing derived files")
     backend = open_backend(manifest.backend, store, directory, manifest.faiss_factory)
     backend.sync()
-    BM25.for_store(store, directory / "bm25")
+    BM25.for_store(store, directory / "bm25", manifest.title_field)
     return backend.describe()
 
 

@@ -56,9 +56,9 @@ def test_a_title_counts_title_weight_times() -> None:
 def _titled_store(path: Path, title_field: str) -> Store:
     """Two documents of the same length that mention "quark" once: in the title of one, the body of the other."""
     store = Store.create(path, 4)
-    documents = [
-        Document(id="in-title", text="Quark colour and charge flavour", metadata={title_field: "Quark colour"}),
+    documents = [  # the body match first: a tie would rank it first
         Document(id="in-body", text="Hadron structure and quark flavour", metadata={title_field: "Hadron structure"}),
+        Document(id="in-title", text="Quark colour and charge flavour", metadata={title_field: "Quark colour"}),
     ]
     store.write(ChunkRows(docs=documents, doc_index=[0, 1], numbers=[0, 0], spans=[(0, 1)] * 2, rowids=[0, 1],
                           vectors=np.eye(4, dtype=np.float32)[:2]))  # fmt: skip

@@ -101,3 +101,22 @@ def test_fusion_is_recorded_with_its_evidence_and_old_manifests_read_as_rrf(tmp_
     (tmp_path / "idx" / MANIFEST).write_text(json.dumps(data))
     with pytest.raises(IndexDamagedError, match="fusion"):
         Manifest.read(tmp_path / "idx" / MANIFEST)
+
+
+def test_the_title_field_is_recorded_and_weighs_in_bm25(tmp_path: Path, tiny_model: Path) -> None:
+    """An index read with another title field keeps it, and its BM25 counts those titles (semsearch.bm25)."""
+    from semsearch import Index
+    from semsearch.corpus import FieldMap
+    from semsearch.types import Mode
+
+    rows = [  # the body match first: a tie would rank it first
+        {"_id": "in-body", "headline": "Hadron structure", "text": "and quark flavour"},
+        {"_id": "in-title", "headline": "Quark colour", "text": "and charge flavour"},
+    ]
+    source = write_jsonl(tmp_path / "c.jsonl", rows)
+    options = IndexOptions(model=str(tiny_model), fields=FieldMap(title_field="headline"), progress=False)
+    build_index(source, tmp_path / "idx", options)
+    assert Manifest.load(tmp_path / "idx").title_field == "headline"
+    with Index.open(tmp_path / "idx") as index:
+        assert [hit.id for hit in index.search("quark", mode=Mode.BM25).hits] == ["in-title", "in-body"]
+    assert replace(Manifest.load(tmp_path / "idx"), fields=None).title_field == "title"  # an index from before

@@ -48,7 +48,7 @@ _DATA = re.compile(r"^data-(\d+)-[0-9a-f]{8}$")
 
 
 # How many times a document's title counts in BM25, in all (the stored text holds it once, in front). Chosen on
-# NFCorpus's train queries among 2 to 5; benchmarks/RESULTS.md has the others and the test sets.
+# NFCorpus's train queries among 1 to 5; benchmarks/RESULTS.md has the others and the test sets.
 TITLE_WEIGHT = 4
 
 

@@ -69,6 +69,11 @@ def store_texts(store: Store, title_field: str, weight: int = TITLE_WEIGHT) -> t
     return rows["doc_id"].to_pylist(), [lexical_text(t, title, weight) for t, title in zip(texts, titles, strict=True)]
 
 
+def bm25_line(title_field: str) -> str:
+    """How BM25 scores an index whose titles are in metadata field ``title_field`` (``semsearch info``)."""
+    return f"whole documents, stemmed; a title (field {title_field!r}) counts {TITLE_WEIGHT} times"
+
+
 @cache
 def _stemmer() -> Stemmer.Stemmer:
     return Stemmer.Stemmer("english")

@@ -300,6 +300,7 @@ class IndexInfo:
     plan: list[str] = field(default_factory=list)  # the runtime plan measured here for the model (lines)
     fusion: Fusion = field(default_factory=Fusion)  # how hybrid search fuses the dense and BM25 lists here
     fusion_evidence: dict[str, Any] | None = None  # why, when `semsearch tune` chose it (None: default or by hand)
+    bm25: str = ""  # how BM25 scores the documents here: the title field, and how many times a title counts
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -322,4 +323,5 @@ class IndexInfo:
             "plan": self.plan,
             "fusion": str(self.fusion),
             "fusion_evidence": self.fusion_evidence,
+            "bm25": self.bm25,
         }

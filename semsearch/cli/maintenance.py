@@ -68,6 +68,7 @@ def info(index_dir: Path, as_json: bool) -> None:
         ("version", about.version),
         ("queries", about.query_engine),
         ("fusion", fusion_line(about.fusion, about.fusion_evidence)),
+        ("bm25", about.bm25),
     ):
         click.echo(f"{name:<13}{value}")
     for line in about.plan:

@@ -236,6 +236,8 @@ class Index:
 
     def info(self) -> IndexInfo:
         """What the index holds and how it was made."""
+        from semsearch.bm25 import bm25_line
+
         manifest = self.manifest
         sha = manifest.model.sha256
         fields = [
@@ -261,6 +263,7 @@ class Index:
             plan=plan.describe() if (plan := cached_plan(sha)) else [],
             fusion=manifest.fusion,
             fusion_evidence=manifest.fusion_evidence,
+            bm25=bm25_line(manifest.title_field),
         )
 
     # -- the parts a query uses, loaded on first use -----------------------------------------------------

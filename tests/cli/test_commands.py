@@ -36,6 +36,8 @@ def test_info_says_what_the_index_holds(small_index: Path, tiny_model: Path) -> 
     assert data["model"]["path"] == str(tiny_model) and data["precision"] == "fp32" and data["backend"] == "faiss"
     code, out, _ = run("info", "--index", small_index)
     assert code == 0 and "documents    6 (6 chunks)" in out and "year (number)" in out and "FAISS Flat" in out
+    assert "bm25         whole documents, stemmed; a title (field 'title') counts 4 times" in out
+    assert "counts 4 times" in data["bm25"]
 
 
 def test_get_delete_and_export(small_index: Path) -> None:

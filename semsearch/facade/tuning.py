@@ -36,10 +36,9 @@ def choose_fusion(index: Index) -> FusionChoice:
     doc_ids = index.store.scan(["doc_id"], "chunk = 0")["doc_id"].to_pylist()
     sample = sample_of(doc_ids)
     stored = index.store.documents(sample)
+    title_field = index.manifest.title_field
     passages = [
-        to_passage(
-            Document(id=doc_id, text=stored[doc_id].text, metadata=stored[doc_id].metadata), index.manifest.title_field
-        )
+        to_passage(Document(id=doc_id, text=stored[doc_id].text, metadata=stored[doc_id].metadata), title_field)
         for doc_id in sample
         if doc_id in stored
     ]

@@ -449,7 +449,7 @@ class Index:
 
     def hits(self, ranked: Ranking) -> list[Hit]:
         """The documents of ``ranked`` with their texts and metadata, in its order."""
-        documents = self.store.documents([doc_id for doc_id, _ in ranked])
+        documents = self.store.documents([doc_id for doc_id, _ in ranked], hold=True)
         return [
             Hit(doc_id, score, stored.text, stored.metadata, stored.label, stored.label_prob)
             for doc_id, score in ranked

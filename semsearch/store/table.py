@@ -35,6 +35,7 @@ from semsearch import location
 from semsearch.errors import IndexDamagedError, IndexNotFoundError, SemsearchError
 from semsearch.filters import FieldInfo, Filter, Kind
 from semsearch.store import damage as lance_files
+from semsearch.store.held import HeldDocuments
 from semsearch.store.rows import ChunkRows, chunk_table, vector_array
 from semsearch.store.schema import (
     ARROW_KIND,
@@ -90,6 +91,7 @@ class Store:
         self.path = path
         self.dataset = dataset
         self._first_chunks: tuple[int, dict[str, int]] | None = None  # (version, doc_id -> lance row id)
+        self._held: HeldDocuments | None = None  # the documents of a version, in memory where they are few
 
     @property
     def table_dir(self) -> Path:
@@ -327,23 +329,29 @@ class Store:
         rows = self._first_chunk_rows()
         return {doc_id for doc_id in doc_ids if doc_id in rows}
 
-    def documents(self, doc_ids: Sequence[str]) -> dict[str, StoredDocument]:
+    def documents(self, doc_ids: Sequence[str], hold: bool = False) -> dict[str, StoredDocument]:
         """Text, metadata and predicted label of ``doc_ids`` (those that exist).
 
         Each text is checked against the hash stored with it, so a damaged data file can never
-        put wrong text into a result (a mismatch raises :class:`IndexDamagedError`).
+        put wrong text into a result (a mismatch raises :class:`IndexDamagedError`). ``hold``: keep this
+        version's documents in memory where they fit (:mod:`semsearch.store.held`), for a reader that fetches
+        a few at a time, many times (searches); a writer that fetches between its commits would read them
+        again after each.
         """
         found: dict[str, StoredDocument] = {}
-        positions = self._first_chunk_rows()
+        labelled = self.has_labels()
+        # No doc_id column: a take returns its rows in the order asked, and each column adds to its cost.
+        columns = ["text", "metadata", "text_hash"] + ([LABEL_COLUMN, PROB_COLUMN] if labelled else [])
+        held = self._held_documents(columns) if hold else None
+        positions = held.rows if held is not None and held.table is not None else self._first_chunk_rows()
         present = [doc_id for doc_id in dict.fromkeys(doc_ids) if doc_id in positions]
         if present:
-            labelled = self.has_labels()
-            # No doc_id column: a take returns its rows in the order asked, and each column read costs a
-            # query about 0.3 ms.
-            columns = ["text", "metadata", "text_hash"] + ([LABEL_COLUMN, PROB_COLUMN] if labelled else [])
-            with self.guarded():
-                # pylance's take by row id (what LanceDB's take_row_ids calls)
-                rows = self.dataset._take_rows([positions[doc_id] for doc_id in present], columns=columns)
+            if held is not None and held.table is not None:
+                rows = held.take(present)
+            else:
+                with self.guarded():
+                    # pylance's take by row id (what LanceDB's take_row_ids calls)
+                    rows = self.dataset._take_rows([positions[doc_id] for doc_id in present], columns=columns)
             if rows.num_rows != len(present):
                 raise IndexDamagedError(
                     f"{self.table_dir} returned {rows.num_rows} rows for {len(present)} documents it lists",
@@ -374,6 +382,15 @@ class Store:
                         lance_files.repair_hint(self.path),
                     ) from exc
         return found
+
+    def _held_documents(self, columns: Sequence[str]) -> HeldDocuments:
+        """This version's documents in memory where they fit (:mod:`semsearch.store.held`), read on first use."""
+        version = self.version
+        held = self._held
+        if held is None or held.version != version or held.columns != tuple(columns):
+            with self.guarded():
+                held = self._held = HeldDocuments.read(self.dataset, version, columns)
+        return held
 
     def _first_chunk_rows(self) -> dict[str, int]:
         """Each document's chunk-0 row id in this version, so hits are fetched by id, not by a scan.

@@ -3,15 +3,18 @@ and label columns are added as schema-only commits, text is checked against its 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pytest
 from helpers import random_store
 
-from semsearch.errors import IndexNotFoundError
+from semsearch.errors import IndexDamagedError, IndexNotFoundError
 from semsearch.filters import Kind
 from semsearch.store import ChunkRows, DocLabel, Store
+from semsearch.store.held import HeldDocuments
 from semsearch.store.schema import LABEL_FIELD, PROB_FIELD, filterable_kinds, kind_of
 from semsearch.types import Document
 
@@ -46,7 +49,8 @@ def test_a_reader_keeps_the_version_it_opened(tmp_path: Path) -> None:
     assert Store.open(tmp_path).count_docs() == 3 and Store.open(tmp_path).is_latest()
 
 
-def test_documents_come_back_as_their_own_texts_whatever_the_order_asked(tmp_path: Path) -> None:
+@pytest.mark.parametrize("hold", [False, True])  # taken from the table, or from the documents held in memory
+def test_documents_come_back_as_their_own_texts_whatever_the_order_asked(tmp_path: Path, hold: bool) -> None:
     """The fetch reads no doc_id column: it relies on a take returning rows in the order asked, across
     commits (fragments), with absent and repeated ids in the request."""
     store = Store.create(tmp_path, 16)
@@ -54,7 +58,8 @@ def test_documents_come_back_as_their_own_texts_whatever_the_order_asked(tmp_pat
     store.write(rows([Document(f"b{i}", f"text of b{i}", {"n": 10 + i}) for i in range(5)], 1, 12))
     store.write(rows([Document("a3", "text of a3, updated", {"n": 3})], 3, 17))  # a3 moves to the last fragment
     asked = ["b4", "a5", "nope", "a3", "a0", "b1", "a5", "b0"]
-    found = store.documents(asked)
+    found = store.documents(asked, hold=hold)
+    assert (store._held is not None) == hold
     assert list(found) == ["b4", "a5", "a3", "a0", "b1", "b0"]
     assert all(found[d].text.startswith(f"text of {d}") for d in found)
     assert found["a3"].text == "text of a3, updated" and found["b4"].metadata == {"n": 14}
@@ -76,6 +81,42 @@ def test_metadata_fields_become_typed_columns(tmp_path: Path) -> None:
     assert kind_of(True) is Kind.BOOL and kind_of(3) is Kind.NUMBER and kind_of([1]) is None
     docs = [Document("x", "t", {"a": 1, "b": "s", "bad name": 2, "l": [1]})]
     assert filterable_kinds(docs) == {"a": Kind.NUMBER, "b": Kind.STRING}
+
+
+def test_held_documents_follow_the_version_and_carry_labels(tmp_path: Path) -> None:
+    store = Store.create(tmp_path, 16)
+    store.ensure_label_columns()
+    docs = [Document("a", "x", {"n": 1}), Document("b", "y")]
+    store.write(rows(docs, 1, 0, labels=[DocLabel("pos", 0.9, "fp1"), DocLabel("neg", 0.6, "fp1")]))
+    held = store.documents(["b", "a"], hold=True)
+    assert held == store.documents(["b", "a"])  # the same as taken from the table
+    assert held["a"].label == "pos" and held["b"].label_prob == pytest.approx(0.6) and held["a"].metadata == {"n": 1}
+    store.write(rows([Document("a", "x, changed")], 1, 2, labels=[DocLabel("neg", 0.7, "fp1")]))
+    again = store.documents(["a"], hold=True)["a"]  # a new version: read again
+    assert again.text == "x, changed" and again.label == "neg"
+    assert store._held is not None and store._held.version == store.version
+
+
+def test_documents_past_the_budget_are_not_held(tmp_path: Path) -> None:
+    store, _ = random_store(tmp_path, 40)
+    columns = ["text", "metadata", "text_hash"]
+    small = HeldDocuments.read(store.dataset, store.version, columns, budget=100)
+    assert small.table is None and small.rows == {}
+    whole = HeldDocuments.read(store.dataset, store.version, columns)
+    assert whole.table is not None and len(whole.rows) == 40 and whole.table.column_names == columns
+    taken = store.documents(["d7", "d3"])
+    assert whole.take(["d7", "d3"])["text"].to_pylist() == [taken["d7"].text, taken["d3"].text]
+
+
+def test_a_held_text_that_does_not_match_its_hash_is_damage(tmp_path: Path) -> None:
+    store, _ = random_store(tmp_path, 5)
+    held = store._held_documents(["text", "metadata", "text_hash"])
+    assert held.table is not None
+    texts = held.table["text"].to_pylist()
+    texts[held.rows["d2"]] = "not what was hashed"
+    store._held = replace(held, table=held.table.set_column(0, "text", pa.array(texts)))
+    with pytest.raises(IndexDamagedError, match="does not match its hash"):
+        store.documents(["d2"], hold=True)
 
 
 def test_label_columns_are_reserved_and_stamped(tmp_path: Path) -> None:

@@ -66,17 +66,10 @@ def exact_search(
     if len(vectors) == 0:
         return ChunkMatches.empty()
     scores = vectors @ query.astype(np.float32)
-    top = best_first(scores, limit)
-    return ChunkMatches(doc_ids[top], scores[top], (np.arange(len(scores)) if ids is None else ids)[top])
-
-
-def best_first(scores: np.ndarray, limit: int) -> np.ndarray:
-    """The positions of the ``limit`` highest ``scores`` (all of them if fewer), highest first."""
     limit = min(limit, len(scores))
-    if limit <= 0:
-        return np.zeros(0, dtype=np.int64)
     top = np.argpartition(-scores, limit - 1)[:limit]
-    return top[np.argsort(-scores[top], kind="stable")]
+    top = top[np.argsort(-scores[top], kind="stable")]
+    return ChunkMatches(doc_ids[top], scores[top], (np.arange(len(scores)) if ids is None else ids)[top])
 
 
 def open_backend(backend: Backend, store: Store, directory: Path, factory: str = "auto") -> VectorBackend:

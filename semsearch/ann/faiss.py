@@ -22,10 +22,7 @@ several times faster than an fp16 copy: benchmarks/RESULTS.md), finds candidates
 the exact scores and order. A code's score is within :meth:`_Int8Scan.error` of the exact one, so when the last
 candidate's code score plus that error is below the k-th exact score, no vector left out can be in the top k:
 the result is exactly the fp32 search's. Where that check fails the fp32 vectors are searched whole (the exact
-index itself). A long top list (hybrid search asks for 500 windows) needs many candidates, and FAISS's heap of
-them, not the scan, then takes the time: from some number of candidates one product of the query with every
-fp32 vector and a partition is faster, exact by construction. Where that number lies differs by CPU (on one
-it is never), so it is measured when the codes are made (:func:`whole_scan_from`).
+index itself).
 
 Filters: the matching chunks are found by a column scan of the store. When few match, they are
 scored exactly (so a selective filter still returns every match it can); otherwise FAISS searches
@@ -38,16 +35,13 @@ import json
 import logging
 import math
 import re
-import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import faiss
 import numpy as np
 
 from semsearch.ann import ChunkMatches, VectorBackend, exact_search
-from semsearch.ann.base import best_first
 from semsearch.filters import Filter
 from semsearch.fsutil import atomic_write, atomic_write_text, file_sha256, sweep_temporaries
 from semsearch.store import Store, vector_array
@@ -283,7 +277,6 @@ class _Int8Scan:
     largest_code: float  # the largest |c|
     largest_rounding: float  # the largest |x * s - c|
     largest_norm: float  # the largest |x|
-    whole_from: int  # searches needing at least this many candidates score every fp32 vector (:meth:`whole`)
 
     @classmethod
     def of(cls, index: faiss.Index) -> _Int8Scan:
@@ -302,28 +295,11 @@ class _Int8Scan:
             largest_rounding = max(largest_rounding, float(np.linalg.norm(scaled - code, axis=1).max()))
         rowids = faiss.vector_to_array(index.id_map)  # type: ignore[attr-defined]
         largest_norm = float(np.linalg.norm(full, axis=1).max())
-        scan = cls(index, codes, scale, full, rowids, largest_code, largest_rounding, largest_norm, count + 1)
-        return replace(scan, whole_from=scan.measured_whole_from())
-
-    def depth(self, limit: int) -> int:
-        """How many candidates the codes give for an exact top ``limit``."""
-        return min(len(self.rowids), 2 * limit + 128)  # proved every SciFact test query's top 28 and top 500 (RESULTS)
+        return cls(index, codes, scale, full, rowids, largest_code, largest_rounding, largest_norm)
 
     def search(self, query: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray] | None:
         """The exact top ``limit`` (scores and rowids, FAISS's shapes), or None where the candidates the codes
-        give cannot prove it; from :attr:`whole_from` candidates, every fp32 vector scored instead."""
-        if self.depth(limit) >= self.whole_from:
-            return self.whole(query, limit)
-        return self.proved(query, limit)
-
-    def whole(self, query: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray]:
-        """The exact top ``limit`` from every fp32 vector's score: one matrix-vector product and a partition."""
-        scores = self.full @ query
-        order = best_first(scores, limit)
-        return scores[order][None, :], self.rowids[order][None, :]
-
-    def proved(self, query: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray] | None:
-        """The exact top ``limit`` from the codes' candidates, or None where they cannot prove it."""
+        give cannot prove it."""
         count = len(self.rowids)
         scaled = (query / self.scale).astype(np.float32)
         top = float(np.abs(scaled).max())
@@ -331,7 +307,7 @@ class _Int8Scan:
             return None  # a zero query: every score is 0, the exact index orders them
         stretch = 127.0 / top
         integers = np.rint(scaled * stretch).astype(np.float32)
-        depth = self.depth(limit)
+        depth = min(count, 2 * limit + 128)  # proved every SciFact test query's top 28 and top 500 (RESULTS)
         rough, positions = _single_threaded(self.codes, integers.reshape(1, -1), depth, None)
         positions = positions[0][positions[0] >= 0]
         exact = self.full[positions] @ query
@@ -351,43 +327,6 @@ class _Int8Scan:
         margin = len(query) * 2.0**-22 * float(np.linalg.norm(query)) * self.largest_norm
         margin += len(query) * 2.0**-22 * float(np.linalg.norm(scaled)) * self.largest_code
         return bound * (1 + 2.0**-16) + margin
-
-    def measured_whole_from(self) -> int:
-        """:func:`whole_scan_from` timed here, with stored vectors as queries: the codes for a top 10 and a
-        top 500, and every vector's score, each the best of a few runs."""
-        rng = np.random.default_rng(0)
-        queries = self.full[rng.choice(len(self.rowids), size=min(3, len(self.rowids)), replace=False)]
-        small, large = self.depth(10), self.depth(500)
-        return whole_scan_from(
-            (small, _fastest(lambda query: self.proved(query, 10), queries)),
-            (large, _fastest(lambda query: self.proved(query, 500), queries)),
-            _fastest(lambda query: self.whole(query, 500), queries),
-        )
-
-
-def whole_scan_from(small: tuple[int, float], large: tuple[int, float], whole: float) -> int:
-    """The fewest candidates from which scoring every vector (``whole`` seconds) is faster than the codes' scan,
-    given its seconds at two candidate counts (``small`` and ``large``, as (count, seconds)) and that its cost
-    grows with the count in a straight line (FAISS's heap of candidates)."""
-    (few, few_time), (many, many_time) = small, large
-    if whole <= few_time:
-        return 0
-    slope = (many_time - few_time) / max(many - few, 1)
-    if slope <= 0:
-        return 2**62  # never: the codes' cost does not grow with the candidates
-    return few + math.ceil((whole - few_time) / slope)
-
-
-def _fastest(search: Callable[[np.ndarray], object], queries: np.ndarray, rounds: int = 3) -> float:
-    """The fewest seconds ``search`` took on one of ``queries`` (after one run of each, to warm the caches)."""
-    best = math.inf
-    for round_ in range(rounds + 1):
-        for query in queries:
-            started = time.perf_counter()
-            search(query)
-            if round_:
-                best = min(best, time.perf_counter() - started)
-    return best
 
 
 def _train(index: faiss.Index, vectors: np.ndarray) -> None:

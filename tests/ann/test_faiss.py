@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import faiss
@@ -12,7 +11,7 @@ from helpers import random_store
 
 from semsearch.ann import exact_search
 from semsearch.ann import faiss as faiss_backend
-from semsearch.ann.faiss import FaissBackend, choose_factory, whole_scan_from
+from semsearch.ann.faiss import FaissBackend, choose_factory
 
 
 def test_auto_factory_is_exact_while_small_and_hnsw_with_measured_recall_above(
@@ -74,45 +73,13 @@ def test_exact_search_through_the_int8_codes_returns_exactly_the_fp32_top_k(tmp_
     proved = 0
     for query in rng.normal(size=(20, dim)).astype(np.float32):
         query /= np.linalg.norm(query)
-        found = backend._codes.proved(query, 10)
-        proved += found is not None
-        want = exact_search(vectors, doc_ids, query, 10)
-        for way in ("codes", "every vector"):  # the backend's own choice is measured: try both
-            backend._codes = replace(backend._codes, whole_from=0 if way == "every vector" else 10**9)
-            got = backend.search(query, 10)
-            assert list(got.doc_ids) == list(want.doc_ids), way
-            np.testing.assert_allclose(got.scores, want.scores, atol=1e-6)
+        proved += backend._codes.search(query, 10) is not None
+        got, want = backend.search(query, 10), exact_search(vectors, doc_ids, query, 10)
+        assert list(got.doc_ids) == list(want.doc_ids)
+        np.testing.assert_allclose(got.scores, want.scores, atol=1e-6)
     assert proved == 20  # random vectors are far enough apart for the codes to prove the top 10
     zero = np.zeros(dim, dtype=np.float32)  # every score 0: the codes prove nothing, the exact index answers
-    backend._codes = replace(backend._codes, whole_from=10**9)
     assert backend._codes.search(zero, 10) is None and len(backend.search(zero, 10)) == 10
-
-
-def test_a_long_top_list_scores_every_vector_from_the_measured_number_of_candidates(tmp_path: Path) -> None:
-    store, vectors = random_store(tmp_path / "store", 3000, dim=32)
-    backend = FaissBackend(store, tmp_path / "faiss")
-    backend.sync()
-    assert backend._codes is not None and backend._codes.whole_from >= 0
-    doc_ids = np.array([f"d{i}" for i in range(3000)], dtype=object)
-    query = np.random.default_rng(5).normal(size=32).astype(np.float32)
-    query /= np.linalg.norm(query)
-    backend._codes = replace(backend._codes, whole_from=0)
-    got, want = backend.search(query, 500), exact_search(vectors, doc_ids, query, 500)
-    assert list(got.doc_ids) == list(want.doc_ids)
-    np.testing.assert_allclose(got.scores, want.scores, atol=1e-6)
-    # whole_from candidates and more score every vector; fewer scan the codes (a zero query: they prove nothing)
-    codes = replace(backend._codes, whole_from=backend._codes.depth(100))
-    zero = np.zeros(32, dtype=np.float32)
-    assert codes.search(zero, 99) is None and codes.search(zero, 100) is not None
-    assert len(backend._codes.whole(query, 5000)[1][0]) == 3000  # more than it holds: all of them, in order
-
-
-def test_the_codes_give_way_where_every_vector_is_measured_faster() -> None:
-    """The crossing of the codes' cost, a line through its two timings, with the cost of scoring every vector."""
-    assert whole_scan_from((148, 0.4e-3), (1128, 1.0e-3), 0.6e-3) == 148 + 327  # 0.2 ms more at 0.6 ms / 980
-    assert whole_scan_from((148, 0.4e-3), (1128, 1.0e-3), 0.3e-3) == 0  # faster than the fewest candidates
-    assert whole_scan_from((148, 0.4e-3), (1128, 0.4e-3), 0.6e-3) > 10**9  # the codes never cost more
-    assert whole_scan_from((148, 0.4e-3), (1128, 1.0e-3), 5e-3) > 1128  # past the timings: from further on
 
 
 def test_vectors_the_codes_cannot_tell_apart_fall_back_to_the_fp32_search(tmp_path: Path) -> None:
@@ -130,7 +97,7 @@ def test_vectors_the_codes_cannot_tell_apart_fall_back_to_the_fp32_search(tmp_pa
     # the same vectors straight into the exact index the codes mirror
     backend.index = faiss.IndexIDMap2(faiss.IndexFlatIP(16))
     backend.index.add_with_ids(close, rows["rowid"].to_numpy())
-    backend._codes = replace(faiss_backend._Int8Scan.of(backend.index), whole_from=10**9)  # the codes first
+    backend._codes = faiss_backend._Int8Scan.of(backend.index)
     query = base / np.linalg.norm(base)
     assert backend._codes.search(query, 10) is None
     got = backend.search(query, 10)

@@ -92,6 +92,7 @@ class Store:
         self.dataset = dataset
         self._first_chunks: tuple[int, dict[str, int]] | None = None  # (version, doc_id -> lance row id)
         self._held: HeldDocuments | None = None  # the documents of a version, in memory where they are few
+        self._fetched: tuple[int, tuple[str, ...]] | None = None  # the version (and columns) fetched once, held next
 
     @property
     def table_dir(self) -> Path:
@@ -343,10 +344,10 @@ class Store:
         # No doc_id column: a take returns its rows in the order asked, and each column adds to its cost.
         columns = ["text", "metadata", "text_hash"] + ([LABEL_COLUMN, PROB_COLUMN] if labelled else [])
         held = self._held_documents(columns) if hold else None
-        positions = held.rows if held is not None and held.table is not None else self._first_chunk_rows()
+        positions = held.rows if held is not None else self._first_chunk_rows()
         present = [doc_id for doc_id in dict.fromkeys(doc_ids) if doc_id in positions]
         if present:
-            if held is not None and held.table is not None:
+            if held is not None:
                 rows = held.take(present)
             else:
                 with self.guarded():
@@ -383,14 +384,19 @@ class Store:
                     ) from exc
         return found
 
-    def _held_documents(self, columns: Sequence[str]) -> HeldDocuments:
-        """This version's documents in memory where they fit (:mod:`semsearch.store.held`), read on first use."""
-        version = self.version
+    def _held_documents(self, columns: Sequence[str]) -> HeldDocuments | None:
+        """This version's documents in memory where they fit (:mod:`semsearch.store.held`; None: not held), read
+        at its second fetch: the first takes from the table, so a single search (a command's) never pays for
+        reading them all."""
+        version, wanted = self.version, tuple(columns)
         held = self._held
-        if held is None or held.version != version or held.columns != tuple(columns):
+        if held is None or held.version != version or held.columns != wanted:
+            if self._fetched != (version, wanted):
+                self._fetched = (version, wanted)
+                return None
             with self.guarded():
                 held = self._held = HeldDocuments.read(self.dataset, version, columns)
-        return held
+        return held if held.table is not None else None
 
     def _first_chunk_rows(self) -> dict[str, int]:
         """Each document's chunk-0 row id in this version, so hits are fetched by id, not by a scan.

@@ -58,7 +58,8 @@ def test_documents_come_back_as_their_own_texts_whatever_the_order_asked(tmp_pat
     store.write(rows([Document(f"b{i}", f"text of b{i}", {"n": 10 + i}) for i in range(5)], 1, 12))
     store.write(rows([Document("a3", "text of a3, updated", {"n": 3})], 3, 17))  # a3 moves to the last fragment
     asked = ["b4", "a5", "nope", "a3", "a0", "b1", "a5", "b0"]
-    found = store.documents(asked, hold=hold)
+    assert store.documents(asked, hold=hold) == store.documents(asked)  # the first fetch takes from the table
+    found = store.documents(asked, hold=hold)  # the second reads them all, if it may hold them
     assert (store._held is not None) == hold
     assert list(found) == ["b4", "a5", "a3", "a0", "b1", "b0"]
     assert all(found[d].text.startswith(f"text of {d}") for d in found)
@@ -88,13 +89,16 @@ def test_held_documents_follow_the_version_and_carry_labels(tmp_path: Path) -> N
     store.ensure_label_columns()
     docs = [Document("a", "x", {"n": 1}), Document("b", "y")]
     store.write(rows(docs, 1, 0, labels=[DocLabel("pos", 0.9, "fp1"), DocLabel("neg", 0.6, "fp1")]))
+    taken = store.documents(["b", "a"], hold=True)
+    assert store._held is None  # a version's first fetch takes from the table: one search does not read them all
     held = store.documents(["b", "a"], hold=True)
-    assert held == store.documents(["b", "a"])  # the same as taken from the table
+    assert store._held is not None and held == taken
     assert held["a"].label == "pos" and held["b"].label_prob == pytest.approx(0.6) and held["a"].metadata == {"n": 1}
     store.write(rows([Document("a", "x, changed")], 1, 2, labels=[DocLabel("neg", 0.7, "fp1")]))
-    again = store.documents(["a"], hold=True)["a"]  # a new version: read again
+    assert store.documents(["a"], hold=True)["a"].text == "x, changed"  # a new version: taken, then held again
+    again = store.documents(["a"], hold=True)["a"]
     assert again.text == "x, changed" and again.label == "neg"
-    assert store._held is not None and store._held.version == store.version
+    assert store._held.version == store.version
 
 
 def test_documents_past_the_budget_are_not_held(tmp_path: Path) -> None:
@@ -110,8 +114,9 @@ def test_documents_past_the_budget_are_not_held(tmp_path: Path) -> None:
 
 def test_a_held_text_that_does_not_match_its_hash_is_damage(tmp_path: Path) -> None:
     store, _ = random_store(tmp_path, 5)
+    store.documents(["d2"], hold=True)
     held = store._held_documents(["text", "metadata", "text_hash"])
-    assert held.table is not None
+    assert held is not None and held.table is not None
     texts = held.table["text"].to_pylist()
     texts[held.rows["d2"]] = "not what was hashed"
     store._held = replace(held, table=held.table.set_column(0, "text", pa.array(texts)))

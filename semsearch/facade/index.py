@@ -139,6 +139,7 @@ class Index:
         """Let go of what this handle loaded (the encoder stays shared in the process)."""
         for name in ("vectors", "bm25", "_query_vectors"):
             self.__dict__.pop(name, None)
+        self.store.release()
 
     def reload(self) -> None:
         """Move to the newest committed version (a handle otherwise keeps reading the one it opened)."""

@@ -384,6 +384,10 @@ class Store:
                     ) from exc
         return found
 
+    def release(self) -> None:
+        """Let go of the documents held in memory (read again on a later search's second fetch)."""
+        self._held = self._fetched = None
+
     def _held_documents(self, columns: Sequence[str]) -> HeldDocuments | None:
         """This version's documents in memory where they fit (:mod:`semsearch.store.held`; None: not held), read
         at its second fetch: the first takes from the table, so a single search (a command's) never pays for

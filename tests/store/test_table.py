@@ -99,6 +99,8 @@ def test_held_documents_follow_the_version_and_carry_labels(tmp_path: Path) -> N
     again = store.documents(["a"], hold=True)["a"]
     assert again.text == "x, changed" and again.label == "neg"
     assert store._held.version == store.version
+    store.release()
+    assert store._held is None and store.documents(["a"], hold=True)["a"].text == "x, changed"
 
 
 def test_documents_past_the_budget_are_not_held(tmp_path: Path) -> None:

@@ -51,3 +51,27 @@ class HeldDocuments:
         """The rows of ``doc_ids`` (each held), in that order."""
         assert self.table is not None
         return self.table.take([self.rows[doc_id] for doc_id in doc_ids])
+
+
+class Holder:
+    """A store handle's held documents: none at a version's first fetch, read at its second, kept while the
+    version and the columns asked for stay the same."""
+
+    def __init__(self) -> None:
+        self.held: HeldDocuments | None = None
+        self._fetched: tuple[int, tuple[str, ...]] | None = None  # the version (and columns) fetched once
+
+    def documents(self, dataset: lance.LanceDataset, version: int, columns: Sequence[str]) -> HeldDocuments | None:
+        """The documents of ``dataset`` at ``version`` in memory (None: this version's first fetch, or too many)."""
+        wanted = tuple(columns)
+        held = self.held
+        if held is None or held.version != version or held.columns != wanted:
+            if self._fetched != (version, wanted):
+                self._fetched = (version, wanted)
+                return None
+            held = self.held = HeldDocuments.read(dataset, version, columns)
+        return held if held.table is not None else None
+
+    def release(self) -> None:
+        """Let go of the documents (read again at a later second fetch)."""
+        self.held = self._fetched = None

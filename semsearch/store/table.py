@@ -35,7 +35,7 @@ from semsearch import location
 from semsearch.errors import IndexDamagedError, IndexNotFoundError, SemsearchError
 from semsearch.filters import FieldInfo, Filter, Kind
 from semsearch.store import damage as lance_files
-from semsearch.store.held import HeldDocuments
+from semsearch.store.held import Holder
 from semsearch.store.rows import ChunkRows, chunk_table, vector_array
 from semsearch.store.schema import (
     ARROW_KIND,
@@ -91,8 +91,7 @@ class Store:
         self.path = path
         self.dataset = dataset
         self._first_chunks: tuple[int, dict[str, int]] | None = None  # (version, doc_id -> lance row id)
-        self._held: HeldDocuments | None = None  # the documents of a version, in memory where they are few
-        self._fetched: tuple[int, tuple[str, ...]] | None = None  # the version (and columns) fetched once, held next
+        self._holder = Holder()  # the documents of a version, in memory where they are few
 
     @property
     def table_dir(self) -> Path:
@@ -343,7 +342,10 @@ class Store:
         labelled = self.has_labels()
         # No doc_id column: a take returns its rows in the order asked, and each column adds to its cost.
         columns = ["text", "metadata", "text_hash"] + ([LABEL_COLUMN, PROB_COLUMN] if labelled else [])
-        held = self._held_documents(columns) if hold else None
+        held = None
+        if hold:
+            with self.guarded():
+                held = self._holder.documents(self.dataset, self.version, columns)
         positions = held.rows if held is not None else self._first_chunk_rows()
         present = [doc_id for doc_id in dict.fromkeys(doc_ids) if doc_id in positions]
         if present:
@@ -385,22 +387,8 @@ class Store:
         return found
 
     def release(self) -> None:
-        """Let go of the documents held in memory (read again on a later search's second fetch)."""
-        self._held = self._fetched = None
-
-    def _held_documents(self, columns: Sequence[str]) -> HeldDocuments | None:
-        """This version's documents in memory where they fit (:mod:`semsearch.store.held`; None: not held), read
-        at its second fetch: the first takes from the table, so a single search (a command's) never pays for
-        reading them all."""
-        version, wanted = self.version, tuple(columns)
-        held = self._held
-        if held is None or held.version != version or held.columns != wanted:
-            if self._fetched != (version, wanted):
-                self._fetched = (version, wanted)
-                return None
-            with self.guarded():
-                held = self._held = HeldDocuments.read(self.dataset, version, columns)
-        return held if held.table is not None else None
+        """Let go of the documents held in memory (read again at a later search's second fetch)."""
+        self._holder.release()
 
     def _first_chunk_rows(self) -> dict[str, int]:
         """Each document's chunk-0 row id in this version, so hits are fetched by id, not by a scan.

@@ -74,13 +74,13 @@ def test_searches_fetch_their_hits_from_memory_after_a_write_as_before(tmp_path:
     search all the same, and closing the handle lets them go."""
     idx = semsearch.index(DOCS, tmp_path / "idx", model=str(tiny_model), progress=False)
     first = idx.search("risk", k=3, mode="bm25")
-    assert idx.search("risk", k=3, mode="bm25") == first and idx.store._held is not None
+    assert idx.search("risk", k=3, mode="bm25") == first and idx.store._holder.held is not None
     idx.add([{"id": "a3", "text": "Aspirin lowers the risk of a stroke.", "year": 2009}])
     for _ in range(2):
         hit = next(h for h in idx.search("aspirin risk", k=3, mode="bm25") if h.id == "a3")
         assert hit.text == "Aspirin lowers the risk of a stroke." and hit.metadata == {"year": 2009}
     idx.close()
-    assert idx.store._held is None
+    assert idx.store._holder.held is None
 
 
 def test_a_bad_record_in_a_list_is_named_by_its_position(tmp_path: Path, tiny_model: Path) -> None:

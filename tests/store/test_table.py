@@ -60,7 +60,7 @@ def test_documents_come_back_as_their_own_texts_whatever_the_order_asked(tmp_pat
     asked = ["b4", "a5", "nope", "a3", "a0", "b1", "a5", "b0"]
     assert store.documents(asked, hold=hold) == store.documents(asked)  # the first fetch takes from the table
     found = store.documents(asked, hold=hold)  # the second reads them all, if it may hold them
-    assert (store._held is not None) == hold
+    assert (store._holder.held is not None) == hold
     assert list(found) == ["b4", "a5", "a3", "a0", "b1", "b0"]
     assert all(found[d].text.startswith(f"text of {d}") for d in found)
     assert found["a3"].text == "text of a3, updated" and found["b4"].metadata == {"n": 14}
@@ -90,17 +90,17 @@ def test_held_documents_follow_the_version_and_carry_labels(tmp_path: Path) -> N
     docs = [Document("a", "x", {"n": 1}), Document("b", "y")]
     store.write(rows(docs, 1, 0, labels=[DocLabel("pos", 0.9, "fp1"), DocLabel("neg", 0.6, "fp1")]))
     taken = store.documents(["b", "a"], hold=True)
-    assert store._held is None  # a version's first fetch takes from the table: one search does not read them all
+    assert store._holder.held is None  # a version's first fetch takes from the table: one search does not read them all
     held = store.documents(["b", "a"], hold=True)
-    assert store._held is not None and held == taken
+    assert store._holder.held is not None and held == taken
     assert held["a"].label == "pos" and held["b"].label_prob == pytest.approx(0.6) and held["a"].metadata == {"n": 1}
     store.write(rows([Document("a", "x, changed")], 1, 2, labels=[DocLabel("neg", 0.7, "fp1")]))
     assert store.documents(["a"], hold=True)["a"].text == "x, changed"  # a new version: taken, then held again
     again = store.documents(["a"], hold=True)["a"]
     assert again.text == "x, changed" and again.label == "neg"
-    assert store._held.version == store.version
+    assert store._holder.held.version == store.version
     store.release()
-    assert store._held is None and store.documents(["a"], hold=True)["a"].text == "x, changed"
+    assert store._holder.held is None and store.documents(["a"], hold=True)["a"].text == "x, changed"
 
 
 def test_documents_past_the_budget_are_not_held(tmp_path: Path) -> None:
@@ -117,11 +117,11 @@ def test_documents_past_the_budget_are_not_held(tmp_path: Path) -> None:
 def test_a_held_text_that_does_not_match_its_hash_is_damage(tmp_path: Path) -> None:
     store, _ = random_store(tmp_path, 5)
     store.documents(["d2"], hold=True)
-    held = store._held_documents(["text", "metadata", "text_hash"])
+    held = store._holder.documents(store.dataset, store.version, ["text", "metadata", "text_hash"])
     assert held is not None and held.table is not None
     texts = held.table["text"].to_pylist()
     texts[held.rows["d2"]] = "not what was hashed"
-    store._held = replace(held, table=held.table.set_column(0, "text", pa.array(texts)))
+    store._holder.held = replace(held, table=held.table.set_column(0, "text", pa.array(texts)))
     with pytest.raises(IndexDamagedError, match="does not match its hash"):
         store.documents(["d2"], hold=True)
 

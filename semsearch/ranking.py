@@ -28,9 +28,10 @@ def best_per_document(matches: ChunkMatches) -> Ranking:
     """Collapse chunk matches to documents, scoring each by its best chunk; best first (ties in the order of
     their first match)."""
     doc_ids, scores = matches.doc_ids.tolist(), matches.scores.tolist()
-    # Matches arrive best first: built from the end, each document's last write is its first (best) match.
+    # Matches arrive best first: built from the end, each document's last write is its first (best) match,
+    # and documents in the order of their first matches are best first already.
     best = dict(zip(reversed(doc_ids), reversed(scores), strict=True))
-    return sorted(((doc_id, best[doc_id]) for doc_id in dict.fromkeys(doc_ids)), key=itemgetter(1), reverse=True)
+    return [(doc_id, best[doc_id]) for doc_id in dict.fromkeys(doc_ids)]
 
 
 def top_documents(search_chunks: Callable[[int], ChunkMatches], k: int, chunks_per_doc: float = 2.0) -> Ranking:
@@ -134,10 +135,12 @@ def convex_parts(
 
     def part(ranking: Ranking, weight: float, known: Mapping[str, float]) -> Callable[[str], float]:
         scaled, listed = scale(ranking, normalisation), dict(ranking)
-        floor = min((scaled(score) for score in listed.values()), default=0.0)
+        floor = scaled(min(listed.values())) if listed else 0.0  # every scale keeps the order
 
         def of(doc: str) -> float:
-            score = listed.get(doc, known.get(doc))
+            score = listed.get(doc)
+            if score is None:
+                score = known.get(doc)
             return weight * (floor if score is None else scaled(score))
 
         return of
@@ -164,8 +167,8 @@ def convex_fusion(
     """
     first, second = (dense, lexical) if alpha >= 0.5 else (lexical, dense)
     dense_part, lexical_part = convex_parts(dense, lexical, alpha, normalisation, others)
-    fused = {doc: dense_part(doc) + lexical_part(doc) for doc in dict.fromkeys(d for d, _ in first + second)}
-    return sorted(fused.items(), key=lambda item: -item[1])
+    fused = {doc: dense_part(doc) + lexical_part(doc) for doc in dict.fromkeys([d for d, _ in first + second])}
+    return sorted(fused.items(), key=itemgetter(1), reverse=True)
 
 
 def fuse(

@@ -145,8 +145,7 @@ def main() -> None:
             timed(lambda q: fuse(dense, lexical, index.fusion), queries),
         )
     )
-    held = index.store._holder.held
-    held = "held in memory" if held is not None and held.table is not None else "taken"
+    held = "held in memory" if index.store.holds_documents else "taken"
     table.append(row(f"  stage: fetch 10 hits from the store ({held})", timed(lambda q: index.hits(ranked), queries)))
     ids = [doc_id for doc_id, _ in ranked]
     table.append(row("  stage: the same taken from the table (a store too large to hold)",

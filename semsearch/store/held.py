@@ -4,10 +4,10 @@ Lance's take of a search's hits costs about half a millisecond whatever the rows
 a hybrid search after the query's encoding (benchmarks/RESULTS.md). A store whose documents (their texts,
 metadata, hashes and labels, one row each) come to at most :data:`HELD_BYTES` in Arrow reads them in one scan
 the second time a version is fetched from (so a single search, a command's, never pays for it) and takes hits
-from memory; a larger one takes them from the table, and the scan stops as soon as it is past the budget. Such
-a store's exact vector index holds more than that in memory already (a 384-d vector takes 1.5 KB, the text of
-its window a few hundred bytes). The texts are still checked against their hashes at each fetch, as taken
-ones are.
+from memory; a larger one takes them from the table, and the scan stops as soon as it is past the budget. An
+exact FAISS index of such a store holds more than that in memory already (a 384-d vector takes 1.5 KB, the
+text of its window a few hundred bytes). The texts are still checked against their hashes at each fetch, as
+taken ones are.
 """
 
 from __future__ import annotations

@@ -386,6 +386,11 @@ class Store:
                     ) from exc
         return found
 
+    @property
+    def holds_documents(self) -> bool:
+        """Whether this handle's searches take their hits from memory now (:mod:`semsearch.store.held`)."""
+        return self._holder.held is not None and self._holder.held.table is not None
+
     def release(self) -> None:
         """Let go of the documents held in memory (read again at a later search's second fetch)."""
         self._holder.release()

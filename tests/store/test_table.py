@@ -92,7 +92,7 @@ def test_held_documents_follow_the_version_and_carry_labels(tmp_path: Path) -> N
     taken = store.documents(["b", "a"], hold=True)
     assert store._holder.held is None  # a version's first fetch takes from the table: one search does not read them all
     held = store.documents(["b", "a"], hold=True)
-    assert store._holder.held is not None and held == taken
+    assert store.holds_documents and held == taken
     assert held["a"].label == "pos" and held["b"].label_prob == pytest.approx(0.6) and held["a"].metadata == {"n": 1}
     store.write(rows([Document("a", "x, changed")], 1, 2, labels=[DocLabel("neg", 0.7, "fp1")]))
     assert store.documents(["a"], hold=True)["a"].text == "x, changed"  # a new version: taken, then held again

@@ -16,13 +16,10 @@ the build report), so it is rebuilt too instead of silently returning wrong neig
 written under a temporary name unique to the process and renamed into place, so readers and writers
 that rebuild it at the same time never see, or leave, half a file.
 
-Exact search reads the vectors as int8 codes first: a second copy of them, each dimension scaled so that its
-largest value is 127 and rounded (a quarter of the bytes, and FAISS scans such codes with integer arithmetic,
-several times faster than an fp16 copy: benchmarks/RESULTS.md), finds candidates, whose fp32 vectors then give
-the exact scores and order. A code's score is within :meth:`_Int8Scan.error` of the exact one, so when the last
-candidate's code score plus that error is below the k-th exact score, no vector left out can be in the top k:
-the result is exactly the fp32 search's. Where that check fails the fp32 vectors are searched whole (the exact
-index itself).
+Exact search reads the vectors as int8 codes first (:mod:`semsearch.ann.codes`): a second copy of them, a
+quarter of the bytes, whose scores find the candidates that the fp32 vectors then score, with a proof that
+the result is the fp32 search's. The codes are made at an index's second unfiltered search, so a process that
+searches once (a command) never makes them; until then, and for a zero query, the exact index itself answers.
 
 Filters: the matching chunks are found by a column scan of the store. When few match, they are
 scored exactly (so a selective filter still returns every match it can); otherwise FAISS searches
@@ -42,6 +39,7 @@ import faiss
 import numpy as np
 
 from semsearch.ann import ChunkMatches, VectorBackend, exact_search
+from semsearch.ann.codes import Int8Scan
 from semsearch.filters import Filter
 from semsearch.fsutil import atomic_write, atomic_write_text, file_sha256, sweep_temporaries
 from semsearch.store import Store, vector_array
@@ -103,7 +101,9 @@ class FaissBackend(VectorBackend):
         self.report: BuildReport | None = None
         self._rowids = np.array([], dtype=np.int64)  # sorted
         self._doc_ids = np.array([], dtype=object)  # aligned with _rowids
-        self._codes: _Int8Scan | None = None  # exact (Flat) indexes: the int8 copy searched first
+        self._codes: Int8Scan | None = None  # exact (Flat) indexes: the int8 copy searched first
+        self._positions = (self._rowids, self._doc_ids)  # rowid and doc id of each vector of the codes
+        self._unfiltered = 0  # unfiltered searches of this version of the index (the codes are made at the 2nd)
 
     @property
     def path(self) -> Path:
@@ -126,7 +126,7 @@ class FaissBackend(VectorBackend):
         self.index = self._load_current()
         if self.index is None:
             self.index = self._build()
-        self._codes = _Int8Scan.of(self.index) if self.factory == "Flat" and self.index.ntotal else None
+        self._codes, self._unfiltered = None, 0
 
     def describe(self) -> str:
         return self.report.describe() if self.report else f"FAISS {self.factory}"
@@ -239,11 +239,37 @@ class FaissBackend(VectorBackend):
                 return exact_search(vector_array(rows), doc_ids, query[0], limit, rows["rowid"].to_numpy())
             allowed = self.store.scan(["rowid"], where.sql)["rowid"].to_numpy()
             params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))  # type: ignore[call-arg]
-        found = self._codes.search(query[0], min(limit, self.index.ntotal)) if params is None and self._codes else None
-        scores, ids = found or _single_threaded(self.index, query, min(limit, self.index.ntotal), params)
+        found = self._scan(query[0], min(limit, self.index.ntotal)) if params is None else None
+        if found is not None:
+            return found
+        scores, ids = _single_threaded(self.index, query, min(limit, self.index.ntotal), params)
         keep = ids[0] >= 0
         positions = np.searchsorted(self._rowids, ids[0][keep])
         return ChunkMatches(self._doc_ids[positions], scores[0][keep], ids[0][keep])
+
+    def _scan(self, query: np.ndarray, limit: int) -> ChunkMatches | None:
+        """The exact top ``limit`` through the int8 codes; None where there are none (an approximate index, the
+        first search, no exact integer product on this machine) or the query is zero."""
+        if self.factory != "Flat" or self.index is None:
+            return None
+        if self._codes is None:
+            self._unfiltered += 1
+            if self._unfiltered != 2:
+                return None
+            flat = faiss.downcast_index(self.index.index)  # type: ignore[attr-defined]  # faiss's stubs miss it
+            count, dim = int(flat.ntotal), int(flat.d)
+            full = faiss.rev_swig_ptr(flat.get_xb(), count * dim).reshape(count, dim)  # type: ignore[attr-defined]
+            rowids = faiss.vector_to_array(self.index.id_map)  # type: ignore[attr-defined]
+            self._positions = (rowids, self._doc_ids[np.searchsorted(self._rowids, rowids)])
+            self._codes = Int8Scan.of(full, owner=self.index)
+            if self._codes is None:
+                return None
+        found = self._codes.search(query, limit)
+        if found is None:
+            return None
+        scores, positions = found
+        rowids, doc_ids = self._positions
+        return ChunkMatches(doc_ids[positions], scores, rowids[positions])
 
     def vectors(self, ids: np.ndarray) -> np.ndarray:
         """From the FAISS index where it keeps the vectors as they are (Flat, HNSW over Flat: the
@@ -257,76 +283,6 @@ class FaissBackend(VectorBackend):
             except RuntimeError:  # an id FAISS does not hold: the store says what is wrong
                 pass
         return super().vectors(ids)
-
-
-@dataclass(frozen=True)
-class _Int8Scan:
-    """An exact index's vectors as int8 codes, searched first (module docstring), with the fp32 ones to score
-    the candidates and the rowid of each position.
-
-    A vector x is stored as c = round(x * s), s per dimension (127 / the largest magnitude there), and a query
-    q is scanned as the integers p = round(q / s * t), t putting its largest at 127 (FAISS's integer scan takes
-    the query as int8 too), and p . c / t is close to q . x.
-    """
-
-    index: faiss.Index  # the exact index, kept alive while its storage is viewed
-    codes: faiss.Index  # c, stored as FAISS's signed 8-bit codes
-    scale: np.ndarray  # s
-    full: np.ndarray  # fp32 vectors, a view of the exact index's own storage
-    rowids: np.ndarray  # rowid of each position
-    largest_code: float  # the largest |c|
-    largest_rounding: float  # the largest |x * s - c|
-    largest_norm: float  # the largest |x|
-
-    @classmethod
-    def of(cls, index: faiss.Index) -> _Int8Scan:
-        flat = faiss.downcast_index(index.index)  # type: ignore[attr-defined]  # faiss's stubs miss it
-        count, dim = int(flat.ntotal), int(flat.d)
-        full = faiss.rev_swig_ptr(flat.get_xb(), count * dim).reshape(count, dim)  # type: ignore[attr-defined]
-        # A dimension (near) zero in every vector keeps a bounded scale, so the scaled query stays a normal float.
-        scale = (127.0 / np.maximum(np.abs(full).max(axis=0), 1e-6)).astype(np.float32)
-        codes = faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_8bit_direct_signed, faiss.METRIC_INNER_PRODUCT)
-        largest_code = largest_rounding = 0.0
-        for begin in range(0, count, 65536):  # in slices: the scaled copy is never whole in memory
-            scaled = full[begin : begin + 65536] * scale
-            code = np.clip(np.rint(scaled), -127, 127)
-            codes.add(code)
-            largest_code = max(largest_code, float(np.linalg.norm(code, axis=1).max()))
-            largest_rounding = max(largest_rounding, float(np.linalg.norm(scaled - code, axis=1).max()))
-        rowids = faiss.vector_to_array(index.id_map)  # type: ignore[attr-defined]
-        largest_norm = float(np.linalg.norm(full, axis=1).max())
-        return cls(index, codes, scale, full, rowids, largest_code, largest_rounding, largest_norm)
-
-    def search(self, query: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray] | None:
-        """The exact top ``limit`` (scores and rowids, FAISS's shapes), or None where the candidates the codes
-        give cannot prove it."""
-        count = len(self.rowids)
-        scaled = (query / self.scale).astype(np.float32)
-        top = float(np.abs(scaled).max())
-        if top == 0.0:
-            return None  # a zero query: every score is 0, the exact index orders them
-        stretch = 127.0 / top
-        integers = np.rint(scaled * stretch).astype(np.float32)
-        depth = min(count, 2 * limit + 128)  # proved every SciFact test query's top 28 and top 500 (RESULTS)
-        rough, positions = _single_threaded(self.codes, integers.reshape(1, -1), depth, None)
-        positions = positions[0][positions[0] >= 0]
-        exact = self.full[positions] @ query
-        order = np.argsort(-exact, kind="stable")[:limit]
-        error = self.error(query, scaled, scaled * stretch - integers, stretch)
-        if depth < count and rough[0][len(positions) - 1] / stretch + error >= exact[order[-1]]:
-            return None  # a vector past the candidates might still belong in the top limit
-        return exact[order][None, :], self.rowids[positions[order]][None, :]
-
-    def error(self, query: np.ndarray, scaled: np.ndarray, rounded_off: np.ndarray, stretch: float) -> float:
-        """A bound on |p . c / t - q . x| for any stored x. With r = x * s - c and e = q / s * t - p,
-        q . x = (q / s) . (c + r) = p . c / t + (e . c) / t + (q / s) . r, and by Cauchy-Schwarz
-        |(q / s) . r| <= |q / s| |r| and |e . c| <= |e| |c|. Then a margin for the rounding of fp32 sums: the
-        exact scores' own, and p . c's where FAISS sums it in fp32 (without SIMD), |p| / t being about |q / s|."""
-        bound = float(np.linalg.norm(scaled)) * self.largest_rounding
-        bound += float(np.linalg.norm(rounded_off)) * self.largest_code / stretch
-        margin = len(query) * 2.0**-22 * float(np.linalg.norm(query)) * self.largest_norm
-        margin += len(query) * 2.0**-22 * float(np.linalg.norm(scaled)) * self.largest_code
-        return bound * (1 + 2.0**-16) + margin
 
 
 def _train(index: faiss.Index, vectors: np.ndarray) -> None:

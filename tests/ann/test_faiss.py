@@ -12,6 +12,8 @@ from helpers import random_store
 from semsearch.ann import exact_search
 from semsearch.ann import faiss as faiss_backend
 from semsearch.ann.faiss import FaissBackend, choose_factory
+from semsearch.store import ChunkRows
+from semsearch.types import Document
 
 
 def test_auto_factory_is_exact_while_small_and_hnsw_with_measured_recall_above(
@@ -62,48 +64,37 @@ def test_past_hnsw_the_auto_index_is_ivf_pq_with_its_recall_measured(
     assert "IVF256,PQ2" in backend.describe()
 
 
-@pytest.mark.parametrize("dim", [32, 20])  # FAISS scans codes with integer SIMD where dim is a multiple of 16
-def test_exact_search_through_the_int8_codes_returns_exactly_the_fp32_top_k(tmp_path: Path, dim: int) -> None:
-    store, vectors = random_store(tmp_path / "store", 3000, dim=dim)
+def test_an_exact_index_searches_through_its_int8_codes_from_its_second_search(tmp_path: Path) -> None:
+    """The first search (a command's) makes no codes; from the second the codes answer, exactly as fp32 search."""
+    store, vectors = random_store(tmp_path / "store", 3000, dim=32)
     backend = FaissBackend(store, tmp_path / "faiss")
     backend.sync()
-    assert backend._codes is not None
     doc_ids = np.array([f"d{i}" for i in range(3000)], dtype=object)
-    rng = np.random.default_rng(7)
-    proved = 0
-    for query in rng.normal(size=(20, dim)).astype(np.float32):
-        query /= np.linalg.norm(query)
-        proved += backend._codes.search(query, 10) is not None
+    queries = np.random.default_rng(7).normal(size=(20, 32)).astype(np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    for number, query in enumerate(queries):
         got, want = backend.search(query, 10), exact_search(vectors, doc_ids, query, 10)
+        assert (backend._codes is None) == (number == 0)
         assert list(got.doc_ids) == list(want.doc_ids)
         np.testing.assert_allclose(got.scores, want.scores, atol=1e-6)
-    assert proved == 20  # random vectors are far enough apart for the codes to prove the top 10
-    zero = np.zeros(dim, dtype=np.float32)  # every score 0: the codes prove nothing, the exact index answers
-    assert backend._codes.search(zero, 10) is None and len(backend.search(zero, 10)) == 10
+        assert list(got.ids) == [int(doc[1:]) for doc in got.doc_ids]  # each vector's own rowid
+    zero = np.zeros(32, dtype=np.float32)  # every score 0: the codes prove nothing, the exact index answers
+    assert len(backend.search(zero, 10)) == 10
+    new = ChunkRows([Document("new", "a new document")], [0], [0], [(0, 1)], [3000], queries[:1], None)
+    store.write(new)  # a new version: its first search again makes no codes
+    backend.sync()
+    backend.search(queries[0], 10)
+    assert backend._codes is None
 
 
-def test_vectors_the_codes_cannot_tell_apart_fall_back_to_the_fp32_search(tmp_path: Path) -> None:
-    """Thousands of vectors within the codes' rounding of one another: the candidates cannot prove the top k,
-    so the fp32 vectors are searched whole, and the answer is still the exact one."""
-    store, _ = random_store(tmp_path / "store", 2000, dim=16)
-    rng = np.random.default_rng(3)
-    base = rng.normal(size=16).astype(np.float32)
-    close = base + rng.normal(scale=1e-5, size=(2000, 16)).astype(np.float32)
-    close /= np.linalg.norm(close, axis=1, keepdims=True)
-    rows = store.scan(["rowid"])
+def test_without_an_exact_integer_product_the_fp32_vectors_answer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, vectors = random_store(tmp_path / "store", 500, dim=16)
+    monkeypatch.setattr(faiss_backend.Int8Scan, "of", classmethod(lambda cls, full, owner=None: None))
     backend = FaissBackend(store, tmp_path / "faiss")
     backend.sync()
-    assert backend._codes is not None
-    # the same vectors straight into the exact index the codes mirror
-    backend.index = faiss.IndexIDMap2(faiss.IndexFlatIP(16))
-    backend.index.add_with_ids(close, rows["rowid"].to_numpy())
-    backend._codes = faiss_backend._Int8Scan.of(backend.index)
-    query = base / np.linalg.norm(base)
-    assert backend._codes.search(query, 10) is None
-    got = backend.search(query, 10)
-    doc_ids = np.array(store.scan(["doc_id"])["doc_id"].to_pylist(), dtype=object)
-    want = exact_search(close, doc_ids, query, 10)
-    # the scores differ by less than fp32 resolves, so ties may order differently: the scores are the top 10
-    np.testing.assert_allclose(got.scores, want.scores, atol=1e-6)
-    position = {rowid: i for i, rowid in enumerate(rows["rowid"].to_numpy())}
-    np.testing.assert_allclose(got.scores, close[[position[r] for r in got.ids]] @ query, atol=1e-6)
+    doc_ids = np.array([f"d{i}" for i in range(500)], dtype=object)
+    for query in vectors[:3]:
+        assert list(backend.search(query, 5).doc_ids) == list(exact_search(vectors, doc_ids, query, 5).doc_ids)
+    assert backend._codes is None

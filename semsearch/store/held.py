@@ -6,51 +6,48 @@ metadata, hashes and labels, one row each) come to at most :data:`HELD_BYTES` in
 the second time a version is fetched from (so a single search, a command's, never pays for it) and takes hits
 from memory; a larger one takes them from the table, and the scan stops as soon as it is past the budget. An
 exact FAISS index of such a store holds more than that in memory already (a 384-d vector takes 1.5 KB, the
-text of its window a few hundred bytes). The texts are still checked against their hashes at each fetch, as
-taken ones are.
+text of its window a few hundred bytes). They are held as Python values, one tuple a document: a fetch is then
+a few dictionary look-ups, where taking from an Arrow table in memory passes through Arrow's compute functions,
+several times slower once an encoding has pushed them out of the CPU's caches (benchmarks/RESULTS.md). The texts
+are still checked against their hashes at each fetch, as taken ones are.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import lance
-import pyarrow as pa
 
 HELD_BYTES = 64 * 2**20  # a store's documents are held in memory up to this many bytes
 
 
 @dataclass(frozen=True)
 class HeldDocuments:
-    """One version's documents as Arrow columns (None: more than the budget), and each one's row among them."""
+    """One version's documents: each one's values of ``columns``, by document id (None: more than the budget)."""
 
     version: int
     columns: tuple[str, ...]
-    table: pa.Table | None
-    rows: dict[str, int]
+    rows: dict[str, tuple[Any, ...]] | None
 
     @classmethod
     def read(
         cls, dataset: lance.LanceDataset, version: int, columns: Sequence[str], budget: int = HELD_BYTES
     ) -> HeldDocuments:
         """The first chunk's ``columns`` of every document of ``dataset`` (at ``version``), unless they come to
-        more than ``budget`` bytes."""
+        more than ``budget`` bytes in Arrow."""
         batches, size = [], 0
         for batch in dataset.to_batches(columns=["doc_id", *columns], filter="chunk = 0"):
             size += batch.nbytes
             if size > budget:
-                return cls(version, tuple(columns), None, {})
+                return cls(version, tuple(columns), None)
             batches.append(batch)
-        schema = pa.schema([dataset.schema.field(name) for name in ["doc_id", *columns]])
-        table = pa.Table.from_batches(batches, schema=schema)
-        rows = {doc_id: row for row, doc_id in enumerate(table["doc_id"].to_pylist())}
-        return cls(version, tuple(columns), table.drop_columns(["doc_id"]), rows)
-
-    def take(self, doc_ids: Sequence[str]) -> pa.Table:
-        """The rows of ``doc_ids`` (each held), in that order."""
-        assert self.table is not None
-        return self.table.take([self.rows[doc_id] for doc_id in doc_ids])
+        rows: dict[str, tuple[Any, ...]] = {}
+        for batch in batches:
+            values = [batch.column(name).to_pylist() for name in columns]
+            rows.update(zip(batch.column("doc_id").to_pylist(), zip(*values, strict=True), strict=True))
+        return cls(version, tuple(columns), rows)
 
 
 class Holder:
@@ -61,8 +58,11 @@ class Holder:
         self.held: HeldDocuments | None = None
         self._fetched: tuple[int, tuple[str, ...]] | None = None  # the version (and columns) fetched once
 
-    def documents(self, dataset: lance.LanceDataset, version: int, columns: Sequence[str]) -> HeldDocuments | None:
-        """The documents of ``dataset`` at ``version`` in memory (None: this version's first fetch, or too many)."""
+    def documents(
+        self, dataset: lance.LanceDataset, version: int, columns: Sequence[str]
+    ) -> dict[str, tuple[Any, ...]] | None:
+        """The documents of ``dataset`` at ``version`` in memory, each one's values of ``columns`` by id (None: this
+        version's first fetch, or too many)."""
         wanted = tuple(columns)
         held = self.held
         if held is None or held.version != version or held.columns != wanted:
@@ -70,7 +70,7 @@ class Holder:
                 self._fetched = (version, wanted)
                 return None
             held = self.held = HeldDocuments.read(dataset, version, columns)
-        return held if held.table is not None else None
+        return held.rows
 
     def release(self) -> None:
         """Let go of the documents (read again at a later second fetch)."""

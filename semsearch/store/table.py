@@ -92,6 +92,7 @@ class Store:
         self.dataset = dataset
         self._first_chunks: tuple[int, dict[str, int]] | None = None  # (version, doc_id -> lance row id)
         self._holder = Holder()  # the documents of a version, in memory where they are few
+        self._labelled: tuple[int, bool] | None = None  # (version, whether it has the label columns)
 
     @property
     def table_dir(self) -> Path:
@@ -219,7 +220,11 @@ class Store:
         return found
 
     def has_labels(self) -> bool:
-        return LABEL_COLUMN in self.dataset.schema.names
+        """Whether the table has the predicted-label columns (read once a version: every fetch asks)."""
+        version = self.version
+        if self._labelled is None or self._labelled[0] != version:
+            self._labelled = (version, LABEL_COLUMN in self.dataset.schema.names)
+        return self._labelled[1]
 
     def ensure_label_columns(self) -> None:
         """Add the predicted-label columns (a schema-only commit; documents get NULL until labelled)."""
@@ -346,50 +351,44 @@ class Store:
         if hold:
             with self.guarded():
                 held = self._holder.documents(self.dataset, self.version, columns)
-        positions = held.rows if held is not None else self._first_chunk_rows()
+        positions = held if held is not None else self._first_chunk_rows()
         present = [doc_id for doc_id in dict.fromkeys(doc_ids) if doc_id in positions]
-        if present:
-            if held is not None:
-                rows = held.take(present)
-            else:
-                with self.guarded():
-                    # pylance's take by row id (what LanceDB's take_row_ids calls)
-                    rows = self.dataset._take_rows([positions[doc_id] for doc_id in present], columns=columns)
+        if not present:
+            return found
+        if held is not None:
+            records = [held[doc_id] for doc_id in present]
+        else:
+            with self.guarded():
+                # pylance's take by row id (what LanceDB's take_row_ids calls)
+                rows = self.dataset._take_rows([positions[doc_id] for doc_id in present], columns=columns)
             if rows.num_rows != len(present):
                 raise IndexDamagedError(
                     f"{self.table_dir} returned {rows.num_rows} rows for {len(present)} documents it lists",
                     lance_files.repair_hint(self.path),
                 )
-            labels = rows[LABEL_COLUMN].to_pylist() if labelled else [None] * rows.num_rows
-            probs = rows[PROB_COLUMN].to_pylist() if labelled else [None] * rows.num_rows
-            for doc_id, text, meta, text_hash, label, prob in zip(
-                present,
-                rows["text"].to_pylist(),
-                rows["metadata"].to_pylist(),
-                rows["text_hash"].to_pylist(),
-                labels,
-                probs,
-                strict=True,
-            ):
-                if text is None or sha256(text) != text_hash:
-                    raise IndexDamagedError(
-                        f"the text of document {doc_id!r} in {self.table_dir} does not match its hash "
-                        "(a data file is damaged)",
-                        lance_files.repair_hint(self.path),
-                    )
-                try:
-                    found[doc_id] = StoredDocument(text, json.loads(meta) if meta else {}, label, prob)
-                except ValueError as exc:
-                    raise IndexDamagedError(
-                        f"the metadata of document {doc_id!r} in {self.table_dir} is not JSON (a data file is damaged)",
-                        lance_files.repair_hint(self.path),
-                    ) from exc
+            records = list(zip(*(rows[name].to_pylist() for name in columns), strict=True))
+        for doc_id, record in zip(present, records, strict=True):
+            text, meta, text_hash = record[:3]
+            label, prob = record[3:] if labelled else (None, None)
+            if text is None or sha256(text) != text_hash:
+                raise IndexDamagedError(
+                    f"the text of document {doc_id!r} in {self.table_dir} does not match its hash "
+                    "(a data file is damaged)",
+                    lance_files.repair_hint(self.path),
+                )
+            try:
+                found[doc_id] = StoredDocument(text, json.loads(meta) if meta else {}, label, prob)
+            except ValueError as exc:
+                raise IndexDamagedError(
+                    f"the metadata of document {doc_id!r} in {self.table_dir} is not JSON (a data file is damaged)",
+                    lance_files.repair_hint(self.path),
+                ) from exc
         return found
 
     @property
     def holds_documents(self) -> bool:
         """Whether this handle's searches take their hits from memory now (:mod:`semsearch.store.held`)."""
-        return self._holder.held is not None and self._holder.held.table is not None
+        return self._holder.held is not None and self._holder.held.rows is not None
 
     def release(self) -> None:
         """Let go of the documents held in memory (read again at a later search's second fetch)."""

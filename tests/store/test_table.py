@@ -7,7 +7,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 import pytest
 from helpers import random_store
 
@@ -107,21 +106,22 @@ def test_documents_past_the_budget_are_not_held(tmp_path: Path) -> None:
     store, _ = random_store(tmp_path, 40)
     columns = ["text", "metadata", "text_hash"]
     small = HeldDocuments.read(store.dataset, store.version, columns, budget=100)
-    assert small.table is None and small.rows == {}
+    assert small.rows is None
     whole = HeldDocuments.read(store.dataset, store.version, columns)
-    assert whole.table is not None and len(whole.rows) == 40 and whole.table.column_names == columns
+    assert whole.rows is not None and len(whole.rows) == 40 and whole.columns == tuple(columns)
     taken = store.documents(["d7", "d3"])
-    assert whole.take(["d7", "d3"])["text"].to_pylist() == [taken["d7"].text, taken["d3"].text]
+    assert [whole.rows[doc][0] for doc in ("d7", "d3")] == [taken["d7"].text, taken["d3"].text]
 
 
 def test_a_held_text_that_does_not_match_its_hash_is_damage(tmp_path: Path) -> None:
     store, _ = random_store(tmp_path, 5)
     store.documents(["d2"], hold=True)
-    held = store._holder.documents(store.dataset, store.version, ["text", "metadata", "text_hash"])
-    assert held is not None and held.table is not None
-    texts = held.table["text"].to_pylist()
-    texts[held.rows["d2"]] = "not what was hashed"
-    store._holder.held = replace(held, table=held.table.set_column(0, "text", pa.array(texts)))
+    assert store._holder.documents(store.dataset, store.version, ["text", "metadata", "text_hash"]) is not None
+    held = store._holder.held
+    assert held is not None and held.rows is not None
+    damaged = dict(held.rows)
+    damaged["d2"] = ("not what was hashed", *damaged["d2"][1:])
+    store._holder.held = replace(held, rows=damaged)
     with pytest.raises(IndexDamagedError, match="does not match its hash"):
         store.documents(["d2"], hold=True)
 

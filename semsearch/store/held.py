@@ -20,7 +20,9 @@ from typing import Any
 
 import lance
 
-HELD_BYTES = 64 * 2**20  # a store's documents are held in memory up to this many bytes
+# A store's documents are held up to this many bytes in Arrow. As Python strings they take a little more (about
+# 50 bytes a string), up to four times as much for text outside Latin-1 (Python stores 2 or 4 bytes a character).
+HELD_BYTES = 64 * 2**20
 
 
 @dataclass(frozen=True)

@@ -35,9 +35,12 @@ def open_index(directory: Path) -> Index:
 
 
 def warm(handle: Index) -> None:
-    """Load what a query needs (the encoder, vectors, BM25, the document map) before requests come."""
+    """Load what a query needs (the encoder, vectors, BM25, the document map) before requests come. Twice: what
+    only pays for itself over many searches (the documents held in memory, an exact index's int8 codes) is made
+    at a handle's second search."""
     try:
-        handle.search(WARM_QUERY, k=1, mode="hybrid")
+        for _ in range(2):
+            handle.search(WARM_QUERY, k=1, mode="hybrid")
     except Exception:  # an empty index, say: requests will say what is wrong, if anything
         log.warning("warming %s failed; its first request loads what it needs", handle.directory, exc_info=True)
 

@@ -109,18 +109,18 @@ class Int8Scan:
         return cls(owner, full, scale, product, largest_code, largest_rounding, largest_norm)
 
     def search(self, query: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray] | None:
-        """The exact top ``limit`` of ``query``: scores and positions, best first; None for a zero query (every
-        score is 0: the exact index orders them)."""
-        candidates = self.candidates(query, limit)
-        if candidates is None:
+        """The exact top ``limit`` of ``query``: scores and positions, best first (ties by position); None for
+        a zero query (every score is 0: the exact index orders them)."""
+        scored = self.candidates(query, limit)
+        if scored is None:
             return None
-        exact = self.full[candidates] @ query
-        order = np.argsort(-exact, kind="stable")[:limit]
-        return exact[order], candidates[order]
+        positions, exact = scored
+        order = np.lexsort((positions, -exact))[:limit]
+        return exact[order], positions[order]
 
-    def candidates(self, query: np.ndarray, limit: int) -> np.ndarray | None:
-        """Positions, ascending, of every vector that can be among ``query``'s exact top ``limit`` (module
-        docstring); None for a zero query."""
+    def candidates(self, query: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """The positions of every vector that can be among ``query``'s exact top ``limit`` (module docstring),
+        and their exact scores; None for a zero query."""
         scaled = (query / self.scale).astype(np.float32)
         top = float(np.abs(scaled).max())
         if top == 0.0:
@@ -131,10 +131,13 @@ class Int8Scan:
         count = len(rough)
         limit = min(limit, count)
         best = np.argpartition(rough, count - limit)[count - limit :]
-        lowest = float((self.full[best] @ query).min())
+        best_scores = self.full[best] @ query
         error = self.error(query, scaled, scaled * stretch - integers, stretch)
-        # rough / stretch + error >= lowest, in integers; one less, so a float rounding can only add candidates
-        return np.flatnonzero(rough >= np.floor((lowest - error) * stretch) - 1)
+        # rough / stretch + error >= the lowest, in integers; one less, so a float rounding can only add candidates
+        more = rough >= np.floor((float(best_scores.min()) - error) * stretch) - 1
+        more[best] = False  # scored already
+        others = np.flatnonzero(more)
+        return np.concatenate([best, others]), np.concatenate([best_scores, self.full[others] @ query])
 
     def error(self, query: np.ndarray, scaled: np.ndarray, rounded_off: np.ndarray, stretch: float) -> float:
         """A bound on |p . c / t - q . x| for any stored x. With r = x * s - c and e = q / s * t - p,

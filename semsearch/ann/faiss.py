@@ -103,6 +103,7 @@ class FaissBackend(VectorBackend):
         self._doc_ids = np.array([], dtype=object)  # aligned with _rowids
         self._codes: Int8Scan | None = None  # exact (Flat) indexes: the int8 copy searched first
         self._positions = (self._rowids, self._doc_ids)  # rowid and doc id of each vector of the codes
+        self._by_rowid = np.array([], dtype=np.int64)  # the codes' positions in rowid order (as _rowids)
         self._unfiltered = 0  # unfiltered searches of this version of the index (the codes are made at the 2nd)
 
     @property
@@ -261,6 +262,7 @@ class FaissBackend(VectorBackend):
             full = faiss.rev_swig_ptr(flat.get_xb(), count * dim).reshape(count, dim)  # type: ignore[attr-defined]
             rowids = faiss.vector_to_array(self.index.id_map)  # type: ignore[attr-defined]
             self._positions = (rowids, self._doc_ids[np.searchsorted(self._rowids, rowids)])
+            self._by_rowid = np.argsort(rowids)
             self._codes = Int8Scan.of(full, owner=self.index)
             if self._codes is None:
                 return None
@@ -272,11 +274,17 @@ class FaissBackend(VectorBackend):
         return ChunkMatches(doc_ids[positions], scores, rowids[positions])
 
     def vectors(self, ids: np.ndarray) -> np.ndarray:
-        """From the FAISS index where it keeps the vectors as they are (Flat, HNSW over Flat: the
-        ``IDMap2`` wrapper maps rowids to them), else from the store."""
+        """From the exact index's own storage where its codes were made (a search's own windows: in the CPU's
+        caches still), else from the FAISS index where it keeps the vectors as they are (Flat, HNSW over Flat:
+        the ``IDMap2`` wrapper maps rowids to them), else from the store."""
         if self.index is None:
             self.sync()
         assert self.index is not None
+        if self._codes is not None and len(ids) and len(self._by_rowid) == len(self._rowids):
+            wanted = np.asarray(ids, dtype=np.int64)
+            at = np.minimum(np.searchsorted(self._rowids, wanted), len(self._rowids) - 1)
+            if np.array_equal(self._rowids[at], wanted):
+                return self._codes.full[self._by_rowid[at]]
         if len(ids) and (self.factory == "Flat" or self.factory.endswith(",Flat")):
             try:
                 return np.asarray(self.index.reconstruct_batch(np.asarray(ids, dtype=np.int64)), dtype=np.float32)

@@ -38,8 +38,11 @@ def test_the_candidates_hold_the_exact_top_k_and_few_others(dim: int) -> None:
     for query in unit(rng.normal(size=(20, dim))):
         for limit in (10, 200):
             want = exact_search(vectors, doc_ids, query, limit)
-            candidates = scan.candidates(query, limit)
-            assert candidates is not None and set(want.ids) <= set(candidates)
+            scored = scan.candidates(query, limit)
+            assert scored is not None
+            candidates, exact = scored
+            assert set(want.ids) <= set(candidates) and len(set(candidates)) == len(candidates)
+            np.testing.assert_allclose(exact, vectors[candidates] @ query, atol=1e-6)
             assert len(candidates) < 3000 // 2  # random vectors are far enough apart for the codes to rule most out
             found = scan.search(query, limit)
             assert found is not None
@@ -58,8 +61,8 @@ def test_vectors_the_codes_cannot_tell_apart_are_all_candidates() -> None:
     scan = Int8Scan.of(close)
     assert scan is not None
     query = base / np.linalg.norm(base)
-    candidates = scan.candidates(query, 10)
-    assert candidates is not None and len(candidates) > 1900
+    scored = scan.candidates(query, 10)
+    assert scored is not None and len(scored[0]) > 1900
     found = scan.search(query, 10)
     assert found is not None
     scores, positions = found
@@ -73,3 +76,15 @@ def test_a_product_that_is_not_exact_leaves_the_fp32_vectors_to_answer(monkeypat
     vectors = unit(np.random.default_rng(4).normal(size=(50, 16)))
     monkeypatch.setattr(IntegerProduct, "__call__", lambda self, integers: np.zeros(50, dtype=np.int32))
     assert Int8Scan.of(vectors) is None
+
+
+def test_equal_vectors_come_in_the_order_they_were_added() -> None:
+    """Duplicates (a text indexed twice) score the same: they come in position order, run after run."""
+    rng = np.random.default_rng(5)
+    vectors = unit(rng.normal(size=(400, 16)))
+    vectors[[50, 10, 390, 200]] = vectors[7]  # five copies of one vector
+    scan = Int8Scan.of(vectors)
+    assert scan is not None
+    found = scan.search(vectors[7], 5)
+    assert found is not None
+    assert list(found[1]) == [7, 10, 50, 200, 390]

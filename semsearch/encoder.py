@@ -35,6 +35,7 @@ from semsearch.models import (
 from semsearch.pooling import normalize, pool
 from semsearch.runtime import pad
 from semsearch.runtime.base import CPU_BATCH_TOKENS
+from semsearch.runtime.openvino_runtime import QUERY_WIDTH
 from semsearch.types import Engine, ModelIdentity, Pooling, Precision
 
 if TYPE_CHECKING:
@@ -44,7 +45,6 @@ if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
 log = logging.getLogger(__name__)
-QUERY_WIDTH = 32  # short texts are padded to a multiple of this many tokens in OpenVINO (Encoder.encode)
 
 
 def length_batches(lengths: Sequence[int], max_tokens: int, max_windows: int) -> list[list[int]]:
@@ -186,7 +186,7 @@ class Encoder:
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Vectors for short texts such as queries; anything past ``max_length`` is truncated.
 
-        In OpenVINO the texts are padded to a multiple of :data:`QUERY_WIDTH` tokens: it prepares its kernels
+        In OpenVINO the texts are padded to a multiple of ``QUERY_WIDTH`` tokens: it prepares its kernels
         for each input shape it meets, and a query of a width it had met ran faster than one of a new width
         (benchmarks/RESULTS.md). The mask keeps the vectors; the runtime parity suite holds every runtime to
         that."""

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -57,13 +58,21 @@ def available() -> bool:
     return all(importlib.util.find_spec(name) is not None for name in ("openvino", "nncf"))
 
 
+# A short text is padded to a multiple of this many tokens in OpenVINO (Encoder.encode): OpenVINO prepares its
+# kernels for each input shape it meets, and a query of a width it had met ran faster than one of a new width.
+QUERY_WIDTH = 32
+
+
 class OpenVinoRuntime:
     """An OpenVINO compiled model (the int8 one): token ids and mask in, last hidden states out.
 
-    With ``threads`` set (for queries) it runs one request at a time on that many threads. Without,
-    it is compiled for throughput: one stream per core, each batch on one thread, several batches in
-    flight. On the 2-core test machine that encoded a corpus 20-40% faster (wall clock) than two threads
-    sharing each batch, because the threads never wait for each other.
+    With ``threads`` set (for queries) it runs one request at a time on that many threads, and a single text
+    of :data:`QUERY_WIDTH` tokens (most queries, padded) runs a model compiled for exactly that shape, which
+    took a fifth less time than the model of any shape (benchmarks/RESULTS.md); other inputs run that one.
+    Each is compiled when first needed, so a process that encodes one query compiles one model.
+    Without ``threads``, it is compiled for throughput: one stream per core, each batch on one thread,
+    several batches in flight. On the 2-core test machine that encoded a corpus 20-40% faster (wall clock)
+    than two threads sharing each batch, because the threads never wait for each other.
     """
 
     def __init__(self, xml: Path, threads: int | None, compute: str = "f32") -> None:
@@ -78,18 +87,37 @@ class OpenVinoRuntime:
             config |= {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": str(threads)}
         else:
             config |= {"PERFORMANCE_HINT": "THROUGHPUT", "NUM_STREAMS": str(usable_cores())}
-        try:
-            self._model = ov.Core().compile_model(str(xml), "CPU", config)
-        except RuntimeError as exc:
-            raise ModelError(f"cannot load the OpenVINO model {xml} ({exc}); delete its folder to rebuild it") from exc
-        self._request = self._model.create_infer_request()
+        self._core, self._xml, self._config = ov.Core(), xml, config
+        self._static = (1, QUERY_WIDTH) if threads else None  # the one shape compiled on its own
+        self._requests: dict[tuple[int, ...] | None, ov.InferRequest] = {}  # by shape; None: any shape
         self._busy = threading.Lock()  # one infer request: threads sharing a query encoder (a server) take turns
-        self._parallel = 1 if threads else int(self._model.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
-        self._queue = ov.AsyncInferQueue(self._model, self._parallel) if self._parallel > 1 else None
+        self._queue = None
+        if not threads:
+            model = self._compile(None)
+            parallel = int(model.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+            self._queue = ov.AsyncInferQueue(model, parallel) if parallel > 1 else None
+            self._requests[None] = model.create_infer_request()
+
+    def _compile(self, shape: tuple[int, ...] | None) -> Any:
+        """The model compiled for inputs of ``shape`` (None: any shape)."""
+        import openvino as ov
+
+        try:
+            model = self._core.read_model(str(self._xml))
+            if shape is not None:
+                model.reshape({port.get_any_name(): ov.PartialShape(list(shape)) for port in model.inputs})
+            return self._core.compile_model(model, "CPU", self._config)
+        except RuntimeError as exc:
+            problem = f"cannot load the OpenVINO model {self._xml} ({exc}); delete its folder to rebuild it"
+            raise ModelError(problem) from exc
 
     def forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        key = ids.shape if ids.shape == self._static else None
         with self._busy:
-            outputs = self._request.infer(bert_inputs(ids, mask))
+            request = self._requests.get(key)
+            if request is None:
+                request = self._requests[key] = self._compile(key).create_infer_request()
+            outputs = request.infer(bert_inputs(ids, mask))
             return np.asarray(outputs[0], dtype=np.float32)
 
     def forward_all(self, batches: Iterable[tuple[np.ndarray, np.ndarray]]) -> Iterator[np.ndarray]:

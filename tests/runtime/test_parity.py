@@ -64,6 +64,25 @@ def test_every_runtime_gives_a_text_the_same_vector_alone_and_padded_in_a_batch(
     assert float((together * alone).sum(1).min()) >= PADDING_FLOOR
 
 
+@pytest.mark.parametrize("precision", [Precision.FP32, Precision.INT8], ids=lambda p: p.value)
+def test_a_single_query_in_openvino_runs_a_model_of_its_own_shape_and_keeps_its_vector(
+    reference: np.ndarray, precision: Precision
+) -> None:
+    """One short text (a query, padded to QUERY_WIDTH) runs the model compiled for that shape alone; several run
+    the model of any shape. Each is compiled when first needed, and both give the reference vectors."""
+    from semsearch.runtime.openvino_runtime import QUERY_WIDTH
+
+    skip_without(Engine.OPENVINO)
+    encoder = Encoder(precision=precision, threads=1, engine=Engine.OPENVINO)
+    alone = np.concatenate([encoder.encode([text]) for text in TEXTS[:3]])
+    assert set(encoder.runtime._requests) == {(1, QUERY_WIDTH)}  # type: ignore[attr-defined]
+    together = encoder.encode(TEXTS[:3])
+    assert set(encoder.runtime._requests) == {(1, QUERY_WIDTH), None}  # type: ignore[attr-defined]
+    floor = PARITY[(precision, Engine.OPENVINO)]
+    assert float((alone * reference[:3]).sum(1).min()) >= floor
+    assert float((together * reference[:3]).sum(1).min()) >= floor
+
+
 def test_every_precision_has_a_parity_floor() -> None:
     assert {precision for precision, _ in PARITY} == set(Precision)
 

@@ -10,7 +10,9 @@ took most of the time for the 500 windows hybrid search asks for (benchmarks/RES
 The candidates are every vector whose code score plus that error reaches the lowest exact score among the
 code scores' top k: any vector that beats the k-th exact score beats that one, so it is a candidate. Scoring the
 candidates with their fp32 vectors therefore gives the fp32 search's top k, whatever the vectors are; where they
-are too close for the codes to tell apart, the candidates are simply many.
+are too close for the codes to tell apart, the candidates are simply many. Without codes (before they are made, or
+for a zero query) :func:`whole_search` scores every vector, the same way: :func:`exact_scores` gives each vector
+the same bits wherever it sits, so both give the same scores and order (an explanation recomputes a search's).
 """
 
 from __future__ import annotations
@@ -68,6 +70,29 @@ class IntegerProduct:
         return np.asarray(scores[0])
 
 
+def exact_scores(vectors: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """Each row's fp32 inner product with ``query``, summed the same way whatever the other rows: a BLAS product
+    sums a row in another order by its place among the rows (the last bits differ), numpy's einsum does not."""
+    return np.einsum("ij,j->i", vectors, query)
+
+
+def best_first(scores: np.ndarray, positions: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray]:
+    """The top ``limit`` of ``scores`` (those of ``positions``), best first, ties by position."""
+    order = np.lexsort((positions, -scores))[:limit]
+    return scores[order], positions[order]
+
+
+def whole_search(vectors: np.ndarray, query: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray]:
+    """The top ``limit`` of every row of ``vectors``: scores and positions, as :meth:`Int8Scan.search` orders them."""
+    scores = exact_scores(vectors, query)
+    limit = min(limit, len(scores))
+    if limit == 0:
+        return scores[:0], np.arange(0)
+    kth = np.partition(scores, len(scores) - limit)[len(scores) - limit]
+    tied = np.flatnonzero(scores >= kth)  # every row tied with the last kept one: the lowest positions win
+    return best_first(scores[tied], tied, limit)
+
+
 @dataclass(frozen=True)
 class Int8Scan:
     """The int8 codes of an exact index's fp32 vectors ``full`` (row i is position i), searched first."""
@@ -110,13 +135,12 @@ class Int8Scan:
 
     def search(self, query: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray] | None:
         """The exact top ``limit`` of ``query``: scores and positions, best first (ties by position); None for
-        a zero query (every score is 0: the exact index orders them)."""
+        a zero query (every score is 0: :func:`whole_search` orders them)."""
         scored = self.candidates(query, limit)
         if scored is None:
             return None
         positions, exact = scored
-        order = np.lexsort((positions, -exact))[:limit]
-        return exact[order], positions[order]
+        return best_first(exact, positions, limit)
 
     def candidates(self, query: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray] | None:
         """The positions of every vector that can be among ``query``'s exact top ``limit`` (module docstring),
@@ -131,13 +155,13 @@ class Int8Scan:
         count = len(rough)
         limit = min(limit, count)
         best = np.argpartition(rough, count - limit)[count - limit :]
-        best_scores = self.full[best] @ query
+        best_scores = exact_scores(self.full[best], query)
         error = self.error(query, scaled, scaled * stretch - integers, stretch)
         # rough / stretch + error >= the lowest, in integers; one less, so a float rounding can only add candidates
         more = rough >= np.floor((float(best_scores.min()) - error) * stretch) - 1
         more[best] = False  # scored already
         others = np.flatnonzero(more)
-        return np.concatenate([best, others]), np.concatenate([best_scores, self.full[others] @ query])
+        return np.concatenate([best, others]), np.concatenate([best_scores, exact_scores(self.full[others], query)])
 
     def error(self, query: np.ndarray, scaled: np.ndarray, rounded_off: np.ndarray, stretch: float) -> float:
         """A bound on |p . c / t - q . x| for any stored x. With r = x * s - c and e = q / s * t - p,

@@ -19,7 +19,9 @@ that rebuild it at the same time never see, or leave, half a file.
 Exact search reads the vectors as int8 codes first (:mod:`semsearch.ann.codes`): a second copy of them, a
 quarter of the bytes, whose scores find the candidates that the fp32 vectors then score, with a proof that
 the result is the fp32 search's. The codes are made at an index's second unfiltered search, so a process that
-searches once (a command) never makes them; until then, and for a zero query, the exact index itself answers.
+searches once (a command) never makes them; until then, and for a zero query, every fp32 vector is scored, with
+the same scores and order as through the codes (so an explanation, which runs a search again, meets the
+search's own scores).
 
 Filters: the matching chunks are found by a column scan of the store. When few match, they are
 scored exactly (so a selective filter still returns every match it can); otherwise FAISS searches
@@ -39,7 +41,7 @@ import faiss
 import numpy as np
 
 from semsearch.ann import ChunkMatches, VectorBackend, exact_search
-from semsearch.ann.codes import Int8Scan
+from semsearch.ann.codes import Int8Scan, whole_search
 from semsearch.filters import Filter
 from semsearch.fsutil import atomic_write, atomic_write_text, file_sha256, sweep_temporaries
 from semsearch.store import Store, vector_array
@@ -101,9 +103,8 @@ class FaissBackend(VectorBackend):
         self.report: BuildReport | None = None
         self._rowids = np.array([], dtype=np.int64)  # sorted
         self._doc_ids = np.array([], dtype=object)  # aligned with _rowids
+        self._storage: _Storage | None = None  # exact (Flat) indexes: their fp32 vectors, read directly
         self._codes: Int8Scan | None = None  # exact (Flat) indexes: the int8 copy searched first
-        self._positions = (self._rowids, self._doc_ids)  # rowid and doc id of each vector of the codes
-        self._by_rowid = np.array([], dtype=np.int64)  # the codes' positions in rowid order (as _rowids)
         self._unfiltered = 0  # unfiltered searches of this version of the index (the codes are made at the 2nd)
 
     @property
@@ -127,7 +128,7 @@ class FaissBackend(VectorBackend):
         self.index = self._load_current()
         if self.index is None:
             self.index = self._build()
-        self._codes, self._unfiltered = None, 0
+        self._storage, self._codes, self._unfiltered = None, None, 0
 
     def describe(self) -> str:
         return self.report.describe() if self.report else f"FAISS {self.factory}"
@@ -240,7 +241,7 @@ class FaissBackend(VectorBackend):
                 return exact_search(vector_array(rows), doc_ids, query[0], limit, rows["rowid"].to_numpy())
             allowed = self.store.scan(["rowid"], where.sql)["rowid"].to_numpy()
             params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))  # type: ignore[call-arg]
-        found = self._scan(query[0], min(limit, self.index.ntotal)) if params is None else None
+        found = self._exact(query[0], min(limit, self.index.ntotal)) if params is None else None
         if found is not None:
             return found
         scores, ids = _single_threaded(self.index, query, min(limit, self.index.ntotal), params)
@@ -248,49 +249,67 @@ class FaissBackend(VectorBackend):
         positions = np.searchsorted(self._rowids, ids[0][keep])
         return ChunkMatches(self._doc_ids[positions], scores[0][keep], ids[0][keep])
 
-    def _scan(self, query: np.ndarray, limit: int) -> ChunkMatches | None:
-        """The exact top ``limit`` through the int8 codes; None where there are none (an approximate index, the
-        first search, no exact integer product on this machine) or the query is zero."""
+    def _exact(self, query: np.ndarray, limit: int) -> ChunkMatches | None:
+        """The top ``limit`` of an exact (Flat) index, read from its storage (None: an approximate index):
+        through the int8 codes from its second unfiltered search on, by scoring every vector before. Both give
+        the same scores and order (:mod:`semsearch.ann.codes`)."""
         if self.factory != "Flat" or self.index is None:
             return None
-        if self._codes is None:
-            self._unfiltered += 1
-            if self._unfiltered != 2:
-                return None
-            flat = faiss.downcast_index(self.index.index)  # type: ignore[attr-defined]  # faiss's stubs miss it
-            count, dim = int(flat.ntotal), int(flat.d)
-            full = faiss.rev_swig_ptr(flat.get_xb(), count * dim).reshape(count, dim)  # type: ignore[attr-defined]
-            rowids = faiss.vector_to_array(self.index.id_map)  # type: ignore[attr-defined]
-            self._positions = (rowids, self._doc_ids[np.searchsorted(self._rowids, rowids)])
-            self._by_rowid = np.argsort(rowids)
-            self._codes = Int8Scan.of(full, owner=self.index)
-            if self._codes is None:
-                return None
-        found = self._codes.search(query, limit)
-        if found is None:
-            return None
-        scores, positions = found
-        rowids, doc_ids = self._positions
-        return ChunkMatches(doc_ids[positions], scores, rowids[positions])
+        if self._storage is None:
+            self._storage = _Storage.of(self.index, self._rowids, self._doc_ids)
+        self._unfiltered += 1
+        if self._codes is None and self._unfiltered == 2:
+            self._codes = Int8Scan.of(self._storage.full, owner=self.index)
+        storage = self._storage
+        found = self._codes.search(query, limit) if self._codes is not None else None
+        scores, positions = found or whole_search(storage.full, query, limit)
+        return ChunkMatches(storage.doc_ids[positions], scores, storage.rowids[positions])
 
     def vectors(self, ids: np.ndarray) -> np.ndarray:
-        """From the exact index's own storage where its codes were made (a search's own windows: in the CPU's
-        caches still), else from the FAISS index where it keeps the vectors as they are (Flat, HNSW over Flat:
-        the ``IDMap2`` wrapper maps rowids to them), else from the store."""
+        """From an exact index's storage once searched (a search's own windows: in the CPU's caches still), else
+        from the FAISS index where it keeps the vectors as they are (Flat, HNSW over Flat: the ``IDMap2`` wrapper
+        maps rowids to them), else from the store."""
         if self.index is None:
             self.sync()
         assert self.index is not None
-        if self._codes is not None and len(ids) and len(self._by_rowid) == len(self._rowids):
-            wanted = np.asarray(ids, dtype=np.int64)
-            at = np.minimum(np.searchsorted(self._rowids, wanted), len(self._rowids) - 1)
-            if np.array_equal(self._rowids[at], wanted):
-                return self._codes.full[self._by_rowid[at]]
+        if self._storage is not None and len(ids):
+            found = self._storage.vectors(np.asarray(ids, dtype=np.int64))
+            if found is not None:
+                return found
         if len(ids) and (self.factory == "Flat" or self.factory.endswith(",Flat")):
             try:
                 return np.asarray(self.index.reconstruct_batch(np.asarray(ids, dtype=np.int64)), dtype=np.float32)
             except RuntimeError:  # an id FAISS does not hold: the store says what is wrong
                 pass
         return super().vectors(ids)
+
+
+@dataclass(frozen=True)
+class _Storage:
+    """An exact index's fp32 vectors as numpy sees them (row i: FAISS's position i), and each position's rowid
+    and doc id."""
+
+    index: faiss.Index  # the exact index, kept alive while its storage is viewed
+    full: np.ndarray
+    rowids: np.ndarray
+    doc_ids: np.ndarray
+    sorted_rowids: np.ndarray
+    by_rowid: np.ndarray  # the positions in rowid order
+
+    @classmethod
+    def of(cls, index: faiss.Index, sorted_rowids: np.ndarray, sorted_doc_ids: np.ndarray) -> _Storage:
+        """``index`` (``IDMap2`` over ``Flat``) with the store's rowids sorted and their doc ids."""
+        flat = faiss.downcast_index(index.index)  # type: ignore[attr-defined]  # faiss's stubs miss it
+        count, dim = int(flat.ntotal), int(flat.d)
+        full = faiss.rev_swig_ptr(flat.get_xb(), count * dim).reshape(count, dim)  # type: ignore[attr-defined]
+        rowids = faiss.vector_to_array(index.id_map)  # type: ignore[attr-defined]
+        doc_ids = sorted_doc_ids[np.searchsorted(sorted_rowids, rowids)]
+        return cls(index, full, rowids, doc_ids, sorted_rowids, np.argsort(rowids))
+
+    def vectors(self, ids: np.ndarray) -> np.ndarray | None:
+        """The vectors of rowids ``ids`` (None: one of them is not here)."""
+        at = np.minimum(np.searchsorted(self.sorted_rowids, ids), len(self.sorted_rowids) - 1)
+        return self.full[self.by_rowid[at]] if np.array_equal(self.sorted_rowids[at], ids) else None
 
 
 def _train(index: faiss.Index, vectors: np.ndarray) -> None:

@@ -72,14 +72,20 @@ def test_an_exact_index_searches_through_its_int8_codes_from_its_second_search(t
     doc_ids = np.array([f"d{i}" for i in range(3000)], dtype=object)
     queries = np.random.default_rng(7).normal(size=(20, 32)).astype(np.float32)
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    results = []
     for number, query in enumerate(queries):
         got, want = backend.search(query, 10), exact_search(vectors, doc_ids, query, 10)
+        results.append(got)
         assert (backend._codes is None) == (number == 0)
         assert list(got.doc_ids) == list(want.doc_ids)
         np.testing.assert_allclose(got.scores, want.scores, atol=1e-6)
         assert list(got.ids) == [int(doc[1:]) for doc in got.doc_ids]  # each vector's own rowid
-    zero = np.zeros(32, dtype=np.float32)  # every score 0: the codes prove nothing, the exact index answers
-    assert len(backend.search(zero, 10)) == 10
+    for number in (0, 5):  # through the codes now, for the first search too: the very same bits
+        again = backend.search(queries[number], 200 if number else 10)
+        np.testing.assert_array_equal(again.scores[:10], results[number].scores)
+        assert list(again.ids[:10]) == list(results[number].ids)
+    zero = np.zeros(32, dtype=np.float32)  # every score 0: the codes prove nothing, every vector is scored
+    assert list(backend.search(zero, 3).doc_ids) == ["d0", "d1", "d2"]  # ties in the order the vectors were added
     new = ChunkRows([Document("new", "a new document")], [0], [0], [(0, 1)], [3000], queries[:1], None)
     store.write(new)  # a new version: its first search again makes no codes
     backend.sync()

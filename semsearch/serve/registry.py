@@ -37,10 +37,12 @@ def open_index(directory: Path) -> Index:
 def warm(handle: Index) -> None:
     """Load what a query needs (the encoder, vectors, BM25, the document map) before requests come. Twice: what
     only pays for itself over many searches (the documents held in memory, an exact index's int8 codes) is made
-    at a handle's second search."""
+    at a handle's second search. Then two texts at once: a short query runs a model of its own shape, a batch
+    (the embeddings route) or a long query another (:mod:`semsearch.runtime.openvino_runtime`)."""
     try:
         for _ in range(2):
             handle.search(WARM_QUERY, k=1, mode="hybrid")
+        handle.encoder.encode([WARM_QUERY, WARM_QUERY])
     except Exception:  # an empty index, say: requests will say what is wrong, if anything
         log.warning("warming %s failed; its first request loads what it needs", handle.directory, exc_info=True)
 

@@ -35,7 +35,6 @@ from semsearch.models import (
 from semsearch.pooling import normalize, pool
 from semsearch.runtime import pad
 from semsearch.runtime.base import CPU_BATCH_TOKENS
-from semsearch.runtime.openvino_runtime import QUERY_WIDTH
 from semsearch.types import Engine, ModelIdentity, Pooling, Precision
 
 if TYPE_CHECKING:
@@ -190,8 +189,7 @@ class Encoder:
         for each input shape it meets, and a query of a width it had met ran faster than one of a new width
         (benchmarks/RESULTS.md). The mask keeps the vectors; the runtime parity suite holds every runtime to
         that."""
-        multiple = QUERY_WIDTH if self.engine is Engine.OPENVINO else 1
-        return self.encode_ids(self.token_ids(texts), multiple=multiple)
+        return self.encode_ids(self.token_ids(texts), multiple=runtime.query_multiple(self.engine))
 
     def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
         """Token ids of ``texts`` with the special tokens, truncated to ``max_length``: the same ids

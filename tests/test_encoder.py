@@ -77,8 +77,8 @@ def test_openvino_pads_short_texts_to_a_few_widths_and_the_vectors_stay() -> Non
     never past max_length, and give the vectors they give unpadded."""
     from helpers import skip_without
 
-    from semsearch import encoder as module
     from semsearch.runtime.base import pad
+    from semsearch.runtime.openvino_runtime import QUERY_WIDTH
     from semsearch.types import Engine
 
     skip_without(Engine.OPENVINO)
@@ -94,7 +94,7 @@ def test_openvino_pads_short_texts_to_a_few_widths_and_the_vectors_stay() -> Non
     encoder.runtime.forward_all = lambda batches: (recording(ids, mask) for ids, mask in batches)  # type: ignore[method-assign]
     texts = ["short", "a somewhat longer query about vitamin D and the risk of infection in children"]
     padded = np.concatenate([encoder.encode([text]) for text in texts])
-    assert widths and all(width % module.QUERY_WIDTH == 0 for width in widths)
+    assert widths and all(width % QUERY_WIDTH == 0 for width in widths)
     plain = np.concatenate([encoder.encode_ids(encoder.token_ids([text])) for text in texts])
     assert float((padded * plain).sum(1).min()) > 0.99999
     assert pad([[1] * 20], 32, 16)[0].shape == (1, 20)  # never cut, never past the limit

@@ -69,6 +69,15 @@ def engine_for(precision: Precision, threads: int | None, sha256: str | None = N
     return Engine.OPENVINO if fp32_query and openvino_runtime.available() else Engine.TORCH
 
 
+def query_multiple(engine: Engine) -> int:
+    """Short texts (queries) in ``engine`` are padded to a multiple of this many tokens: OpenVINO prepares its
+    kernels for each input shape it meets, and runs a single query of
+    :data:`~semsearch.runtime.openvino_runtime.QUERY_WIDTH` tokens on a model of that shape alone."""
+    from semsearch.runtime.openvino_runtime import QUERY_WIDTH
+
+    return QUERY_WIDTH if engine is Engine.OPENVINO else 1
+
+
 def query_threads(precision: Precision, engine: Engine, sha256: str) -> int:
     """Threads a single query runs on at ``precision`` in ``engine``: what the measured plan for these
     weights chose (every usable core where that was faster, idle and busy), else one."""

@@ -41,7 +41,7 @@ from semsearch.types import Engine, Pooling, Precision
 
 log = logging.getLogger(__name__)
 
-RECIPE = 6  # bump when what is measured (or how a runtime runs) changes: older plans are then made again
+RECIPE = 7  # bump when what is measured (or how a runtime runs) changes: older plans are then made again
 # Mean cosine to torch fp32 a runtime must keep (per window, over the calibration set). The int8 paths sit
 # near it on CPUs without int8 dot products; their retrieval quality is measured in benchmarks/RESULTS.md.
 COSINE_FLOOR = 0.99
@@ -246,7 +246,7 @@ def measure_runtime(
     model: Model, precision: Precision, engine: Engine, windows: list[list[int]], reference: np.ndarray
 ) -> Candidate:
     """Time one runtime on the calibration windows, in bulk and as single queries, and check its vectors."""
-    from semsearch.runtime import load
+    from semsearch.runtime import load, query_multiple
 
     bulk = load(model.model_dir, model.sha256, precision, model.tokenizer, model.max_length, None, engine)
     encode(bulk, windows[:8], model.pooling)  # warm up
@@ -259,10 +259,11 @@ def measure_runtime(
     cores = cpu.usable_cores()
     runtimes = {threads: load(model.model_dir, model.sha256, precision, model.tokenizer, model.max_length,
                               threads, engine) for threads in sorted({1, cores})}  # fmt: skip
-    timings = {threads_word(t): query_median(r, queries, model.pooling) for t, r in runtimes.items()}
+    multiple = query_multiple(engine)  # queries padded as the encoder pads them in this engine
+    timings = {threads_word(t): query_median(r, queries, model.pooling, multiple) for t, r in runtimes.items()}
     if cores > 1:
         with one_core_busy():
-            timings |= {f"{threads_word(t)}, a core busy": query_median(r, queries, model.pooling)
+            timings |= {f"{threads_word(t)}, a core busy": query_median(r, queries, model.pooling, multiple)
                         for t, r in runtimes.items()}  # fmt: skip
     ways = list(timings.values())
     threads = query_threads(cores, *ways) if cores > 1 else 1
@@ -298,13 +299,14 @@ def threads_word(count: int) -> str:
     return f"{count} thread{'s' if count > 1 else ''}"
 
 
-def query_median(runtime: Runtime, queries: list[list[int]], pooling: Pooling) -> float:
-    """Median ms of encoding each of ``queries`` alone (after two to warm up)."""
-    encode(runtime, queries[:2], pooling)
+def query_median(runtime: Runtime, queries: list[list[int]], pooling: Pooling, multiple: int = 1) -> float:
+    """Median ms of encoding each of ``queries`` alone, padded to a multiple of ``multiple`` tokens (after two to
+    warm up)."""
+    encode(runtime, queries[:2], pooling, multiple=multiple)
     times = []
     for query in queries:
         began = time.perf_counter()
-        encode(runtime, [query], pooling)
+        encode(runtime, [query], pooling, multiple=multiple)
         times.append((time.perf_counter() - began) * 1000)
     return median(times)
 
@@ -321,12 +323,12 @@ def one_core_busy() -> Iterator[None]:
         spinner.wait()
 
 
-def encode(runtime: Runtime, windows: list[list[int]], pooling: Pooling, batch: int = CPU_BATCH_TOKENS // 128
-           ) -> np.ndarray:  # fmt: skip
-    """Unit vectors of ``windows`` (in order), batches of ``batch`` windows, as the encoder batches and pools
-    the calibration's 128-token windows."""
+def encode(runtime: Runtime, windows: list[list[int]], pooling: Pooling, batch: int = CPU_BATCH_TOKENS // 128,
+           multiple: int = 1) -> np.ndarray:  # fmt: skip
+    """Unit vectors of ``windows`` (in order), batches of ``batch`` windows (padded to a multiple of ``multiple``
+    tokens), as the encoder batches and pools the calibration's 128-token windows."""
     out = []
-    padded = [pad(windows[begin : begin + batch]) for begin in range(0, len(windows), batch)]
+    padded = [pad(windows[begin : begin + batch], multiple) for begin in range(0, len(windows), batch)]
     for (_, mask), hidden in zip(padded, runtime.forward_all(padded), strict=True):
         out.append(normalize(pool(hidden, mask.astype(np.float32), pooling)))
     return np.concatenate(out)

@@ -133,6 +133,36 @@ def test_measuring_times_queries_on_each_thread_count_idle_and_beside_a_busy_cor
     assert found.padding >= planner.PADDING_FLOOR  # torch's mask hides the padding
 
 
+class WidthRecorder:
+    """A runtime that records the width of every input it is given."""
+
+    def __init__(self) -> None:
+        self.widths: list[int] = []
+
+    def forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        self.widths.append(ids.shape[1])
+        return np.ones((*ids.shape, 4), dtype=np.float32)
+
+    def forward_all(self, batches):
+        return (self.forward(ids, mask) for ids, mask in batches)
+
+
+@pytest.mark.parametrize("engine", [Engine.OPENVINO, Engine.TORCH])
+def test_queries_are_timed_padded_as_the_encoder_pads_them_in_each_engine(
+    monkeypatch: pytest.MonkeyPatch, engine: Engine
+) -> None:
+    """OpenVINO runs a single query of QUERY_WIDTH tokens on a model of that shape: the plan times that."""
+    recorders: list[WidthRecorder] = []
+    monkeypatch.setattr(runtime, "load", lambda *args: recorders.append(WidthRecorder()) or recorders[-1])
+    monkeypatch.setattr(cpu, "usable_cores", lambda: 1)
+    windows = [[101, *range(2000, 2030), 102]] * 4
+    planner.measure_runtime(model(), Precision.FP32, engine, windows, np.ones((4, 4)) / 2)
+    timed = recorders[1].widths  # the query runtime (the first is the bulk one)
+    count = 1 + min(planner.QUERIES, len(windows))  # two together to warm up, then each query alone
+    assert timed[:count] == [32 if engine is Engine.OPENVINO else 19] * count
+    assert runtime.query_multiple(Engine.OPENVINO) == 32 and runtime.query_multiple(Engine.TORCH) == 1
+
+
 class LeakyRuntime:
     """A runtime whose padding leaks into the real tokens' vectors (as a mask lost in a number format would)."""
 

@@ -121,7 +121,7 @@ class Int8Scan:
             largest_rounding = max(largest_rounding, float(np.linalg.norm(scaled - code, axis=1).max()))
         try:
             product = IntegerProduct(codes)
-        except (ImportError, RuntimeError) as exc:  # onnxruntime's errors derive from RuntimeError
+        except Exception as exc:  # onnx or ONNX Runtime missing, or refusing the graph (its errors are Exceptions)
             log.warning("exact search reads the fp32 vectors only: ONNX Runtime's integer product failed (%s)", exc)
             return None
         # The first row's largest possible score: a kernel that saturated or misread the codes would show here.

@@ -88,3 +88,16 @@ def test_equal_vectors_come_in_the_order_they_were_added() -> None:
     found = scan.search(vectors[7], 5)
     assert found is not None
     assert list(found[1]) == [7, 10, 50, 200, 390]
+
+
+def test_a_product_that_cannot_be_made_leaves_the_fp32_vectors_to_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ONNX Runtime's own errors are plain Exceptions (no RuntimeError): any of them means no codes, not a crash."""
+
+    class RefusedError(Exception):
+        pass
+
+    def refuse(self: IntegerProduct, codes: np.ndarray) -> None:
+        raise RefusedError("[ONNXRuntimeError] : 1 : FAIL : the graph is not supported")
+
+    monkeypatch.setattr(IntegerProduct, "__init__", refuse)
+    assert Int8Scan.of(unit(np.random.default_rng(6).normal(size=(50, 16)))) is None

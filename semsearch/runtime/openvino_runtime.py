@@ -112,13 +112,24 @@ class OpenVinoRuntime:
             raise ModelError(problem) from exc
 
     def forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        key = ids.shape if ids.shape == self._static else None
         with self._busy:
-            request = self._requests.get(key)
-            if request is None:
-                request = self._requests[key] = self._compile(key).create_infer_request()
-            outputs = request.infer(bert_inputs(ids, mask))
+            outputs = self._request(ids.shape).infer(bert_inputs(ids, mask))
             return np.asarray(outputs[0], dtype=np.float32)
+
+    def _request(self, shape: tuple[int, ...]) -> Any:
+        """The infer request for inputs of ``shape``, its model compiled on first use."""
+        key = shape if shape == self._static else None
+        request = self._requests.get(key)
+        if request is None:
+            try:
+                request = self._compile(key).create_infer_request()
+            except ModelError:
+                if key is None:
+                    raise
+                self._static = None  # a model that takes no fixed shape: every input runs the model of any shape
+                return self._request(shape)
+            self._requests[key] = request
+        return request
 
     def forward_all(self, batches: Iterable[tuple[np.ndarray, np.ndarray]]) -> Iterator[np.ndarray]:
         """Hidden states of each batch, in order, with one batch per stream in flight at all times: a

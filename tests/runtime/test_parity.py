@@ -83,6 +83,27 @@ def test_a_single_query_in_openvino_runs_a_model_of_its_own_shape_and_keeps_its_
     assert float((together * reference[:3]).sum(1).min()) >= floor
 
 
+def test_a_model_that_takes_no_fixed_shape_runs_every_query_on_the_model_of_any_shape(
+    reference: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from semsearch.errors import ModelError
+    from semsearch.runtime.openvino_runtime import OpenVinoRuntime
+
+    skip_without(Engine.OPENVINO)
+    compile_any = OpenVinoRuntime._compile
+
+    def no_fixed_shape(self: OpenVinoRuntime, shape: tuple[int, ...] | None) -> object:
+        if shape is not None:
+            raise ModelError("cannot load the OpenVINO model (a fixed shape)")
+        return compile_any(self, shape)
+
+    monkeypatch.setattr(OpenVinoRuntime, "_compile", no_fixed_shape)
+    encoder = Encoder(precision=Precision.FP32, threads=1, engine=Engine.OPENVINO)
+    alone = encoder.encode(TEXTS[:1])
+    assert set(encoder.runtime._requests) == {None}  # type: ignore[attr-defined]
+    assert float(alone[0] @ reference[0]) >= PARITY[(Precision.FP32, Engine.OPENVINO)]
+
+
 def test_every_precision_has_a_parity_floor() -> None:
     assert {precision for precision, _ in PARITY} == set(Precision)
 

@@ -6,7 +6,7 @@ metadata, hashes and labels, one row each) come to at most :data:`HELD_BYTES` in
 the second time a version is fetched from (so a single search, a command's, never pays for it) and takes hits
 from memory; a larger one takes them from the table, and the scan stops as soon as it is past the budget. An
 exact FAISS index of such a store holds more than that in memory already (a 384-d vector takes 1.5 KB, the
-text of its window a few hundred bytes). They are held as Python values, one tuple a document: a fetch is then
+text of its window a few hundred bytes). The documents are held as Python values, one tuple each: a fetch is then
 a few dictionary look-ups, where taking from an Arrow table in memory passes through Arrow's compute functions,
 several times slower once an encoding has pushed them out of the CPU's caches (benchmarks/RESULTS.md). The texts
 are still checked against their hashes at each fetch, as taken ones are.

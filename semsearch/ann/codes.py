@@ -159,6 +159,8 @@ class Int8Scan:
         error = self.error(query, scaled, scaled * stretch - integers, stretch)
         # rough / stretch + error >= the lowest, in integers; one less, so a float rounding can only add candidates
         more = rough >= np.floor((float(best_scores.min()) - error) * stretch) - 1
+        if 2 * int(np.count_nonzero(more)) > count:  # the codes rule out too few: score every vector where it lies
+            return np.arange(count), exact_scores(self.full, query)
         more[best] = False  # scored already
         others = np.flatnonzero(more)
         return np.concatenate([best, others]), np.concatenate([best_scores, exact_scores(self.full[others], query)])

@@ -185,9 +185,9 @@ class Encoder:
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Vectors for short texts such as queries; anything past ``max_length`` is truncated.
 
-        In OpenVINO the texts are padded to a multiple of ``QUERY_WIDTH`` tokens: it prepares its kernels
-        for each input shape it meets, and a query of a width it had met ran faster than one of a new width
-        (benchmarks/RESULTS.md). The mask keeps the vectors; the runtime parity suite holds every runtime to
+        In OpenVINO the texts are padded to a multiple of 32 tokens (:func:`runtime.query_multiple`): it prepares
+        its kernels for each input shape it meets, and a query of a width it had met ran faster than one of a new
+        width (benchmarks/RESULTS.md). The mask keeps the vectors; the runtime parity suite holds every runtime to
         that."""
         return self.encode_ids(self.token_ids(texts), multiple=runtime.query_multiple(self.engine))
 

@@ -79,22 +79,48 @@ def _rows(path: Path, delimiter: str) -> Iterator[tuple[int, dict[Any, Any]]]:
     number = 0
     try:
         with _open_text(path) as handle:
-            reader = csv.DictReader(handle, delimiter=delimiter)
+            reader = csv.DictReader(handle, delimiter=delimiter, strict=True)
             if any(SURROGATE.search(name) for name in reader.fieldnames or []):
                 raise CorpusError(f"{path}:1: the header is not valid UTF-8")
             for row in reader:
                 number = reader.line_num
                 yield number, row
     except csv.Error as exc:
-        raise CorpusError(f"{path}:{number + 1}: malformed {kind}: {exc}") from exc
+        raise CorpusError(f"{path}:{number + 1}: malformed {kind}: {_plain(exc, delimiter)}") from exc
     except STREAM_ERRORS as exc:
         raise CorpusError(f"{path}: cannot be read past line {number} ({type(exc).__name__}: {exc})") from exc
 
 
+def _plain(error: csv.Error, delimiter: str) -> str:
+    """What Python's csv module found wrong, said of the file (the module speaks of its parser).
+
+    The reader is strict: a quote left open (which would swallow every row after it into one cell) or text
+    after a closing quote stops the run, at the line where the record begins, rather than being read on."""
+    said = str(error)
+    if said == "unexpected end of data":
+        return "a quoted cell that starts in this record is never closed"
+    if said.endswith("expected after '\"'"):
+        return f"text follows a closing quote (a quote inside a cell is written twice: \"\"), not {delimiter!r}"
+    return said
+
+
+def _misshapen(row: dict[Any, Any]) -> str | None:
+    """Why a row's cells do not line up with the header, if they do not: too many (a None key) or too few
+    (None values, where an empty cell would be ""). Either way its cells cannot be told apart."""
+    columns = sum(1 for name in row if name is not None)
+    if None in row:
+        return f"more cells than columns ({columns + len(row[None])} for {columns})"
+    missing = sum(1 for value in row.values() if value is None)
+    if missing:
+        return f"fewer cells than columns ({columns - missing} for {columns})"
+    return None
+
+
 def _unusable(row: dict[Any, Any]) -> str | None:
     """Why a row is a bad record whatever its types, if it is."""
-    if None in row:
-        return "more cells than columns"
+    misshapen = _misshapen(row)
+    if misshapen is not None:
+        return misshapen
     if any(isinstance(v, str) and SURROGATE.search(v) for v in row.values()):
         return "not valid UTF-8"
     return None
@@ -137,8 +163,8 @@ def _column_types(path: Path, delimiter: str, fields: FieldMap) -> dict[str, str
                     inferring[name] = _ANY
         if not inferring and not any(ints.values()):
             break
-        if None in row:
-            continue  # a bad record either way (more cells than columns): its cells say nothing
+        if _misshapen(row) is not None:
+            continue  # a bad record either way: its cells say nothing
         for name in list(inferring):
             cell = (row[name] or "").strip()
             if cell:

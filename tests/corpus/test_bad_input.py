@@ -126,6 +126,34 @@ def test_non_utf8_in_csv_is_one_bad_row_and_in_a_text_file_one_bad_file(tmp_path
     assert report.skipped == 1 and "b.txt:1: not valid UTF-8" in report.skipped_examples[0]
 
 
+def test_csv_rows_whose_cells_do_not_line_up_are_bad_rows(tmp_path: Path) -> None:
+    path = _write(tmp_path / "c.csv", b"id,text,year\n1,fine,2020\n2,short\n3,long,2021,extra\n4,also fine,\n")
+    with pytest.raises(BadRecordError, match=r"c.csv:3: fewer cells than columns \(2 for 3\)"):
+        list(corpus.load(path))
+    report = corpus.LoadReport()
+    docs = list(corpus.load(path, skip_bad=True, report=report))
+    assert [d.id for d in docs] == ["1", "4"] and docs[1].metadata == {"year": None}  # an empty cell is a value
+    assert report.skipped == 2 and "c.csv:4: more cells than columns (4 for 3)" in report.skipped_examples[1]
+
+
+@pytest.mark.parametrize(
+    ("row", "reason"),
+    [
+        (b'2,"a quote never closed,2021', "a quoted cell that starts in this record is never closed"),
+        (b'2,"quoted" then text,2021', "text follows a closing quote"),
+    ],
+)
+def test_a_csv_quote_that_would_swallow_rows_stops_the_run_at_its_line(
+    tmp_path: Path, row: bytes, reason: str
+) -> None:
+    """Read leniently, an open quote makes one cell of every row after it: the rows would vanish uncounted."""
+    path = _write(tmp_path / "c.csv", b"id,text,year\n1,fine,2020\n" + row + b"\n3,third,2022\n4,fourth,2023\n")
+    with pytest.raises(CorpusError, match=rf"c.csv:3: malformed CSV: {re.escape(reason)}"):
+        list(corpus.load(path, skip_bad=True))
+    multiline = _write(tmp_path / "m.csv", b'id,text\n1,"a cell\nover two lines"\n2,next\n')
+    assert [d.text for d in corpus.load(multiline)] == ["a cell\nover two lines", "next"]  # a closed quote is fine
+
+
 def test_byte_order_mark_and_crlf_are_accepted(tmp_path: Path) -> None:
     path = _write(tmp_path / "c.jsonl", b"\xef\xbb\xbf" + GOOD_1 + b"\r\n\r\n" + GOOD_3 + b"\r\n")
     assert [d.id for d in corpus.load(path)] == ["one", "three"]

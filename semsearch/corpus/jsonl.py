@@ -41,8 +41,8 @@ def _json_record(name: str, number: int, raw: bytes) -> dict[str, Any] | BadReco
         return BadRecordError(name, number, None, utf8_reason(exc))
     if number == 1:
         line = line.removeprefix("\ufeff")  # a byte-order mark some editors write
-    try:
-        obj = parse_json_line(line)
+    try:  # without its line end, which would make a record cut short err at column 1 of the line after
+        obj = parse_json_line(line.rstrip("\r\n"))
     except json.JSONDecodeError as exc:
         # Some of Python's messages end in "at" ("Invalid control character '\x00' at"): say it once.
         reason = exc.msg.removesuffix(" at")

@@ -126,6 +126,13 @@ def test_non_utf8_in_csv_is_one_bad_row_and_in_a_text_file_one_bad_file(tmp_path
     assert report.skipped == 1 and "b.txt:1: not valid UTF-8" in report.skipped_examples[0]
 
 
+def test_a_json_line_cut_short_names_the_column_where_it_ends(tmp_path: Path) -> None:
+    path = _write(tmp_path / "c.jsonl", GOOD_1 + b'\n{"_id": "2", "text": "second"\n' + GOOD_3 + b"\n")
+    report = corpus.LoadReport()
+    assert [d.id for d in corpus.load(path, skip_bad=True, report=report)] == ["one", "three"]
+    assert report.skipped_examples == ["%s:2: invalid JSON: Expecting ',' delimiter at column 30" % path]
+
+
 def test_csv_rows_whose_cells_do_not_line_up_are_bad_rows(tmp_path: Path) -> None:
     path = _write(tmp_path / "c.csv", b"id,text,year\n1,fine,2020\n2,short\n3,long,2021,extra\n4,also fine,\n")
     with pytest.raises(BadRecordError, match=r"c.csv:3: fewer cells than columns \(2 for 3\)"):

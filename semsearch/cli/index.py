@@ -118,5 +118,5 @@ def recorded_source(index_dir: Path) -> str | Path:
 
     recorded = Manifest.load(index_dir).source if index_dir.is_dir() else None
     if recorded is None:
-        raise click.UsageError("give a SOURCE: this index does not record one (it was built from memory, or is new)")
+        raise click.UsageError("give a SOURCE: this index records none (it is new, or its documents came from Python or stdin)")
     return recorded if is_remote(recorded) else Path(recorded)

@@ -85,7 +85,8 @@ def _tuples(value: Any) -> Any:
 def open_for_writing(
     directory: Path, encoder: Encoder, options: IndexOptions, source: str | None = None
 ) -> tuple[Manifest, Store]:
-    """The manifest and store of ``directory``, created if new, refused if built differently.
+    """The manifest and store of ``directory``, created if new, refused if built differently; ``source`` is
+    the corpus this run reads, as the manifest records it (None: documents from memory or stdin).
 
     The store is created before the manifest is written, so an index whose manifest exists always
     has a store; a store without a manifest is a first run that was killed before its first commit.
@@ -118,8 +119,10 @@ def open_for_writing(
             f"delete {directory} and index the corpus again"
         )
     fields = fields_to_json(options.fields or FieldMap())
-    manifest = (existing or wanted).with_run_settings(options.backend, options.faiss_factory, fields, source,
-                                                      options.glob)  # fmt: skip
+    glob = options.glob
+    if source is None and existing is not None:  # documents from memory or stdin: the recorded source stays
+        source, glob = existing.source, existing.glob  # the one a later run with no SOURCE reads again
+    manifest = (existing or wanted).with_run_settings(options.backend, options.faiss_factory, fields, source, glob)
     if options.fusion is not None and (fusion := Fusion.parse(options.fusion)) != manifest.fusion:
         manifest = manifest.with_fusion(fusion)  # set by hand: no evidence
     manifest.save(directory)

@@ -249,6 +249,19 @@ def test_an_update_keeps_the_index_own_backend_factory_and_field_mapping(tmp_pat
     )
 
 
+def test_documents_added_from_memory_keep_the_recorded_source(tmp_path: Path, tiny_model: Path) -> None:
+    """An ``Index.add`` (or a write through the server) is a run without a SOURCE: a later ``semsearch index
+    --index DIR`` still reads the corpus the index was built from."""
+    source = write_jsonl(tmp_path / "c.jsonl", corpus_rows(3))
+    build_index(source, tmp_path / "idx", IndexOptions(model=str(tiny_model), progress=False))
+    added = build_index([{"_id": "m1", "text": "added from Python"}], tmp_path / "idx", IndexOptions(progress=False))
+    assert added.added == 1
+    manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text())
+    assert manifest["source"] == str(source.resolve())
+    again = build_index(manifest["source"], tmp_path / "idx", IndexOptions(progress=False))
+    assert (again.unchanged, again.added, again.docs) == (3, 0, 4)
+
+
 @pytest.mark.parametrize(
     ("name", "content", "skip_bad", "says"),
     [

@@ -6,6 +6,7 @@ The library names options as Python parameters (``skip_bad=True``); here they be
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -35,6 +36,12 @@ _FLAGS = {
 def flag(option: str) -> str:
     """The command-line spelling of the library parameter ``option``."""
     return _FLAGS.get(option, "--" + option.replace("_", "-"))
+
+
+def shown(value: object) -> str:
+    """A metadata value as text output prints it: a string as written, anything else as JSON spells it
+    (``false``, ``null``, ``["a", "b"]``), which is also how a ``--where`` filter writes it."""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
 def render_hint(hint: Hint) -> str:

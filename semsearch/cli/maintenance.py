@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from semsearch.cli.common import index_dir, json_output, user_errors, wait_option
+from semsearch.cli.common import index_dir, json_output, shown, user_errors, wait_option
 from semsearch.location import describe
 from semsearch.types import DEFAULT_FUSION, Fusion
 
@@ -121,7 +121,7 @@ def get(index_dir: Path, doc_id: str, as_json: bool) -> None:
         return
     click.echo(found.text)
     for name, value in found.metadata.items():
-        click.echo(f"  {name}: {value}", err=True)
+        click.echo(f"  {name}: {shown(value)}", err=True)
 
 
 @click.command()

@@ -17,6 +17,7 @@ from semsearch.cli.common import (
     json_output,
     mode_option,
     quiet_libraries,
+    shown,
     user_errors,
 )
 from semsearch.types import Hit, SearchResult
@@ -76,7 +77,7 @@ def search(query: str | None, index_dir: Path, k: int, mode: str, fusion: str | 
     if as_json:
         click.echo(json.dumps(result.to_json(), ensure_ascii=False))
         return
-    fields = [name.strip() for name in show.split(",") if name.strip()] if show else []
+    fields = shown_fields(show, opened.fields(), result.hits)
     if result.ambiguous:
         print_senses(result, fields, sense)
     else:
@@ -101,16 +102,29 @@ def read_queries(lines: Iterable[str]) -> Iterator[tuple[str | None, str]]:
             yield None, stripped
 
 
+def shown_fields(show: str | None, filterable: Iterable[str], hits: Sequence[Hit]) -> list[str]:
+    """The fields ``--show`` names, each one the index knows (a filterable field, a field of a hit's
+    metadata, or ``id``): a misspelt name is an error rather than a column of nulls."""
+    names = [name.strip() for name in show.split(",") if name.strip()] if show else []
+    known = {"id", *filterable, *(name for hit in hits for name in hit.metadata)}
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise click.BadParameter(
+            f"unknown field {unknown[0]!r} (known fields: {', '.join(sorted(known))})", param_hint="'--show'"
+        )
+    return names
+
+
 def print_hits(hits: Sequence[Hit], ranks: Iterable[int], fields: Sequence[str] = (), indent: str = "") -> None:
     if not hits:
         click.echo(f"{indent}no results")
     for rank, hit in zip(ranks, hits, strict=False):
         text = " ".join(hit.text.split())
-        extra = "".join(f"  {name}={hit.metadata.get(name)}" for name in fields)
+        extra = "".join(f"  {name}={hit.id if name == 'id' else shown(hit.metadata.get(name))}" for name in fields)
         if hit.label is not None:
             extra += f"  [{hit.label} {hit.label_prob:.2f}]" if hit.label_prob is not None else f"  [{hit.label}]"
-        shown = f"{text[:150]}{'...' if len(text) > 150 else ''}"
-        click.echo(f"{indent}{rank:>3}. {hit.score:.4f}  {hit.id}{extra}  {shown}")
+        snippet = f"{text[:150]}{'...' if len(text) > 150 else ''}"
+        click.echo(f"{indent}{rank:>3}. {hit.score:.4f}  {hit.id}{extra}  {snippet}")
         if hit.explanation is not None:
             from semsearch.cli.explain import print_explanation
 

@@ -95,6 +95,24 @@ def test_search_shows_fields_reads_the_index_from_the_environment_and_says_what_
     assert code == 0 and "info" in out and "compact" in out
 
 
+def test_show_prints_values_as_a_filter_writes_them_and_refuses_unknown_fields(
+    tmp_path: Path, tiny_model: Path
+) -> None:
+    rows = [{"_id": "a", "text": "alpha paper", "open": False, "tags": ["x", "y"]}, {"_id": "b", "text": "beta paper"}]
+    index = tmp_path / "idx"
+    code, _, err = run("index", write_jsonl(tmp_path / "c.jsonl", rows), "--index", index, "--model", tiny_model,
+                       "--precision", "fp32")  # fmt: skip
+    assert code == 0, err
+    code, out, _ = run("search", "alpha", "--index", index, "--mode", "bm25", "--show", "id,open,tags")
+    assert code == 0 and out.split()[2:6] == ["a", "id=a", "open=false", 'tags=["x",']
+    code, out, _ = run("search", "beta", "--index", index, "--mode", "bm25", "--show", "open")
+    assert code == 0 and out.split()[2:4] == ["b", "open=null"]  # a document without the field
+    code, out, err = run("search", "alpha", "--index", index, "--show", "opne")
+    assert code == 2 and out == "" and "unknown field 'opne' (known fields: id, open, tags)" in err
+    code, _, err = run("get", "--index", index, "a")
+    assert code == 0 and "open: false" in err and 'tags: ["x", "y"]' in err
+
+
 def test_fusion_by_search_by_index_and_by_tune(small_index: Path, tmp_path: Path) -> None:
     code, out, _ = run("info", "--index", small_index)
     assert code == 0 and "fusion       convex:0.5:minmax+feedback (the default; 'semsearch tune' can choose)" in out

@@ -118,5 +118,7 @@ def recorded_source(index_dir: Path) -> str | Path:
 
     recorded = Manifest.load(index_dir).source if index_dir.is_dir() else None
     if recorded is None:
-        raise click.UsageError("give a SOURCE: this index records none (it is new, or its documents came from Python or stdin)")
+        raise click.UsageError(
+            "give a SOURCE: this index records none (it is new, or its documents came from Python or stdin)"
+        )
     return recorded if is_remote(recorded) else Path(recorded)

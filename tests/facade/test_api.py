@@ -104,8 +104,13 @@ def test_misuse_is_a_semsearch_error_that_lists_what_is_valid(tmp_path: Path, ti
         idx.search(None)  # type: ignore[arg-type]
     with pytest.raises(OptionError, match="is empty"):
         idx.search("   ")
-    with pytest.raises(OptionError, match="not an option"):
+    with pytest.raises(OptionError, match="not an option") as error:
         semsearch.index(DOCS, tmp_path / "idx", modle="x")
+    assert "did you mean model?" in str(error.value)
+    with pytest.raises(OptionError, match="text_feild='text': not an option here; did you mean text_field") as error:
+        semsearch.index(DOCS, tmp_path / "idx", text_feild="text")
+    listed = str(error.value).split("the options are ")[1].split(", ")
+    assert {"id_field", "text_field", "title_field", "types", "model"} <= set(listed) and "fields" not in listed
     with pytest.raises(OptionError, match="backend='faiss2'"):
         semsearch.open(tmp_path / "idx", backend="faiss2")
 

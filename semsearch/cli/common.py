@@ -169,8 +169,10 @@ def fusion_option(command: F) -> F:
     return click.option(
         "--fusion", default=None, metavar="rrf|convex[:ALPHA[:NORM]][+feedback]",
         help="How hybrid mode fuses the dense and BM25 top 100: rrf (reciprocal rank fusion), or convex:ALPHA "
-             "(ALPHA, 0 to 1, the weight of dense; NORM minmax or zscore, default minmax), e.g. convex:0.5 "
-             "[default: the index's own; convex:0.5 unless set by 'semsearch tune' or 'index --fusion'].",
+             "(ALPHA, 0 to 1, the weight of dense; NORM minmax or zscore, default minmax), e.g. convex:0.5; "
+             "+feedback adds pseudo-relevance feedback, which a fusion given without it leaves off "
+             "[default: the index's own; convex:0.5:minmax+feedback unless set by 'semsearch tune' or "
+             "'index --fusion'].",
     )(command)  # fmt: skip
 
 

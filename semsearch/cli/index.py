@@ -32,8 +32,9 @@ from semsearch.types import Backend, Execution, Pooling, Precision
 @click.option("--pooling", type=click.Choice([p.value for p in Pooling]), default=None,
               help=f"[default: the index's own; {NEW_INDEX.pooling} for a new index]")  # fmt: skip
 @click.option("--precision", type=click.Choice([p.value for p in Precision]), default=None,
-              help="Encoder arithmetic [default: the index's own; for a new index int8 where the CPU has VNNI, "
-                   "else fp32].")  # fmt: skip
+              help="Encoder arithmetic [default: the index's own; for a new index fp16 on a CUDA GPU, else the "
+                   "fastest this CPU measured once among those that keep the vectors close to fp32 "
+                   "('semsearch info' shows the plan)].")  # fmt: skip
 @click.option("--faiss-factory", default=None,
               help=f"FAISS index factory string, e.g. Flat or HNSW32,Flat [default: the index's own; "
                    f"{NEW_INDEX.faiss_factory} for a new index: exact while fast enough, HNSW above].")  # fmt: skip
@@ -65,8 +66,9 @@ from semsearch.types import Backend, Execution, Pooling, Precision
     help="The Ray cluster for --engine ray, e.g. auto or ray://host:10001 [default: start a local one].",
 )
 @click.option("--fusion", default=None, metavar="rrf|convex[:ALPHA[:NORM]][+feedback]",
-              help="How hybrid search fuses dense and BM25 here, e.g. convex:0.5 [default: the index's own; convex:0.5 "
-                   "for a new index; 'semsearch tune' can choose it].")  # fmt: skip
+              help="How hybrid search fuses dense and BM25 here, e.g. convex:0.5+feedback (without +feedback, "
+                   "feedback is off) [default: the index's own; convex:0.5:minmax+feedback for a new index; "
+                   "'semsearch tune' can choose it].")  # fmt: skip
 @interrupted("every committed batch is kept; run the same command again to finish")
 @user_errors
 def index(source: str | None, index_dir: Path, id_field: str | None, text_field: str | None,

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from semsearch.facade.options import index_options, with_options
+from semsearch.facade.options import keyword_options
 from semsearch.types import Backend, Execution, Fusion, Mode, choice
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ def index(
     from semsearch.location import resolve
 
     folder = resolve(directory, storage_options)
-    settings = index_options(IndexOptions(), options)
+    settings = keyword_options(IndexOptions(), options)
     if choice(Execution, engine, "engine") is Execution.RAY:
         from semsearch.ingest.distributed import build_index_distributed
 
@@ -99,11 +99,12 @@ def evaluate(
 
 def adapt(corpus: str | Path, out: str | Path, **options: Any) -> AdaptResult:
     """Adapt the encoder to ``corpus`` and write a model directory to ``out`` (the base model's copy
-    when the gate finds no gain); ``options`` are :class:`~semsearch.adaptation.AdaptOptions` fields."""
+    when the gate finds no gain); ``options`` are :class:`~semsearch.adaptation.AdaptOptions` fields, with
+    the corpus's fields named as :func:`index` takes them (``text_field="abstract"``)."""
     from semsearch.adaptation import AdaptOptions
     from semsearch.adaptation import adapt as run
 
-    return run(corpus, Path(out), with_options(AdaptOptions(), options))
+    return run(corpus, Path(out), keyword_options(AdaptOptions(), options))
 
 
 def repair(directory: str | Path, lock_timeout: float = 0.0) -> RepairSummary:

@@ -155,10 +155,10 @@ class Index:
         ``semsearch index`` does. ``options`` are :class:`~semsearch.ingest.IndexOptions` fields
         (``skip_bad=True``, ``lock_timeout=5``...) or ``id_field=``/``text_field=``/``title_field=``; the
         encoder and backend stay the index's own."""
-        from semsearch.facade.options import index_options
+        from semsearch.facade.options import keyword_options
         from semsearch.ingest import IndexOptions, build_index
 
-        settings = index_options(IndexOptions(progress=False), options)
+        settings = keyword_options(IndexOptions(progress=False), options)
         self.last_write = build_index(docs, self.directory, settings)
         self.reload()
         return self.last_write
@@ -340,7 +340,8 @@ class Index:
     @property
     def fusion(self) -> Fusion:
         """How hybrid search fuses the dense and BM25 lists here, unless a search says otherwise: the
-        index's own setting (``semsearch index --fusion``, or chosen by ``semsearch tune``), RRF by default."""
+        index's own setting (``semsearch index --fusion``, or chosen by ``semsearch tune``); a new index's is
+        :data:`~semsearch.types.DEFAULT_FUSION`."""
         return self.manifest.fusion
 
     def rank(

@@ -144,3 +144,15 @@ def test_an_index_written_before_the_redesign_opens_and_answers_as_it_did(tmp_pa
     assert idx.search("red blood cells oxygen", k=1).hits[0].id == "new"
     labelled = {label: [h.id for h in idx.search("red blood cells", k=13, label=label)] for label in idx.labels()}
     assert sum("new" in ids for ids in labelled.values()) == 1  # the new document got one label
+
+
+def test_adapt_takes_the_corpus_fields_as_index_does() -> None:
+    from semsearch.adaptation import AdaptOptions
+    from semsearch.corpus import FieldMap
+    from semsearch.facade.options import keyword_options
+
+    settings = keyword_options(AdaptOptions(), {"text_field": "abstract", "id_field": "key"})
+    assert settings.fields == FieldMap.from_options(id_field="key", text_field="abstract")
+    assert keyword_options(AdaptOptions(), {"fields": settings.fields}).fields == settings.fields  # whole, as before
+    with pytest.raises(OptionError, match="did you mean text_field"):
+        keyword_options(AdaptOptions(), {"txt_field": "abstract"})

@@ -213,8 +213,9 @@ def _build(source: corpus.Source, directory: Path, options: IndexOptions, addres
                     log.info("committed %d encoded documents (version %d)", len(to_encode), store.version)
                 if metadata_only:
                     run.commit(pipeline.Prepared({}, None, metadata_only))
-                bar.update(len(unit))
-                bar.set_postfix(added=run.added, updated=run.updated, unchanged=run.unchanged, refresh=False)
+                bar.update(report.read - bar.n)  # bad records and empty files count as read too
+                bar.set_postfix(run.counts(), refresh=False)
+            bar.update(report.read - bar.n)
         if not run.seen:
             raise pipeline._nothing_usable(source, report)
         deleted = 0

@@ -54,7 +54,8 @@ class Cut:
     """A batch sorted (:meth:`_Run.sort`) and the documents to encode cut into windows: what the reading thread
     hands the encoder."""
 
-    size: int  # documents read
+    size: int  # records read for it: its documents, and the bad records and empty files met on the way
+    counts: dict[str, int]  # what became of its documents: added, updated, unchanged
     kinds: dict[str, Kind]
     to_encode: list[Document]
     chunks: list[Chunk]
@@ -95,14 +96,21 @@ class _Run:
         self.fields = store.fields()  # the filterable fields, with those of the batches prepared so far
         self.seen: set[str] = set()
         self.added = self.updated = self.unchanged = self.encoded = 0
+        self.read = 0  # records read by the batches cut so far
 
     def cut(self, batch: list[Document]) -> Cut:
         """Sort ``batch`` and cut the documents to encode into windows. It reads nothing from the store (what a
         batch's metadata must fit is kept here), so it runs in the reading thread, ahead of the encoder."""
+        before = self.counts()
         kinds, to_encode, metadata_only = self.sort(batch)
         texts = [d.text for d in to_encode]
         chunks = self.encoder.chunks(texts, self.manifest.overlap, self.manifest.max_length) if texts else []
-        return Cut(len(batch), kinds, to_encode, chunks, metadata_only)
+        read, self.read = self.report.read - self.read, self.report.read  # this thread reads the source
+        counts = {name: count - before[name] for name, count in self.counts().items()}
+        return Cut(read, counts, kinds, to_encode, chunks, metadata_only)
+
+    def counts(self) -> dict[str, int]:
+        return {"added": self.added, "updated": self.updated, "unchanged": self.unchanged}
 
     def encode(self, cut: Cut) -> Prepared:
         """The windows of a cut batch encoded (labelled too, where the index has a classifier)."""
@@ -290,7 +298,9 @@ def overlapped(run: _Run, batches: Iterator[list[Document]], bar: tqdm[Any]) -> 
     windows in a thread, the current one encoded here, the previous one committed in another thread. The
     encoder, which takes most of the time, then never waits for the file, the tokenizer or the store.
     Batches commit in order, one at a time, as before; an error in any stage stops the run after the
-    commits already made."""
+    commits already made. The bar counts the batches encoded (the reading thread is ahead of it, by up to
+    two batches), bad records and empty files included, so it ends at the source's count."""
+    shown = dict.fromkeys(run.counts(), 0)
     with ThreadPoolExecutor(1, thread_name_prefix="semsearch-commit") as committer:
         pending: Future[None] | None = None
         for cut in prefetched(run.cut(batch) for batch in batches):
@@ -298,10 +308,12 @@ def overlapped(run: _Run, batches: Iterator[list[Document]], bar: tqdm[Any]) -> 
             if pending is not None:
                 pending.result()  # the previous commit is done (and its error, if any, raised here)
             pending = committer.submit(run.commit, prepared)
+            shown = {name: count + cut.counts[name] for name, count in shown.items()}
             bar.update(cut.size)
-            bar.set_postfix(added=run.added, updated=run.updated, unchanged=run.unchanged, refresh=False)
+            bar.set_postfix(shown, refresh=False)
         if pending is not None:
             pending.result()
+    bar.update(run.report.read - run.read)  # records met after the last batch's documents (empty files)
 
 
 def batches(documents: Iterator[Document], size: int) -> Iterator[list[Document]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -298,3 +299,22 @@ def test_docs_per_second_leaves_out_loading_the_model(tmp_path: Path, options: I
     summary = build_index(write_jsonl(tmp_path / "c.jsonl", corpus_rows(10)), tmp_path / "idx", options)
     assert 0 < summary.setup_seconds < summary.seconds
     assert summary.docs_per_second == pytest.approx(10 / (summary.seconds - summary.setup_seconds))
+
+
+def test_the_progress_bar_counts_every_record_and_only_documents_encoded(
+    tmp_path: Path, tiny_model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An empty note is read (so the bar ends at the source's count), and the counts beside the bar never run
+    ahead of it (the reading thread cuts up to two batches ahead of the encoder)."""
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    for i in range(7):
+        (notes / f"n{i}.md").write_text(f"note {i} on topic {i % 3}" if i != 3 else "")
+    build_index(notes, tmp_path / "idx", IndexOptions(model=str(tiny_model), batch_docs=2, progress=True))
+    frames = [f for f in capsys.readouterr().err.replace("\r", "\n").splitlines() if f.startswith("indexing:")]
+    done = [tuple(map(int, re.search(r"\| (\d+)/(\d+) ", f).groups())) for f in frames]  # type: ignore[union-attr]
+    assert done[-1] == (7, 7)
+    for frame, (n, _) in zip(frames, done, strict=True):
+        added = re.search(r"added=(\d+)", frame)
+        assert added is None or int(added.group(1)) <= n, frame
+    assert "added=6" in frames[-1]

@@ -38,7 +38,7 @@ def local_folders(indexes: tuple[str, ...], storage_options: tuple[str, ...]) ->
 
 
 @click.command()
-@click.option("--index", "indexes", multiple=True, required=True, metavar="[NAME=]DIR",
+@click.option("--index", "indexes", multiple=True, required=True, envvar="SEMSEARCH_INDEX", metavar="[NAME=]DIR",
               help="An index to serve (a folder or an s3:// URI), repeatable; NAME (default: the folder's name) is "
                    "its name in /indexes/NAME/...; the first also answers /search, /info, /documents/ID.")  # fmt: skip
 @click.option("--storage-option", "storage_options", multiple=True, metavar="KEY=VALUE",

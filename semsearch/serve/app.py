@@ -36,6 +36,7 @@ from semsearch.serve.errors import (
     on_http_error,
     on_library_error,
     on_validation_error,
+    out_of_range,
 )
 from semsearch.serve.limits import DEFAULT_LIMITS, Limits
 from semsearch.serve.middleware import LOOPBACK_NAMES, Guard
@@ -267,13 +268,14 @@ def index_router(
         return JSONResponse(await work().read(lambda: search(served, params)))
 
     @router.get("/search", responses=answers(schemas.SearchOut))
-    async def search_get(served: Served, params: Annotated[schemas.SearchRequest, Query()]) -> JSONResponse:
+    async def search_get(served: Served, params: Annotated[schemas.SearchQuery, Query()]) -> JSONResponse:
         """Search: the answer is what ``semsearch search --json`` prints."""
         return await run_search(served, params)
 
     @router.post("/search", responses=answers(schemas.SearchOut))
     async def search_post(served: Served, body: schemas.SearchRequest) -> JSONResponse:
-        """Search with a JSON body of the same names as GET /search's parameters."""
+        """Search with a JSON body of the same names as GET /search's parameters, of JSON's own types
+        (``"k": 5``, not ``"5"``)."""
         return await run_search(served, body)
 
     @router.get("/documents/{doc_id:path}", responses=answers(schemas.DocumentOut))
@@ -294,15 +296,16 @@ def index_router(
         """Add documents, or update those whose id the index holds (needs the write token). When this
         answers, searches see the new version."""
         if len(body.documents) > limits.max_write_docs:
-            raise ApiError(400, f"documents: {len(body.documents)}, over the limit of {limits.max_write_docs}")
+            raise out_of_range(f"documents: {len(body.documents)}, over the limit of {limits.max_write_docs}")
         return JSONResponse(await work().write(lambda: add(served, body.documents, limits)))
 
     @router.post("/documents/delete", dependencies=[Depends(writer)],
                  responses=answers(schemas.DeleteOut, WRITE_ERRORS))  # fmt: skip
     async def delete_documents(served: Served, body: schemas.DeleteRequest) -> JSONResponse:
-        """Delete documents by id in one commit (needs the write token); unknown ids are ignored."""
+        """Delete documents by id in one commit (needs the write token); ``not_found`` lists the ids the index
+        did not hold (not an error, as with ``semsearch delete``)."""
         if len(body.ids) > limits.max_write_docs:
-            raise ApiError(400, f"ids: {len(body.ids)}, over the limit of {limits.max_write_docs}")
+            raise out_of_range(f"ids: {len(body.ids)}, over the limit of {limits.max_write_docs}")
         for doc_id in body.ids:
             checked_id(doc_id, limits)
         return JSONResponse(await work().write(lambda: delete(served, body.ids, limits)))
@@ -325,22 +328,20 @@ def index_router(
 
 def checked_search(params: schemas.SearchRequest, limits: Limits) -> None:
     if params.k > limits.max_k:
-        raise ApiError(400, f"k: {params.k} is over the limit of {limits.max_k}", "invalid_option")
+        raise out_of_range(f"k: {params.k} is over the limit of {limits.max_k}")
     if len(params.q) > limits.max_query_chars:
-        raise ApiError(400, f"q: {len(params.q)} characters, over the limit of {limits.max_query_chars}",
-                       "invalid_option")  # fmt: skip
+        raise out_of_range(f"q: {len(params.q)} characters, over the limit of {limits.max_query_chars}")
     for name in ("where", "label"):
         value = getattr(params, name)
         if value is not None and len(value) > limits.max_filter_chars:
-            raise ApiError(400, f"{name}: {len(value)} characters, over the limit of {limits.max_filter_chars}",
-                           "invalid_option")  # fmt: skip
+            raise out_of_range(f"{name}: {len(value)} characters, over the limit of {limits.max_filter_chars}")
     if isinstance(params.sense, str) and len(params.sense) > limits.max_query_chars:
-        raise ApiError(400, f"sense: over the limit of {limits.max_query_chars} characters", "invalid_option")
+        raise out_of_range(f"sense: over the limit of {limits.max_query_chars} characters")
 
 
 def checked_id(doc_id: str, limits: Limits) -> None:
     if not doc_id or len(doc_id) > limits.max_id_chars:
-        raise ApiError(400, f"a document id has 1 to {limits.max_id_chars} characters", "invalid_option")
+        raise out_of_range(f"a document id has 1 to {limits.max_id_chars} characters")
 
 
 def search(served: ServedIndex, params: schemas.SearchRequest) -> dict[str, Any]:
@@ -382,12 +383,18 @@ def add(served: ServedIndex, docs: list[dict[str, Any]], limits: Limits) -> dict
 
 
 def delete(served: ServedIndex, doc_ids: list[str], limits: Limits) -> dict[str, Any]:
+    """Delete ``doc_ids`` in one commit and say which of them the index did not hold, as ``semsearch delete``
+    does. They are looked up in the newest version just before the delete; only a commit by another process
+    in between (this server writes one request at a time) could make that list differ from the delete's."""
     with served.writing:
         writer = open_index(served.directory)
-        deleted = writer.delete(doc_ids, lock_timeout=limits.write_wait_seconds)
+        asked = list(dict.fromkeys(doc_ids))  # once each, in the order given
+        held = writer.store.present(asked)
+        deleted = writer.delete(asked, lock_timeout=limits.write_wait_seconds)
         served.refresh(force=True)
         left = len(writer)
-    return {"deleted": deleted, "documents": left, "version": served.version}
+    not_found = [doc_id for doc_id in asked if doc_id not in held]
+    return {"deleted": deleted, "not_found": not_found, "documents": left, "version": served.version}
 
 
 async def poll(registry: Registry, seconds: float) -> None:

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from semsearch.serve.errors import ApiError
+from semsearch.serve.errors import ApiError, out_of_range
 from semsearch.serve.limits import Limits
 from semsearch.serve.registry import Registry
 
@@ -24,7 +24,9 @@ class EmbeddingsRequest(BaseModel):
     """The OpenAI embeddings request. ``model``: an id from ``GET /v1/models`` or an index's name
     (omitted: the first index's model)."""
 
-    model_config = ConfigDict(extra="ignore")
+    # strict as every JSON body is ("dimensions": "384" is refused); unknown names are ignored, not refused:
+    # OpenAI's clients send fields of their own
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     input: str | list[str] | list[int] | list[list[int]] = Field(
         description="A text or a list of texts (token arrays are refused: they would be another tokenizer's)."
@@ -70,7 +72,7 @@ def checked_texts(given: object, limits: Limits) -> list[str]:
     if not isinstance(texts, list) or not texts:
         raise ApiError(400, "input: give a text or a non-empty list of texts", "invalid_request")
     if len(texts) > limits.max_embed_inputs:
-        raise ApiError(400, f"input: {len(texts)} texts, over the limit of {limits.max_embed_inputs} per request")
+        raise out_of_range(f"input: {len(texts)} texts, over the limit of {limits.max_embed_inputs} per request")
     for position, text in enumerate(texts):
         if not isinstance(text, str):
             raise ApiError(400, "input: token arrays are not supported; send the texts themselves", "invalid_request")
@@ -78,7 +80,7 @@ def checked_texts(given: object, limits: Limits) -> list[str]:
             raise ApiError(400, f"input[{position}]: an empty text has no embedding", "invalid_request")
         if len(text) > limits.max_embed_chars:
             limit = limits.max_embed_chars
-            raise ApiError(400, f"input[{position}]: {len(text)} characters, over the limit of {limit}")
+            raise out_of_range(f"input[{position}]: {len(text)} characters, over the limit of {limit}")
     return texts
 
 

@@ -9,6 +9,7 @@ logged to stderr and never sent.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -28,6 +29,15 @@ from semsearch.errors import (
 )
 
 log = logging.getLogger("semsearch.serve")
+
+OUT_OF_RANGE = "invalid_option"  # a value outside its bounds, whether the schema's or the server's limits
+RANGE_ERRORS = frozenset({"greater_than", "greater_than_equal", "less_than", "less_than_equal"})  # pydantic's
+LOCATIONS = ("body", "query", "path", "header", "cookie")  # the first part of a FastAPI error's location
+WHOLE_BODY = {  # pydantic's error types that concern the body as a whole, said plainly
+    "missing": "a JSON object is required as the body",
+    "model_attributes_type": "the body must be a JSON object (with Content-Type: application/json)",
+    "dict_type": "the body must be a JSON object (with Content-Type: application/json)",
+}
 
 INTERNAL = "internal server error; the server's log has the details"
 
@@ -109,23 +119,70 @@ async def on_http_error(request: Request, error: Exception) -> JSONResponse:
 
 
 async def on_validation_error(request: Request, error: Exception) -> JSONResponse:
-    """A request whose parameters or body do not have the documented types: 400, naming the first problem."""
+    """A request whose parameters or body do not have the documented types or bounds: 400, naming the first
+    problems."""
     errors: list[Any] = getattr(error, "errors", list)()
-    return error_response(400, "invalid_request", describe_validation(errors))
+    return error_response(400, validation_type(errors), describe_validation(errors))
+
+
+def out_of_range(message: str) -> ApiError:
+    """A value outside its bounds (``k`` over 100, too many ids): one type whichever check caught it, the
+    schema's bounds (:func:`validation_type`) or the server's limits."""
+    return ApiError(400, message, OUT_OF_RANGE)
+
+
+def validation_type(errors: list[Any]) -> str:
+    """``invalid_option`` when every problem is a value out of its bounds (``k`` 0 is the same mistake as
+    ``k`` 101, which the limits catch), else ``invalid_request``: a wrong type, an unknown name, not JSON."""
+    if errors and all(item.get("type") in RANGE_ERRORS for item in errors):
+        return OUT_OF_RANGE
+    return "invalid_request"
 
 
 def describe_validation(errors: list[Any]) -> str:
-    if not errors:
+    """The first three problems, one per field, each led by the field it is in (``k``, ``ids[1]``)."""
+    problems: dict[str, list[str]] = {}  # field path ("" for the body as a whole) -> its messages
+    for item in errors:
+        where = field_path(item.get("loc", ()))
+        message = problem(item, where)
+        said = problems.setdefault(where, [])
+        if message not in said:
+            said.append(message)
+    if not problems:
         return "invalid request"
-    parts = []
-    for item in errors[:3]:
-        where = [str(p) for p in item.get("loc", ()) if p not in ("body", "query", "path")]
-        message = str(item.get("msg", "invalid"))
-        if item.get("type") == "json_invalid":
-            message = "the body is not valid JSON"
-        parts.append(f"{'.'.join(where)}: {message}" if where else message)
-    more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+    parts = [f"{where}: {either(said)}" if where else either(said) for where, said in list(problems.items())[:3]]
+    more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
     return "; ".join(parts) + more
+
+
+def field_path(loc: Sequence[Any]) -> str:
+    """``("body", "ids", 1)`` -> ``ids[1]``: where pydantic's location names a field, without what only
+    pydantic means by it. Its first part says body or query (the route says which); the field is the next;
+    a number after it is a list position; any other text after it is a member of a union (``sense.str``): the
+    request models have no nested fields. A JSON syntax error's location is a character position: no field."""
+    parts = list(loc[1:] if loc and loc[0] in LOCATIONS else loc)
+    if not parts or not isinstance(parts[0], str):
+        return ""
+    return parts[0] + "".join(f"[{part}]" for part in parts[1:] if isinstance(part, int))
+
+
+def problem(item: dict[str, Any], where: str) -> str:
+    """What is wrong at ``where`` (a field path, "" for none), in words a client can act on where pydantic's
+    own say nothing about the body as a whole ("Field required" for a missing body)."""
+    kind = item.get("type")
+    if kind == "json_invalid":
+        return "the body is not valid JSON"
+    if not where and kind in WHOLE_BODY:
+        return WHOLE_BODY[kind]
+    return str(item.get("msg", "invalid"))
+
+
+def either(messages: list[str]) -> str:
+    """The ways one value failed (each member of a union): ``Input should be a valid string or a valid
+    integer``."""
+    first, *rest = messages
+    prefix = "Input should be "
+    return " or ".join([first, *(m.removeprefix(prefix) if first.startswith(prefix) else m for m in rest)])
 
 
 class CatchAll:

@@ -1,8 +1,13 @@
 """The request bodies and query parameters the API takes, and the answers it documents.
 
 Requests are checked by pydantic (types, and bounds that never change); :mod:`semsearch.serve.limits`
-bounds the rest. Answers are the library's own ``to_json()`` objects, sent as they are: the models below
-only describe them in the OpenAPI schema, so an answer never differs from ``semsearch search --json``.
+bounds the rest. A JSON body is checked strictly, as the Python API checks its arguments: JSON has numbers,
+booleans and strings of its own, so ``"k": "5"``, ``"k": true`` or ``"disambiguate": "yes"`` is a client's
+mistake, not something to guess at. Only a query string, which is text by nature, is read leniently
+(``k=5`` is 5, ``disambiguate=true`` is true): :class:`SearchQuery`.
+
+Answers are the library's own ``to_json()`` objects, sent as they are: the models below only describe them
+in the OpenAPI schema, so an answer never differs from ``semsearch search --json``.
 """
 
 from __future__ import annotations
@@ -13,15 +18,20 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from semsearch.types import Mode
 
+# Every JSON body: no unknown names, no str -> int, bool -> int or "yes" -> bool conversions.
+STRICT_BODY = ConfigDict(extra="forbid", strict=True)
+
 
 class SearchRequest(BaseModel):
-    """A search: the query string of ``GET /search`` or the JSON body of ``POST /search``."""
+    """A search: the JSON body of ``POST /search`` (strict); :class:`SearchQuery` reads the query string."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT_BODY
 
     q: str = Field(description="The query (at most 2,000 characters).")
     k: int = Field(10, ge=1, description="Documents to return, 1 to 100.")
-    mode: Mode = Field(Mode.HYBRID, description="dense, bm25, or hybrid (both, fused as the index fuses them).")
+    mode: Mode = Field(  # not strict: strict would want a Mode object, and JSON gives the name ("bm25") itself
+        Mode.HYBRID, strict=False, description="dense, bm25, or hybrid (both, fused as the index fuses them)."
+    )
     where: str | None = Field(None, description="A metadata filter in the safe SQL subset, e.g. year >= 2015.")
     label: str | None = Field(None, description="Only documents the index's classifier gave this label.")
     min_prob: float | None = Field(None, ge=0, le=1, description="... with at least this probability.")
@@ -35,8 +45,15 @@ class SearchRequest(BaseModel):
     )
 
 
+class SearchQuery(SearchRequest):
+    """The query string of ``GET /search``: the same names, read from text (``k=5`` is 5, ``explain=true`` is
+    true), since a query string has no other types."""
+
+    model_config = ConfigDict(extra="forbid", strict=False)
+
+
 class AddRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT_BODY
 
     documents: list[dict[str, Any]] = Field(
         min_length=1,
@@ -46,9 +63,11 @@ class AddRequest(BaseModel):
 
 
 class DeleteRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT_BODY
 
-    ids: list[str] = Field(min_length=1, description="Ids to delete (unknown ones are ignored), at most 1,000.")
+    ids: list[str] = Field(
+        min_length=1, description="Ids to delete, at most 1,000 (those the index does not hold: not_found)."
+    )
 
 
 # -- answers (documentation only) -------------------------------------------------------------------
@@ -125,6 +144,7 @@ class AddOut(_Open):
 
 class DeleteOut(_Open):
     deleted: int
+    not_found: list[str] = Field(description="The ids asked for that the index did not hold, in the order given.")
     documents: int
     version: int
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import urllib.parse
 from pathlib import Path
 
@@ -95,11 +96,13 @@ def test_health(server: str) -> None:
         ({"q": "x", "where": "year >>= 2"}, "invalid_filter", ""),
         ({"q": "x", "where": "colour = 'red'"}, "invalid_filter", "colour"),
         ({"q": "x", "where": "year = 1; DROP TABLE docs"}, "invalid_filter", ""),
-        ({"q": "x", "k": 0}, "invalid_request", "k"),
+        ({"q": "x", "k": 0}, "invalid_option", "k: "),  # out of range, below or above: one type
         ({"q": "x", "k": 101}, "invalid_option", "limit of 100"),
+        ({"q": "x", "min_prob": -0.5}, "invalid_option", "min_prob: "),
         ({"q": "x", "k": "ten"}, "invalid_request", "k"),
         ({"q": "x", "mode": "fuzzy"}, "invalid_request", "mode"),
-        ({"q": "x", "min_prob": 2}, "invalid_request", "min_prob"),
+        ({"q": "x", "min_prob": 2}, "invalid_option", "min_prob: "),
+        ({"q": "x", "k": 0, "mode": "fuzzy"}, "invalid_request", "mode: "),  # a wrong value besides: not only range
         ({"q": "x", "frobnicate": 1}, "invalid_request", "frobnicate"),
         ({"q": "   "}, "invalid_option", "empty"),
         ({"q": "q" * 2001}, "invalid_option", "limit of 2000"),
@@ -114,10 +117,66 @@ def test_bad_search_input_is_a_400_in_the_one_shape(server: str, params: dict, k
         assert words in message
 
 
-def test_bodies_that_are_not_json_objects_are_400s(server: str) -> None:
-    assert_error(call(server, "POST", "/search", raw=b"{not json", headers={"Content-Type": "application/json"}), 400)
-    assert_error(call(server, "POST", "/search", ["vitamin"]), 400)
-    assert_error(call(server, "POST", "/search", raw=b"q=vitamin", headers={"Content-Type": "text/plain"}), 400)
+def test_bodies_that_are_not_json_objects_are_400s_that_say_so_plainly(server: str) -> None:
+    json_type = {"Content-Type": "application/json"}
+    for raw in (b"{not json", b'{"q": "x",}', b'{"q": "x"'):  # pydantic locates these at a character: not a field
+        message = assert_error(call(server, "POST", "/search", raw=raw, headers=json_type), 400, "invalid_request")
+        assert message == "the body is not valid JSON", raw
+    not_an_object = "the body must be a JSON object (with Content-Type: application/json)"
+    assert assert_error(call(server, "POST", "/search", ["vitamin"]), 400, "invalid_request") == not_an_object
+    assert assert_error(call(server, "POST", "/search", "vitamin"), 400) == not_an_object
+    text = call(server, "POST", "/search", raw=b"q=vitamin", headers={"Content-Type": "text/plain"})
+    assert assert_error(text, 400, "invalid_request") == not_an_object
+    missing = call(server, "POST", "/search", headers=json_type)
+    assert assert_error(missing, 400, "invalid_request") == "a JSON object is required as the body"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"q": "x", "k": "5"}, "k: Input should be a valid integer"),
+        ({"q": "x", "k": True}, "k: Input should be a valid integer"),
+        ({"q": "x", "k": 2.0}, "k: Input should be a valid integer"),
+        ({"q": 5}, "q: Input should be a valid string"),
+        ({"q": "x", "disambiguate": "yes"}, "disambiguate: Input should be a valid boolean"),
+        ({"q": "x", "explain": 1}, "explain: Input should be a valid boolean"),
+        ({"q": "x", "feedback": "true"}, "feedback: Input should be a valid boolean"),
+        ({"q": "x", "min_prob": "0.5"}, "min_prob: Input should be a valid number"),
+        ({"q": "x", "where": 2015}, "where: Input should be a valid string"),
+        ({"q": "x", "sense": True}, "sense: Input should be a valid string or a valid integer"),  # no "sense.str"
+    ],
+)
+def test_a_json_body_takes_json_types_only(server: str, body: dict, message: str) -> None:
+    assert assert_error(call(server, "POST", "/search", body), 400, "invalid_request") == message
+
+
+def test_a_query_string_is_text_and_still_reads_numbers_and_booleans(server: str) -> None:
+    answer = get(server, "/search", q="vitamin", k="5", disambiguate="true", mode="bm25")
+    assert answer.status == 200, answer.body
+    assert answer.body == call(server, "POST", "/search", {"q": "vitamin", "k": 5, "disambiguate": True,
+                                                           "mode": "bm25"}).body  # fmt: skip
+    assert answer.body["ambiguous"] is not None  # disambiguate=true was read as true
+
+
+def test_the_embeddings_body_is_strict_and_its_limits_are_invalid_option(server: str) -> None:
+    refused = call(server, "POST", "/v1/embeddings", {"input": "vitamin", "dimensions": "8"})
+    assert assert_error(refused, 400, "invalid_request") == "dimensions: Input should be a valid integer"
+    union = call(server, "POST", "/v1/embeddings", {"input": 5})
+    assert assert_error(union, 400, "invalid_request") == "input: Input should be a valid string or a valid list"
+    many = call(server, "POST", "/v1/embeddings", {"input": ["x"] * 257})
+    assert "over the limit of 256" in assert_error(many, 400, "invalid_option")
+    long = call(server, "POST", "/v1/embeddings", {"input": ["word " * 5000]})
+    assert "input[0]: 25000 characters" in assert_error(long, 400, "invalid_option")
+    assert call(server, "POST", "/v1/embeddings", {"input": "vitamin", "user": "u1", "extra": 1}).status == 200
+
+
+def test_the_search_page_says_it_needs_javascript_and_where_the_api_is(server: str) -> None:
+    answer = get(server, "/")
+    assert answer.status == 200
+    notice = re.search(r"<noscript>(.*?)</noscript>", answer.body, re.S)
+    assert notice is not None, "no <noscript> notice"
+    assert "needs JavaScript" in notice.group(1)
+    assert 'href="/search?q=' in notice.group(1) and "/openapi.json" in notice.group(1)
 
 
 def test_an_oversized_body_is_a_413_whether_declared_or_streamed(server: str) -> None:

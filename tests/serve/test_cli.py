@@ -59,11 +59,19 @@ def test_the_token_comes_from_the_environment_and_a_short_one_is_warned_about(ti
         assert any("token is short" in line for line in lines)
         assert get(url, "/health").body["writes"] is True
         answer = call(url, "POST", "/documents/delete", {"ids": ["nope"]}, headers={"Authorization": "Bearer short"})
-        assert answer.status == 200 and answer.body["deleted"] == 0
+        assert answer.status == 200 and answer.body["deleted"] == 0 and answer.body["not_found"] == ["nope"]
         assert call(url, "POST", "/documents/delete", {"ids": ["nope"]}).status == 401
     finally:
         stop(process)
     assert TOKEN  # the fixtures' token is long: no warning for it
+
+
+def test_the_indexes_come_from_semsearch_index_as_for_every_command_that_takes_index(tiny_index: Path) -> None:
+    process, url, _ = start(env={"SEMSEARCH_INDEX": f"first={tiny_index} {tiny_index}"})  # several: space-separated
+    try:
+        assert list(get(url, "/health").body["indexes"]) == ["first", "tiny"]
+    finally:
+        stop(process)
 
 
 def test_index_names_and_loopback() -> None:

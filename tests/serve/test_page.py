@@ -155,3 +155,20 @@ def test_a_hit_with_an_explanation_shows_its_window_with_the_bm25_matches_marked
             assert shown.locator("mark.matched").all_inner_texts() == ["Vitamin", "Vitamin"]
         finally:
             page.close()
+
+
+def test_without_javascript_the_page_says_so_and_points_to_the_json_api(browser: Any, server: str) -> None:
+    from playwright.sync_api import expect
+
+    context = browser.new_context(java_script_enabled=False)
+    try:
+        page = context.new_page()
+        page.goto(server + "/")
+        notice = page.locator("#noscript")
+        expect(notice).to_be_visible()
+        expect(notice).to_contain_text("needs JavaScript")
+        page.locator("#noscript a", has_text="/search?q=").click()
+        assert page.url.startswith(server + "/search?q=")  # the link reaches the API, which answers the search
+        assert '"hits"' in page.content()
+    finally:
+        context.close()

@@ -61,6 +61,31 @@ def test_add_with_the_token_then_find_update_and_delete(writable: tuple[str, Pat
     assert len(semsearch.open(directory)) == 6
 
 
+def test_delete_says_which_ids_the_index_did_not_hold(writable: tuple[str, Path]) -> None:
+    url, directory = writable
+    body = {"ids": ["nope", "v1", "gone", "nope", "v1"]}  # repeats are one id each, as the library counts them
+    answer = call(url, "POST", "/documents/delete", body, headers=AUTH)
+    assert answer.status == 200, answer.body
+    assert answer.body["deleted"] == 1 and answer.body["not_found"] == ["nope", "gone"]
+    assert answer.body["documents"] == 7 == len(semsearch.open(directory))
+    again = call(url, "POST", "/documents/delete", {"ids": ["v1"]}, headers=AUTH).body
+    assert again["deleted"] == 0 and again["not_found"] == ["v1"]  # deleted above: not there now
+    one = call(url, "DELETE", "/documents/v2", headers=AUTH).body
+    assert one["deleted"] == 1 and one["not_found"] == []
+
+
+def test_write_bodies_are_strict_and_their_limits_are_invalid_option(writable: tuple[str, Path]) -> None:
+    url, directory = writable
+    version = semsearch.open(directory).store.version
+    mixed = call(url, "POST", "/documents/delete", {"ids": ["v1", 2]}, headers=AUTH)
+    assert assert_error(mixed, 400, "invalid_request") == "ids[1]: Input should be a valid string"
+    many = call(url, "POST", "/documents/delete", {"ids": [f"x{i}" for i in range(1001)]}, headers=AUTH)
+    assert assert_error(many, 400, "invalid_option") == "ids: 1001, over the limit of 1000"
+    docs = call(url, "POST", "/documents", {"documents": [NEW] * 1001}, headers=AUTH)
+    assert assert_error(docs, 400, "invalid_option") == "documents: 1001, over the limit of 1000"
+    assert semsearch.open(directory).store.version == version  # nothing was written
+
+
 def test_bad_documents_are_400s_and_commit_nothing(writable: tuple[str, Path]) -> None:
     url, directory = writable
     version = semsearch.open(directory).store.version

@@ -30,6 +30,7 @@ _FLAGS = {
     "doc_ids": "ID",
     "directory": "--index",
     "storage_options": "--storage-option",
+    "types": "--type",
 }
 
 
@@ -44,6 +45,13 @@ def shown(value: object) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
+def as_typed(value: object) -> object:
+    """An option's value as the command line spells it: a mapping as the KEY=VALUE pairs the flag takes."""
+    if isinstance(value, dict):
+        return " ".join(f"{key}={item}" for key, item in value.items())
+    return value
+
+
 def render_hint(hint: Hint) -> str:
     if hint.option is None:
         return hint.text.format(how=hint.command)
@@ -53,7 +61,11 @@ def render_hint(hint: Hint) -> str:
 
 def render(error: SemsearchError) -> str:
     """One line for ``error``, with its options named as flags and its calls as commands."""
-    text = f"{flag(error.option)} {error.value}: {error.reason}" if isinstance(error, OptionError) else error.message
+    text = (
+        f"{flag(error.option)} {as_typed(error.value)}: {error.reason}"
+        if isinstance(error, OptionError)
+        else error.message
+    )
     if error.hint is not None:
         text = f"{text}; {render_hint(error.hint)}"
     return " ".join(text.split())

@@ -87,7 +87,7 @@ def _declared_types(types: Mapping[str, str] | Iterable[tuple[str, str]]) -> tup
     for name, kind in pairs:
         if not isinstance(name, str) or kind not in TYPES:
             valid = ", ".join(repr(t) for t in TYPES[:-1]) + f" or {TYPES[-1]!r}"
-            raise OptionError("types", dict(pairs), f"expected {valid} for each field, got {kind!r} for {name!r}")
+            raise OptionError("types", {name: kind}, f"a field's type is {valid}")
     return pairs
 
 

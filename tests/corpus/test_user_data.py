@@ -119,9 +119,15 @@ def test_a_declared_string_turns_json_and_parquet_numbers_into_text(tmp_path: Pa
     assert doc.metadata == {"code": "1.5"}
 
 
-def test_an_unknown_type_is_an_option_error() -> None:
-    with pytest.raises(OptionError, match=r"types=.*'date'.*'number', 'string' or 'bool'"):
-        corpus.FieldMap.from_options(types={"year": "date"})
+def test_an_unknown_type_is_an_option_error_naming_that_field_alone() -> None:
+    with pytest.raises(OptionError) as error:
+        corpus.FieldMap.from_options(types={"zip": "string", "year": "date"})
+    assert (
+        error.value.value == {"year": "date"} and error.value.reason == "a field's type is 'number', 'string' or 'bool'"
+    )
+    from semsearch.cli.common import render
+
+    assert render(error.value) == "--type year=date: a field's type is 'number', 'string' or 'bool'"  # the flag
 
 
 def test_tsv_and_tsv_gz_read_like_csv(tmp_path: Path) -> None:

@@ -32,13 +32,19 @@ from semsearch.types import Document
 
 __all__ = [
     "MAX_ID_LENGTH", "STDIN", "TYPES", "FieldMap", "Format", "LoadReport", "Source", "count", "detect_format",
-    "estimate_count", "load", "raw_records", "to_document",
+    "estimate_count", "load", "place_of", "raw_records", "to_document",
 ]  # fmt: skip
 
 # What can be indexed: a corpus file or folder, "-" (standard input), or documents in memory (an
 # iterable of dicts).
 Source = str | Path | Iterable[Mapping[str, Any]]
 IN_MEMORY = "documents"  # what error messages call documents given in memory: documents[3]
+
+
+def place_of(doc: Document) -> str | None:
+    """Where an error names ``doc``, for a document given in memory (``documents[3]``); None for one from a
+    file, which is named by its file and line."""
+    return f"{IN_MEMORY}[{doc.line}]" if doc.source == IN_MEMORY else None
 
 
 def is_path(source: Source) -> TypeGuard[str | Path]:

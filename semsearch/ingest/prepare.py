@@ -15,7 +15,7 @@ from typing import Any
 
 from semsearch import bm25, location
 from semsearch.chunking import DEFAULT_OVERLAP, ChunkConfig, default_window
-from semsearch.corpus import FieldMap
+from semsearch.corpus import FieldMap, place_of
 from semsearch.encoder import Encoder
 from semsearch.errors import BadRecordError, IndexDamagedError, OptionError
 from semsearch.filters import FieldInfo
@@ -164,6 +164,5 @@ def check_metadata(doc: Document, fields: dict[str, FieldInfo]) -> None:
         found = kind_of(value)
         if found is not info.kind:
             got = type(value).__name__
-            raise BadRecordError(
-                doc.source, doc.line, name, f"expected a {info.kind} (as in earlier records), got {got}"
-            )
+            reason = f"expected a {info.kind} (as in earlier records), got {got}"
+            raise BadRecordError(doc.source, doc.line, name, reason, place_of(doc))

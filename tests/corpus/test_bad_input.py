@@ -130,7 +130,7 @@ def test_a_json_line_cut_short_names_the_column_where_it_ends(tmp_path: Path) ->
     path = _write(tmp_path / "c.jsonl", GOOD_1 + b'\n{"_id": "2", "text": "second"\n' + GOOD_3 + b"\n")
     report = corpus.LoadReport()
     assert [d.id for d in corpus.load(path, skip_bad=True, report=report)] == ["one", "three"]
-    assert report.skipped_examples == ["%s:2: invalid JSON: Expecting ',' delimiter at column 30" % path]
+    assert report.skipped_examples == [f"{path}:2: invalid JSON: Expecting ',' delimiter at column 30"]
 
 
 def test_csv_rows_whose_cells_do_not_line_up_are_bad_rows(tmp_path: Path) -> None:
@@ -150,9 +150,7 @@ def test_csv_rows_whose_cells_do_not_line_up_are_bad_rows(tmp_path: Path) -> Non
         (b'2,"quoted" then text,2021', "text follows a closing quote"),
     ],
 )
-def test_a_csv_quote_that_would_swallow_rows_stops_the_run_at_its_line(
-    tmp_path: Path, row: bytes, reason: str
-) -> None:
+def test_a_csv_quote_that_would_swallow_rows_stops_the_run_at_its_line(tmp_path: Path, row: bytes, reason: str) -> None:
     """Read leniently, an open quote makes one cell of every row after it: the rows would vanish uncounted."""
     path = _write(tmp_path / "c.csv", b"id,text,year\n1,fine,2020\n" + row + b"\n3,third,2022\n4,fourth,2023\n")
     with pytest.raises(CorpusError, match=rf"c.csv:3: malformed CSV: {re.escape(reason)}"):

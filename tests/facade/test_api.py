@@ -89,6 +89,9 @@ def test_a_bad_record_in_a_list_is_named_by_its_position(tmp_path: Path, tiny_mo
     assert str(error.value).startswith("documents[1]: field 'text': missing text") and "skip_bad=True" in str(
         error.value
     )
+    mixed = [{"id": "a", "text": "one", "tags": ["t"]}, {"id": "b", "text": "two", "tags": "t"}]
+    with pytest.raises(BadRecordError, match=r"^documents\[1\]: field 'tags': expected a list of strings"):
+        semsearch.index(mixed, tmp_path / "mixed", model=str(tiny_model), progress=False)  # found while indexing
     idx = semsearch.index([DOCS[0], {"id": "x"}, "not a dict"], tmp_path / "ok", model=str(tiny_model),
                           skip_bad=True, progress=False)  # fmt: skip
     assert len(idx) == 1 and idx.last_write is not None and idx.last_write.skipped_bad == 2

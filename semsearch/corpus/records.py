@@ -169,7 +169,7 @@ def to_document(raw: dict[str, Any], fields: FieldMap, source: str, line: int, p
         raise bad(fields.text_field, "missing text")
     if not isinstance(text, str):
         raise bad(fields.text_field, f"text must be a string, got {type(text).__name__}")
-    title = raw.get(fields.title_field)
+    title = raw.get(fields.title_field) if fields.title_field != fields.text_field else None  # not put in twice
     if title is not None and not isinstance(title, str):
         raise bad(fields.title_field, f"title must be a string, got {type(title).__name__}")
     full = f"{title.strip()} {text}".strip() if title and title.strip() else text.strip()

@@ -292,3 +292,8 @@ def test_typed_csv_streams_in_bounded_memory(tmp_path: Path) -> None:
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert docs == 20_000 and peak < path.stat().st_size / 4  # about 20 MB of file, about 2 MB at the peak
+
+
+def test_a_title_field_that_is_also_the_text_field_is_read_once() -> None:
+    (doc,) = corpus.load([{"id": "a", "title": "Only a title"}], corpus.FieldMap.from_options(text_field="title"))
+    assert doc.text == "Only a title" and doc.metadata == {}

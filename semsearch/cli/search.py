@@ -142,7 +142,8 @@ def print_senses(result: SearchResult, fields: Sequence[str] = (), chosen: str |
     placed: set[str] = set()
     for number, sense in first + [item for item in numbered if item not in first]:
         click.echo(f"[{number}] {sense.label}")
-        print_hits(sense.hits, [rank[h.id] for h in sense.hits], fields, indent="  ")
+        members = sorted(sense.hits, key=lambda h: rank[h.id])  # in list order (after --sense, not leader first)
+        print_hits(members, [rank[h.id] for h in members], fields, indent="  ")
         placed.update(h.id for h in sense.hits)
     rest = [h for h in result.hits if h.id not in placed]
     if rest:

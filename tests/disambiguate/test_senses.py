@@ -216,3 +216,18 @@ def test_cli_prints_the_chosen_sense_first_under_its_own_number(towns_index: Pat
     second_label = next(line for line in both.splitlines() if line.startswith("[1] "))
     chosen = runner.invoke(main, ["search", QUERY, "--index", str(towns_index), "-k", "6", "--sense", "1"]).stdout
     assert chosen.splitlines()[1] == second_label  # first after the header, still numbered 1
+
+
+def test_cli_prints_each_sense_in_the_order_of_the_list(capsys: pytest.CaptureFixture[str]) -> None:
+    """After --sense, the other senses keep rank order, so a leader can sit below another member: each group is
+    printed in list order, its numbers rising, not in the sense's own (leader first) order."""
+    from semsearch.cli.search import print_senses
+    from semsearch.types import Hit, SearchResult, Sense
+
+    a, b, c = (Hit(i, score, f"text {i}", {}) for i, score in (("a", 0.9), ("b", 1.0), ("c", 0.95)))
+    result = SearchResult("q", [a, b, c], ambiguous=True, senses=[Sense("X", [c, b]), Sense("Y", [a])])
+    print_senses(result, chosen="1")
+    assert capsys.readouterr().out.splitlines() == [
+        "ambiguous: 2 senses", "[1] Y", "    1. 0.9000  a  text a", "[0] X", "    2. 1.0000  b  text b",
+        "    3. 0.9500  c  text c",
+    ]  # fmt: skip

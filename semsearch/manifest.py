@@ -162,7 +162,8 @@ class Manifest:
                 f"this index was built with model {self.model.name} ({self.model.sha256[:12]}), "
                 f"pooling {self.pooling}, {self.max_length}-token windows overlapping by {self.overlap}, "
                 f"precision {self.precision}; asked for model {other.model.name} ({other.model.sha256[:12]}), "
-                f"pooling {other.pooling}, {other.max_length}/{other.overlap}, precision {other.precision}. "
+                f"pooling {other.pooling}, {other.max_length}-token windows overlapping by {other.overlap}, "
+                f"precision {other.precision}. "
                 f"Use a new index directory for a different encoder."
             )
 

@@ -39,17 +39,27 @@ def flag(option: str) -> str:
     return _FLAGS.get(option, "--" + option.replace("_", "-"))
 
 
+def plural(count: int, noun: str) -> str:
+    """``1 bad record``, ``2 bad records``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def shown(value: object) -> str:
     """A metadata value as text output prints it: a string as written, anything else as JSON spells it
     (``false``, ``null``, ``["a", "b"]``), which is also how a ``--where`` filter writes it."""
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
-def as_typed(value: object) -> object:
-    """An option's value as the command line spells it: a mapping as the KEY=VALUE pairs the flag takes."""
+def as_typed(value: object) -> str:
+    """An option's value as the command line spells it: nothing for a flag that is on, a mapping as the
+    KEY=VALUE pairs the flag takes, a blank text quoted (so that it shows)."""
+    if value is True:
+        return ""
     if isinstance(value, dict):
         return " ".join(f"{key}={item}" for key, item in value.items())
-    return value
+    if isinstance(value, str) and not value.strip():
+        return repr(value)
+    return str(value)
 
 
 def render_hint(hint: Hint) -> str:
@@ -61,11 +71,9 @@ def render_hint(hint: Hint) -> str:
 
 def render(error: SemsearchError) -> str:
     """One line for ``error``, with its options named as flags and its calls as commands."""
-    text = (
-        f"{flag(error.option)} {as_typed(error.value)}: {error.reason}"
-        if isinstance(error, OptionError)
-        else error.message
-    )
+    text = error.message
+    if isinstance(error, OptionError):
+        text = " ".join([flag(error.option), as_typed(error.value)]).strip() + f": {error.reason}"
     if error.hint is not None:
         text = f"{text}; {render_hint(error.hint)}"
     return " ".join(text.split())

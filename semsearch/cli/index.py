@@ -11,6 +11,7 @@ from semsearch.cli.common import (
     corpus_fields,
     field_map,
     interrupted,
+    plural,
     quiet_libraries,
     skip_bad_option,
     user_errors,
@@ -98,14 +99,14 @@ def index(source: str | None, index_dir: Path, id_field: str | None, text_field:
         summary = build_index(corpus, index_dir, settings)
     click.echo(
         f"{summary.docs} documents in {describe(index_dir)}: {summary.added} added, {summary.updated} updated, "
-        f"{summary.unchanged} unchanged, {summary.deleted} deleted, {summary.skipped_bad} bad records skipped"
+        f"{summary.unchanged} unchanged, {summary.deleted} deleted, {plural(summary.skipped_bad, 'bad record')} skipped"
     )
     click.echo(
         f"{summary.chunks} chunks | {summary.seconds:.1f} s ({summary.setup_seconds:.1f} s loading the model) | "
         f"{summary.docs_per_second:.1f} docs/s encoded | {summary.bytes_on_disk / 1e6:.1f} MB on disk"
     )
     if summary.empty:
-        click.echo(f"{summary.empty} empty file{'s' if summary.empty != 1 else ''} skipped", err=True)
+        click.echo(f"{plural(summary.empty, 'empty file')} skipped", err=True)
     if summary.relabelled:
         click.echo(f"{summary.relabelled} unchanged documents labelled by the index's classifier")
     if summary.vector_index:

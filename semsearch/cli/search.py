@@ -16,6 +16,7 @@ from semsearch.cli.common import (
     index_dir,
     json_output,
     mode_option,
+    plural,
     quiet_libraries,
     shown,
     user_errors,
@@ -95,9 +96,11 @@ def read_queries(lines: Iterable[str]) -> Iterator[tuple[str | None, str]]:
         if stripped.startswith("{"):
             try:
                 row = json.loads(stripped)
-                yield (str(row["_id"]) if "_id" in row else None), str(row["text"])
-            except (ValueError, KeyError, TypeError) as exc:
-                raise click.UsageError(f'--queries line {number}: expected a JSON object with "text" ({exc})') from exc
+            except ValueError as exc:
+                raise click.UsageError(f"--queries line {number}: invalid JSON ({exc})") from exc
+            if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+                raise click.UsageError(f'--queries line {number}: expected a JSON object with a "text" string')
+            yield (str(row["_id"]) if "_id" in row else None), row["text"]
         else:
             yield None, stripped
 
@@ -136,7 +139,7 @@ def print_senses(result: SearchResult, fields: Sequence[str] = (), chosen: str |
     of no sense; the numbers before hits are their places in the diversified list."""
     rank = {hit.id: number for number, hit in enumerate(result.hits, start=1)}
     count = len(result.senses)
-    click.echo(f"ambiguous: {count} sense{'' if count == 1 else 's'}")
+    click.echo(f"ambiguous: {plural(count, 'sense')}")
     numbered = list(enumerate(result.senses))
     first = [(n, s) for n, s in numbered if chosen is not None and is_sense(chosen, n, s.label)]
     placed: set[str] = set()

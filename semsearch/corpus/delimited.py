@@ -100,7 +100,7 @@ def _plain(error: csv.Error, delimiter: str) -> str:
     if said == "unexpected end of data":
         return "a quoted cell that starts in this record is never closed"
     if said.endswith("expected after '\"'"):
-        return f"text follows a closing quote (a quote inside a cell is written twice: \"\"), not {delimiter!r}"
+        return f'text follows a closing quote (a quote inside a cell is written twice: ""), not {delimiter!r}'
     return said
 
 

@@ -359,7 +359,8 @@ def _nothing_usable(source: corpus.Source, report: corpus.LoadReport) -> CorpusE
     """Why a run that found no document to index is an error, in the words of what happened."""
     where = corpus.describe(source)
     if not report.read:
-        return CorpusError(f"{where} holds no documents; nothing was indexed")
+        held = f"{where} holds no documents" if corpus.is_path(source) else "no documents were given"
+        return CorpusError(f"{held}; nothing was indexed")
     first = f" (the first: {report.skipped_examples[0]})" if report.skipped_examples else ""
     return CorpusError(f"none of the {report.read} records of {where} could be indexed: {report.skipped} bad{first}")
 

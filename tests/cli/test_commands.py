@@ -72,6 +72,10 @@ def test_search_many_queries_from_stdin_as_jsonl(small_index: Path) -> None:
     assert lines[1]["query_id"] == "q2" and len(lines[1]["hits"]) == 2
     code, _, err = run("search", "--index", small_index)
     assert code == 2 and "give a QUERY or --queries FILE" in err
+    code, _, err = run("search", "--queries", "-", "--index", small_index, stdin='{"_id": "q1"}\n')
+    assert code == 2 and '--queries line 1: expected a JSON object with a "text" string' in err
+    code, _, err = run("search", "", "--index", small_index)
+    assert code == 1 and err == "error: QUERY '': is empty: give the words to search for\n"
 
 
 def test_search_shows_fields_reads_the_index_from_the_environment_and_says_what_it_did(small_index: Path) -> None:
@@ -147,7 +151,7 @@ def test_fusion_by_search_by_index_and_by_tune(small_index: Path, tmp_path: Path
     code, out, err = run("search", "topic 1", "--index", small_index, "--feedback", "--json")
     assert code == 0 and len(json.loads(out)["hits"]) > 0, err
     code, _, err = run("search", "topic 1", "--index", small_index, "--feedback", "--mode", "dense")
-    assert code == 1 and err == "error: --feedback True: works in hybrid mode only (it learns from the fused ranking)\n"
+    assert code == 1 and err == "error: --feedback: works in hybrid mode only (it learns from the fused ranking)\n"
 
 
 def test_tune_keeps_the_default_on_a_corpus_too_small_to_judge(small_index: Path) -> None:

@@ -281,6 +281,11 @@ def test_a_source_without_usable_documents_is_an_error_and_leaves_nothing(
     assert not (tmp_path / "idx").exists()
 
 
+def test_no_documents_given_from_memory_is_said_so(tmp_path: Path, options: IndexOptions) -> None:
+    with pytest.raises(SemsearchError, match=r"^no documents were given; nothing was indexed$"):
+        build_index([], tmp_path / "idx", options)
+
+
 def test_a_first_run_stopped_at_a_bad_record_leaves_no_index_but_a_later_failure_keeps_what_it_committed(
     tmp_path: Path, options: IndexOptions
 ) -> None:

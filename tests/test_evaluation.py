@@ -74,4 +74,4 @@ def test_what_a_process_makes_once_is_no_query_latency() -> None:
 
     queries = {str(i): "short query" for i in range(8)} | {"8": "a long query " * 10}
     report = evaluate(rank, queries, {q: {"d1": 1} for q in queries}, progress=False)
-    assert report.ndcg_at_10 == 1.0 and report.latency_ms_mean < 100 and report.latency_ms_p95 < 100
+    assert report.ndcg_at_10 == 1.0 and report.latency_ms_mean < 10 and report.latency_ms_p95 < 10  # 300 ms if timed

@@ -15,7 +15,23 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from semsearch.errors import SemsearchError
+from semsearch.errors import (
+    AdaptError,
+    BadRecordError,
+    ClassifierError,
+    CorpusError,
+    DocumentNotFoundError,
+    EvaluationError,
+    FilterError,
+    IncompatibleEncoderError,
+    IndexDamagedError,
+    IndexFormatError,
+    IndexLockedError,
+    IndexNotFoundError,
+    ModelError,
+    OptionError,
+    SemsearchError,
+)
 from semsearch.types import Backend, Fusion, Hit, Mode, Pooling, Precision, SearchResult, Sense
 
 if TYPE_CHECKING:
@@ -44,8 +60,11 @@ _LAZY = {
 
 __all__ = [
     "Backend", "Classifier", "EvalReport", "Fusion", "Hit", "Index", "IndexOptions", "IndexSummary", "Mode", "Pooling",
-    "Precision", "SearchResult", "SemsearchError", "Sense", "TrainOptions", "adapt", "evaluate", "index", "open",
-    "repair",
+    "Precision", "SearchResult", "Sense", "TrainOptions", "adapt", "evaluate", "index", "open", "repair",
+    # errors: every one is a SemsearchError (semsearch.errors says when each is raised)
+    "AdaptError", "BadRecordError", "ClassifierError", "CorpusError", "DocumentNotFoundError", "EvaluationError",
+    "FilterError", "IncompatibleEncoderError", "IndexDamagedError", "IndexFormatError", "IndexLockedError",
+    "IndexNotFoundError", "ModelError", "OptionError", "SemsearchError",
 ]  # fmt: skip
 
 
@@ -58,4 +77,5 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    """The public names (and ``__version__``), not what this module imports to define them."""
+    return sorted({*__all__, "__version__"})

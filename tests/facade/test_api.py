@@ -159,3 +159,15 @@ def test_adapt_takes_the_corpus_fields_as_index_does() -> None:
     assert keyword_options(AdaptOptions(), {"fields": settings.fields}).fields == settings.fields  # whole, as before
     with pytest.raises(OptionError, match="did you mean text_field"):
         keyword_options(AdaptOptions(), {"txt_field": "abstract"})
+
+
+def test_the_package_offers_its_errors_and_lists_only_public_names(tmp_path: Path) -> None:
+    import semsearch.errors
+
+    assert semsearch.IndexNotFoundError is semsearch.errors.IndexNotFoundError
+    with pytest.raises(semsearch.IndexNotFoundError):
+        semsearch.open(tmp_path / "nothing here")
+    names = dir(semsearch)
+    assert {"open", "index", "Index", "OptionError", "BadRecordError", "__version__"} <= set(names)
+    assert not {"Any", "TYPE_CHECKING", "annotations", "import_module"} & set(names)
+    assert all(hasattr(semsearch, name) for name in semsearch.__all__)

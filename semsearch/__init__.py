@@ -58,13 +58,13 @@ _LAZY = {
     "EvalReport": "semsearch.evaluation",
 }
 
+# The errors (every one a SemsearchError) are here too; semsearch.errors says when each is raised.
 __all__ = [
-    "Backend", "Classifier", "EvalReport", "Fusion", "Hit", "Index", "IndexOptions", "IndexSummary", "Mode", "Pooling",
-    "Precision", "SearchResult", "Sense", "TrainOptions", "adapt", "evaluate", "index", "open", "repair",
-    # errors: every one is a SemsearchError (semsearch.errors says when each is raised)
-    "AdaptError", "BadRecordError", "ClassifierError", "CorpusError", "DocumentNotFoundError", "EvaluationError",
-    "FilterError", "IncompatibleEncoderError", "IndexDamagedError", "IndexFormatError", "IndexLockedError",
-    "IndexNotFoundError", "ModelError", "OptionError", "SemsearchError",
+    "AdaptError", "Backend", "BadRecordError", "Classifier", "ClassifierError", "CorpusError",
+    "DocumentNotFoundError", "EvalReport", "EvaluationError", "FilterError", "Fusion", "Hit",
+    "IncompatibleEncoderError", "Index", "IndexDamagedError", "IndexFormatError", "IndexLockedError",
+    "IndexNotFoundError", "IndexOptions", "IndexSummary", "Mode", "ModelError", "OptionError", "Pooling", "Precision",
+    "SearchResult", "SemsearchError", "Sense", "TrainOptions", "adapt", "evaluate", "index", "open", "repair"
 ]  # fmt: skip
 
 

@@ -12,7 +12,16 @@ from pathlib import Path
 
 import click
 
-from semsearch.cli.common import backend_override, index_dir, json_output, mode_option, quiet_libraries, user_errors
+from semsearch.cli.common import (
+    backend_override,
+    feedback_option,
+    fusion_option,
+    index_dir,
+    json_output,
+    mode_option,
+    quiet_libraries,
+    user_errors,
+)
 from semsearch.explain import Explanation
 
 COLOURS = {"dense": "cyan", "bm25": "yellow", "both": "green"}
@@ -24,6 +33,8 @@ SHOWN = 8  # words and terms listed per line
 @click.argument("doc_id")
 @index_dir
 @mode_option
+@fusion_option
+@feedback_option
 @click.option("--where", default=None, help="Rank among the documents matching this filter (as search does).")
 @backend_override
 @click.option("--html", "html_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -31,15 +42,15 @@ SHOWN = 8  # words and terms listed per line
                    "the attention from the query-relevant tokens (loads the torch model).")  # fmt: skip
 @json_output
 @user_errors
-def explain(query: str, doc_id: str, index_dir: Path, mode: str, where: str | None, backend: str | None,
-            html_file: Path | None, as_json: bool) -> None:  # fmt: skip
+def explain(query: str, doc_id: str, index_dir: Path, mode: str, fusion: str | None, feedback: bool | None,
+            where: str | None, backend: str | None, html_file: Path | None, as_json: bool) -> None:  # fmt: skip
     """Why document DOC_ID scores as it does for QUERY: each channel's part, the BM25 terms, the dense words."""
     quiet_libraries()
     import semsearch
     from semsearch.facade.explain import explanation_page
 
     opened = semsearch.open(index_dir, backend)
-    found = opened.explain(query, doc_id, mode=mode, where=where)
+    found = opened.explain(query, doc_id, mode=mode, where=where, fusion=fusion, feedback=feedback)
     if html_file is not None:
         html_file.write_text(explanation_page(opened, query, doc_id, found), encoding="utf-8")
         click.echo(f"wrote {html_file}", err=True)

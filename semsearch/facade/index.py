@@ -427,15 +427,15 @@ class Index:
 
     def explain(
         self, query: str, doc_id: str, mode: Mode | str = Mode.HYBRID, where: str | None = None,
-        fusion: Fusion | str | None = None,
+        fusion: Fusion | str | None = None, feedback: bool | None = None,
     ) -> Explanation:  # fmt: skip
         """Why ``doc_id`` scores as it does for ``query`` in ``mode`` (among documents matching ``where``, fused
-        by ``fusion``, None: the index's own), whether or not it is a hit;
+        by ``fusion`` with ``feedback`` as :meth:`search` takes them), whether or not it is a hit;
         :class:`~semsearch.errors.DocumentNotFoundError` if the index lacks it."""
         from semsearch.facade.explain import explanation
 
-        fused = None if fusion is None else Fusion.parse(fusion)
         mode = choice(Mode, mode, "mode")
+        fused = self.searched_fusion(fusion, feedback, mode)
         return explanation(self, checked_query(query), str(doc_id), mode, self.condition(where), fused)
 
     def _notes(self, query: str, mode: Mode) -> list[str]:

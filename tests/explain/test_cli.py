@@ -54,6 +54,17 @@ def test_explain_command_text_json_and_page(explain_index: Path, tmp_path: Path)
     assert page.startswith("<!doctype html>") and 'class="tok top"' in page and "<svg" in page
 
 
+@pytest.mark.parametrize("flags", [["--fusion", "rrf"], ["--fusion", "convex:0.3"], ["--no-feedback"]])
+def test_explain_takes_the_fusion_a_search_ran_and_splits_its_score(explain_index: Path, flags: list[str]) -> None:
+    """The explanation of a hit of ``search --fusion X`` is the explanation under X: its parts add up to the
+    score that search gave the document."""
+    code, out, _ = run("search", QUERY, "--index", explain_index, "-k", "3", "--json", *flags)
+    hit = json.loads(out)["hits"][0]
+    code, out, _ = run("explain", QUERY, hit["id"], "--index", explain_index, "--json", *flags)
+    channels = json.loads(out)["explanation"]["channels"]
+    assert code == 0 and sum(c["fused"] for c in channels.values()) == pytest.approx(hit["score"], abs=1e-9)
+
+
 def test_bad_input_is_one_line_never_a_traceback(explain_index: Path) -> None:
     code, out, err = run("explain", QUERY, "nope", "--index", explain_index)
     assert code == 1 and out == "" and err.startswith("error: no document 'nope' in ") and "Traceback" not in err

@@ -10,13 +10,20 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 from semsearch.fsutil import cache_dir
 
-__all__ = ["built", "cache_dir"]
+__all__ = ["built", "cache_dir", "notice"]
+
+
+def notice(message: str) -> None:
+    """Say on stderr that a step made once per machine starts (a model exported or quantized, runtimes
+    timed), so that the wait is explained. Not a warning: nothing is wrong, and a later run skips it."""
+    print(message, file=sys.stderr, flush=True)
 
 
 def built(target: Path, build: Callable[[Path], None], marker: str = "model.xml") -> Path:

@@ -12,7 +12,7 @@ import logging
 import warnings
 from pathlib import Path
 
-from semsearch.runtime.cache import built, cache_dir
+from semsearch.runtime.cache import built, cache_dir, notice
 from semsearch.runtime.openvino_runtime import no_telemetry, output_to_stderr
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ def fp32_graph(model_dir: Path, sha256: str) -> Path:
 
     target = cache_dir() / "fp32" / f"{sha256[:32]}-r{RECIPE}-ov{ov.__version__.split('-')[0]}"
     if not (target / "model.xml").is_file():
-        log.warning("exporting the model to OpenVINO once for this machine (cached in %s)", target)
+        notice(f"exporting the model to OpenVINO once for this machine (cached in {target})")
 
     def build(folder: Path) -> None:
         with output_to_stderr():
@@ -48,7 +48,7 @@ def int8_dynamic_graph(model_dir: Path, sha256: str) -> Path:
 
     target = cache_dir() / "int8-dynamic" / f"{sha256[:32]}-r{RECIPE}-ort{onnxruntime.__version__}"
     if not (target / "model.onnx").is_file():
-        log.warning("making the int8-dynamic model once for this machine (cached in %s)", target)
+        notice(f"making the int8-dynamic model once for this machine (cached in {target})")
 
     def build(folder: Path) -> None:
         from onnxruntime.quantization import QuantType, quantize_dynamic

@@ -36,7 +36,7 @@ from semsearch.fsutil import atomic_write_text
 from semsearch.pooling import normalize, pool
 from semsearch.runtime import cpu
 from semsearch.runtime.base import CPU_BATCH_TOKENS, Runtime, pad
-from semsearch.runtime.cache import cache_dir
+from semsearch.runtime.cache import cache_dir, notice
 from semsearch.types import Engine, Pooling, Precision
 
 log = logging.getLogger(__name__)
@@ -220,7 +220,7 @@ def make_plan(model: Model, measure: Measure) -> Plan:
 
     started = time.perf_counter()
     options = candidates()
-    print(f"measuring {len(options)} ways to run the model on this CPU, once ...", file=sys.stderr, flush=True)
+    notice(f"measuring {len(options)} ways to run the model on this CPU, once ...")
     windows = calibration_windows(model)
     reference = encode(load(model.model_dir, model.sha256, Precision.FP32, model.tokenizer, model.max_length,
                             None, Engine.TORCH), windows, model.pooling)  # fmt: skip

@@ -24,7 +24,7 @@ import numpy as np
 from semsearch.chunking import ChunkConfig, split
 from semsearch.errors import ModelError
 from semsearch.runtime.base import bert_inputs, pad
-from semsearch.runtime.cache import built, cache_dir
+from semsearch.runtime.cache import built, cache_dir, notice
 from semsearch.runtime.export import export_onnx
 from semsearch.runtime.openvino_runtime import OpenVinoRuntime, available, no_telemetry, output_to_stderr
 
@@ -47,7 +47,7 @@ def load(
     nncf_version = importlib.metadata.version("nncf")  # not imported: only making the model needs it
     target = cache_dir() / "int8" / f"{sha256[:32]}-r{RECIPE}-ov{ov.__version__.split('-')[0]}-nncf{nncf_version}"
     if not (target / "model.xml").is_file():
-        log.warning("quantizing the model to int8 once for this machine (cached in %s); this takes a minute", target)
+        notice(f"quantizing the model to int8 once for this machine (cached in {target}); this takes a minute")
 
     def build(folder: Path) -> None:
         with output_to_stderr():

@@ -40,7 +40,7 @@ def test_int8_tiny_model_is_cached_by_weights_and_close_to_fp32(
 
 
 def test_an_interrupted_quantization_is_not_trusted(
-    tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("SEMSEARCH_CACHE", str(tmp_path))
     sha = Encoder(str(tiny_model), precision=Precision.FP32).identity.sha256
@@ -51,6 +51,8 @@ def test_an_interrupted_quantization_is_not_trusted(
     assert encoder.encode(["hello"]).shape == (1, 32)
     finished = [p for p in (tmp_path / "int8").iterdir() if not p.name.startswith(".")]
     assert len(finished) == 1 and (finished[0] / "model.xml").read_text().startswith("<?xml")
+    said = capfd.readouterr().err  # a step made once is said as such, not as a warning
+    assert "quantizing the model to int8 once for this machine" in said and "WARNING" not in said
 
 
 def test_default_precision_follows_the_cpu(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -46,10 +46,11 @@ def repair(index_dir: Path, lock_timeout: float) -> None:
 @json_output
 @user_errors
 def info(index_dir: Path, as_json: bool) -> None:
-    """What the index holds and how it was made: documents, fields, model, precision, backend, size."""
+    """What the index holds and how it was made: documents, fields, model, precision, backend, size (with -v,
+    every timing of the runtime plan)."""
     import semsearch
 
-    about = semsearch.open(index_dir).info()
+    about = semsearch.open(index_dir).info(detail=bool(click.get_current_context().find_root().params.get("verbose")))
     if as_json:
         click.echo(json.dumps(about.to_json(), ensure_ascii=False))
         return

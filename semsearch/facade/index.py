@@ -235,8 +235,8 @@ class Index:
                                       for w in windows.get(doc_id, [])]  # fmt: skip
                 yield row
 
-    def info(self) -> IndexInfo:
-        """What the index holds and how it was made."""
+    def info(self, detail: bool = False) -> IndexInfo:
+        """What the index holds and how it was made (with ``detail``, the runtime plan's every query timing)."""
         from semsearch.bm25 import bm25_line
 
         manifest = self.manifest
@@ -261,7 +261,7 @@ class Index:
             bytes_on_disk=size_on_disk(self.directory),
             version=self.store.version,
             query_engine=query_runtime(manifest.precision, sha),
-            plan=plan.describe() if (plan := cached_plan(sha)) else [],
+            plan=plan.describe(detail) if (plan := cached_plan(sha)) else [],
             fusion=manifest.fusion,
             fusion_evidence=manifest.fusion_evidence,
             bm25=bm25_line(manifest.title_field),

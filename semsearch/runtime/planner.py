@@ -121,8 +121,9 @@ class Plan:
             seconds=float(data["seconds"]),  # type: ignore[arg-type]
         )  # fmt: skip
 
-    def describe(self) -> list[str]:
-        """Lines for a person: each runtime's figures, and the choices."""
+    def describe(self, detail: bool = False) -> list[str]:
+        """Lines for a person: each runtime's figures (with ``detail``, its query timed each way), and the
+        choices."""
         lines = [f"runtime plan for {self.cpu} (measured in {self.seconds:.0f} s):"]
         for c in self.candidates:
             verdict = "" if c.kept else f"  (dropped: cosine below {COSINE_FLOOR})"
@@ -133,10 +134,10 @@ class Plan:
                 f"  {c.precision:<12} {c.engine:<11} bulk {c.bulk_tokens_per_second:>8,.0f} tokens/s  "
                 f"query {c.query_ms:6.1f} ms on {threads}  cosine {c.cosine:.5f}{verdict}"
             )
-            if c.query_timings:
+            if detail and c.query_timings:
                 lines.append("      query ms: " + ", ".join(f"{way} {ms:.1f}" for way, ms in c.query_timings.items()))
-        lines.append(f"  bulk: {self.bulk[0]} in {self.bulk[1]}")
-        lines += [f"  queries at {precision}: {engine}" for precision, engine in sorted(self.query.items())]
+        queries = ", ".join(f"{precision} in {engine}" for precision, engine in sorted(self.query.items()))
+        lines.append(f"  chosen: bulk {self.bulk[0]} in {self.bulk[1]}; queries at {queries}")
         return lines
 
 
@@ -210,7 +211,7 @@ def plan_for(model: Model, measure: Measure | None = None) -> Plan:
         return found
     made = make_plan(model, measure or measure_runtime)
     save(plan_path(model.sha256), json.dumps(made.to_json(), indent=2) + "\n")
-    for line in made.describe():
+    for line in made.describe(detail=True):
         log.info("%s", line)
     return made
 

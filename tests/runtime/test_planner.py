@@ -4,6 +4,7 @@ for single queries, and caches the plan per CPU, instruction set and weights."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -104,6 +105,10 @@ def test_queries_run_on_the_threads_the_plan_chose(fake: list) -> None:
     assert runtime.query_threads(Precision.FP32, Engine.OPENVINO, sha) == 1
     assert runtime.query_threads(Precision.INT8, Engine.OPENVINO, sha) == 1  # dropped: never chosen
     assert any("on 2 threads" in line for line in plan.describe())
+    timed = replace(plan, candidates=tuple(replace(c, query_timings={"1 thread": 2.5}) for c in plan.candidates))
+    short, detailed = timed.describe(), timed.describe(detail=True)
+    assert not any("query ms:" in line for line in short) and "      query ms: 1 thread 2.5" in detailed
+    assert short[-1].startswith("  chosen: bulk ") and "queries at " in short[-1] and len(short) < len(detailed)
     assert planner.cached_plan(sha) == plan  # the threads survive the cache
 
 

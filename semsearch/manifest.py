@@ -97,6 +97,8 @@ class Manifest:
             data = json.loads(path.read_bytes())
             if not isinstance(data, dict):
                 raise ValueError(f"expected a JSON object, got {type(data).__name__}")
+            if isinstance(data.get("format"), bool) or not isinstance(data.get("format"), int):
+                raise ValueError("it has no format number")  # damaged, not written by another version
             if data.get("format") != FORMAT:
                 raise IndexFormatError(
                     f"{path}: index format {data.get('format')!r}, this version of semsearch reads format {FORMAT}"

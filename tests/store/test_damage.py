@@ -99,13 +99,13 @@ def one_line_cli_error(*args: str | Path) -> str:
 # --- manifest.json: not derivable; a backup copy is kept ----------------------------------------------------------
 
 
-@pytest.mark.parametrize("damage", ["truncated", "emptied", "overwritten", "null", "a list", "missing"])
+@pytest.mark.parametrize("damage", ["truncated", "emptied", "overwritten", "null", "a list", "missing", "{}"])
 def test_damaged_manifest_is_named_and_repair_restores_it_from_backup(
     index_copy: Path, reference: dict, damage: str
 ) -> None:
     path = index_copy / MANIFEST
     {**DAMAGES, "null": lambda p: p.write_text("null"), "a list": lambda p: p.write_text("[]"),
-     "missing": lambda p: p.unlink()}[damage](path)  # fmt: skip
+     "missing": lambda p: p.unlink(), "{}": lambda p: p.write_text("{}")}[damage](path)  # fmt: skip
     with pytest.raises(IndexDamagedError) as info:
         semsearch.open(index_copy)
     assert str(path) in str(info.value) and f"semsearch.repair({str(index_copy)!r})" in str(info.value)

@@ -92,14 +92,24 @@ def evaluate(directory: str | Path, data: LabelledFile, plot: str | Path | None 
     return EvalResult(scores, len(examples.labels), examples.skipped, examples.skipped_examples, written)
 
 
-def labelled_ids(path: str | Path, id_field: str = "id") -> set[str]:
-    """The ids in a labelled file (records without one are ignored): documents not to suggest again."""
+def labelled_ids(path: str | Path, id_field: str | None = None) -> set[str]:
+    """The ids in a labelled file (``id_field``, or ``_id`` then ``id`` as in a corpus): documents not to
+    suggest again. A file none of whose records has one is an error: leaving nothing out would look like
+    success."""
     from semsearch.corpus import FieldMap, raw_records
 
-    found = set()
-    for _, _, raw in raw_records(path, FieldMap.from_options(id_field=id_field, types={id_field: "string"})):
-        if isinstance(raw, dict) and raw.get(id_field) is not None:
-            found.add(str(raw[id_field]))
+    names = (id_field,) if id_field else FieldMap().id_fields
+    found, records = set(), 0
+    fields = FieldMap.from_options(id_field=id_field, types=dict.fromkeys(names, "string"))
+    for _, _, raw in raw_records(path, fields):
+        records += 1
+        doc_id = next((raw[name] for name in names if isinstance(raw, dict) and raw.get(name) is not None), None)
+        if doc_id is not None:
+            found.add(str(doc_id))
+    if not found:
+        what = f"of its {records} records has" if records else "record: it has"
+        raise ClassifierError(f"{path}: none {what} an id field ({' or '.join(map(repr, names))})",
+                              Hint("name it with {how}", option="id_field", value="FIELD"))  # fmt: skip
     return found
 
 

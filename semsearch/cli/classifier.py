@@ -167,10 +167,10 @@ def classifier_eval(directory: Path, data: Path, text_field: str, label_field: s
     default=None,
     help="A labelled file whose ids are not suggested again (any corpus format).",
 )
-@click.option("--id-field", default="id", show_default=True, help="The id field of --labelled.")
+@click.option("--id-field", default=None, help="The id field of --labelled [default: _id or id, as in a corpus].")
 @json_output
 @user_errors
-def classifier_suggest(index_dir: Path, classifier_dir: Path | None, n: int, labelled: Path | None, id_field: str,
+def classifier_suggest(index_dir: Path, classifier_dir: Path | None, n: int, labelled: Path | None, id_field: str | None,
                        as_json: bool) -> None:  # fmt: skip
     """The documents of an index whose labels would teach the classifier most, as JSONL to send to the labeller.
 

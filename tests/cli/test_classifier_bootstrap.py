@@ -69,6 +69,11 @@ def test_suggest_cold_start_then_with_a_classifier_skipping_what_is_labelled(
     assert (
         err == "error: -n 25: the index holds 30 documents, 6 of them labelled already: at most 24 can be suggested\n"
     )
+    as_corpus = write_jsonl(tmp_path / "done2.jsonl", [{"_id": r["id"], "topic": "x"} for r in rows])  # BEIR's _id
+    code, out, _ = run("classifier", "suggest", "--index", index, "-n", 3, "--labelled", as_corpus, "--json")
+    assert code == 0 and json.loads(out)["excluded"] == 6
+    code, _, err = run("classifier", "suggest", "--index", index, "-n", 3, "--labelled", as_corpus, "--id-field", "key")
+    assert code == 1 and "none of its 6 records has an id field ('key'); name it with --id-field FIELD" in err
 
 
 def test_suggest_refuses_a_classifier_of_another_encoder(index: Path, tmp_path: Path, other_tiny_model: Path) -> None:

@@ -170,8 +170,8 @@ def classifier_eval(directory: Path, data: Path, text_field: str, label_field: s
 @click.option("--id-field", default=None, help="The id field of --labelled [default: _id or id, as in a corpus].")
 @json_output
 @user_errors
-def classifier_suggest(index_dir: Path, classifier_dir: Path | None, n: int, labelled: Path | None, id_field: str | None,
-                       as_json: bool) -> None:  # fmt: skip
+def classifier_suggest(index_dir: Path, classifier_dir: Path | None, n: int, labelled: Path | None,
+                       id_field: str | None, as_json: bool) -> None:  # fmt: skip
     """The documents of an index whose labels would teach the classifier most, as JSONL to send to the labeller.
 
     Margin sampling over the classifier's probabilities with a diversity term (no near-copies in a

@@ -21,6 +21,27 @@ F = TypeVar("F", bound=Callable[..., Any])
 _DEFAULT_LAYERS = 2  # with --finetune, when --layers is not given
 
 
+class PlotPath(click.Path):
+    """A picture to write: a .png (or .pdf, .svg) in a folder that exists, checked before any work is done
+    rather than failing in matplotlib after it."""
+
+    SUFFIXES = (".png", ".pdf", ".svg")
+
+    def __init__(self) -> None:
+        super().__init__(dir_okay=False, path_type=Path)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        path = Path(str(super().convert(value, param, ctx)))
+        if path.suffix.lower() not in self.SUFFIXES:
+            self.fail(f"{str(path)!r}: write a {', '.join(self.SUFFIXES)} file", param, ctx)
+        if not path.parent.resolve().is_dir():
+            self.fail(f"{str(path)!r}: its folder {str(path.parent)!r} does not exist", param, ctx)
+        return path
+
+
+PLOT = PlotPath()
+
+
 @click.group()
 def classifier() -> None:
     """Train a classifier head on labelled texts, evaluate it, and label indexes with it."""
@@ -66,7 +87,8 @@ def cache_folder(cache: Path | None, no_cache: bool) -> Path | None:
 
 @classifier.command("train")
 @click.argument("data", type=click.Path(path_type=Path))
-@click.option("--out", required=True, type=click.Path(path_type=Path), help="Directory to save the classifier in.")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Directory to save the classifier in.")  # fmt: skip
 @labelled_fields
 @click.option("--model", default=DEFAULT_MODEL, show_default=True, help="Encoder (must be the index's encoder).")
 @click.option("--pooling", type=click.Choice([p.value for p in Pooling]), default=Pooling.MEAN.value, show_default=True)
@@ -123,7 +145,7 @@ def classifier_train(data: Path, out: Path, text_field: str, label_field: str, t
 @click.argument("directory", type=click.Path(path_type=Path))
 @click.argument("data", type=click.Path(path_type=Path))
 @labelled_fields
-@click.option("--plot", type=click.Path(path_type=Path), default=None, help="Write the confusion matrix as this PNG.")
+@click.option("--plot", type=PLOT, default=None, help="Write the confusion matrix as this PNG.")
 @skip_bad_option
 @json_output
 @user_errors
@@ -211,7 +233,7 @@ def classifier_suggest(index_dir: Path, classifier_dir: Path | None, n: int, lab
 @click.option("--folds", default=3, show_default=True, help="Cross-validation folds at each size.")
 @click.option("--sizes", default=None, help="Comma-separated numbers of labels [default: 100, 200, 400, ... all].")
 @click.option("--target", default=0.95, show_default=True, help="Agreement with the labeller to estimate labels for.")
-@click.option("--plot", type=click.Path(path_type=Path), default=None, help="Write the curve as this PNG.")
+@click.option("--plot", type=PLOT, default=None, help="Write the curve as this PNG.")
 @seed_option
 @cache_options
 @skip_bad_option

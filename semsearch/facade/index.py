@@ -178,6 +178,8 @@ class Index:
         holding one must reopen); the derived files follow. Updates otherwise keep a week of versions."""
         from semsearch.facade.maintenance import compact_index
 
+        if isinstance(keep_minutes, bool) or not isinstance(keep_minutes, int | float) or not keep_minutes >= 0:
+            raise OptionError("keep_minutes", keep_minutes, "expected minutes, 0 or more")
         report = compact_index(self.directory, keep_minutes, lock_timeout)
         self.reload()
         return report
@@ -220,6 +222,8 @@ class Index:
     def export(self, vectors: bool = False, batch: int = 256) -> Iterator[dict[str, Any]]:
         """Every document as ``{"id", "text", "metadata"}`` (and its predicted ``label``), in batches;
         with ``vectors``, also its ``windows``: each window's character span and vector."""
+        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+            raise OptionError("batch", batch, "expected a whole number of documents, 1 or more")
         doc_ids = self.store.scan(["doc_id"], "chunk = 0")["doc_id"].to_pylist()
         for begin in range(0, len(doc_ids), batch):
             part = doc_ids[begin : begin + batch]

@@ -127,3 +127,13 @@ def test_curve_bad_input_is_one_clear_line(tiny_model: Path, tmp_path: Path) -> 
     code, _, err = run("classifier", "train", once, "--out", tmp_path / "c", "--label-field", "topic",
                        "--model", tiny_model, "--no-cache")  # fmt: skip
     assert code == 1 and err.count("\n") == 1 and "'curling' have a single example" in err
+
+
+def test_output_paths_are_checked_before_any_work(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("")
+    code, _, err = run("classifier", "train", tmp_path / "none.jsonl", "--out", tmp_path / "a-file")
+    assert code == 2 and "is a file" in err
+    code, _, err = run("classifier", "curve", tmp_path / "none.jsonl", "--plot", tmp_path / "curve.txt")
+    assert code == 2 and "write a .png, .pdf, .svg file" in err
+    code, _, err = run("classifier", "curve", tmp_path / "none.jsonl", "--plot", tmp_path / "no" / "curve.png")
+    assert code == 2 and "does not exist" in err

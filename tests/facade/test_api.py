@@ -114,6 +114,10 @@ def test_misuse_is_a_semsearch_error_that_lists_what_is_valid(tmp_path: Path, ti
         semsearch.index(DOCS, tmp_path / "idx", text_feild="text")
     listed = str(error.value).split("the options are ")[1].split(", ")
     assert {"id_field", "text_field", "title_field", "types", "model"} <= set(listed) and "fields" not in listed
+    with pytest.raises(OptionError, match="batch=0: expected a whole number"):
+        next(idx.export(batch=0))
+    with pytest.raises(OptionError, match="keep_minutes=-1: expected minutes, 0 or more"):
+        idx.compact(keep_minutes=-1)
     with pytest.raises(OptionError, match="backend='faiss2'"):
         semsearch.open(tmp_path / "idx", backend="faiss2")
 

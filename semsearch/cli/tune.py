@@ -21,7 +21,7 @@ from semsearch.cli.common import index_dir, json_output, quiet_libraries, user_e
 def tune(index_dir: Path, fusion: str | None, dry_run: bool, lock_timeout: float, as_json: bool) -> None:
     """Choose how hybrid search fuses the dense and BM25 lists for this index, on pseudo-queries made from
     its own documents (no labelled queries needed; about a minute for 500 documents), and record it in the
-    index. Reciprocal rank fusion is kept unless a convex fusion is surely better there."""
+    index. A new index's fusion (convex:0.5:minmax+feedback) is kept unless another is surely better there."""
     quiet_libraries()
     import semsearch
 
@@ -30,7 +30,10 @@ def tune(index_dir: Path, fusion: str | None, dry_run: bool, lock_timeout: float
         chosen = semsearch.Fusion.parse(fusion)
         if not dry_run:
             opened.set_fusion(chosen, lock_timeout=lock_timeout)
-        click.echo(json.dumps({"fusion": str(chosen)}) if as_json else f"fusion {chosen} (set by hand)")
+        said = " (dry run: not recorded)" if dry_run else f" set by hand, recorded in {index_dir}"
+        click.echo(
+            json.dumps({"fusion": str(chosen), "recorded": not dry_run}) if as_json else f"fusion {chosen}{said}"
+        )
         return
     made = opened.tune(apply=not dry_run, lock_timeout=lock_timeout)
     if as_json:

@@ -195,8 +195,8 @@ class Index:
 
     def tune(self, apply: bool = True, lock_timeout: float = 0.0) -> FusionChoice:
         """Choose this index's fusion on held-out pseudo-queries from its own documents (no labels needed:
-        :mod:`semsearch.adaptation.fusion`); RRF is kept unless a convex fusion beats it there. With ``apply``,
-        the choice and its evidence are recorded in the manifest, so hybrid searches use it."""
+        :mod:`semsearch.adaptation.fusion`); a new index's fusion is kept unless another surely beats it there.
+        With ``apply``, the choice and its evidence are recorded in the manifest, so hybrid searches use it."""
         from semsearch.facade.tuning import choose_fusion
 
         chosen = choose_fusion(self)

@@ -130,8 +130,10 @@ def test_fusion_by_search_by_index_and_by_tune(small_index: Path, tmp_path: Path
     assert ids("--fusion", "convex:1") == ids("--mode", "dense")
     code, _, err = run("search", "topic 1", "--index", small_index, "--fusion", "convex:2")
     assert code == 1 and err == "error: --fusion convex:2: the convex weight alpha must be a number from 0 to 1\n"
+    code, out, _ = run("tune", "--index", small_index, "--fusion", "rrf", "--dry-run")
+    assert code == 0 and out == "fusion rrf (dry run: not recorded)\n"
     code, out, _ = run("tune", "--index", small_index, "--fusion", "convex:0")
-    assert code == 0 and out == "fusion convex:0:minmax (set by hand)\n"
+    assert code == 0 and out == f"fusion convex:0:minmax set by hand, recorded in {small_index}\n"
     assert ids() == ids("--mode", "bm25")  # the index's own fusion now
     code, out, _ = run("info", "--index", small_index, "--json")
     assert json.loads(out)["fusion"] == "convex:0:minmax" and json.loads(out)["fusion_evidence"] is None
